@@ -1,0 +1,35 @@
+// Helpers for tests: fresh databases on the run's shared Postgres server.
+import { inject } from 'vitest';
+import pg from 'pg';
+import { randomUUID } from 'node:crypto';
+
+export const serverUrl = () => inject('postgresUrl');
+
+export function databaseUrl(name: string): string {
+  const url = new URL(serverUrl());
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** Runs SQL on the server's maintenance database (or `database`), one statement string at a time. */
+export async function sql(text: string, database?: string): Promise<pg.QueryResult> {
+  const client = new pg.Client(database ? databaseUrl(database) : serverUrl());
+  await client.connect();
+  try {
+    return await client.query(text);
+  } finally {
+    await client.end();
+  }
+}
+
+/** A new empty database with a unique name, optionally loaded with `schema` (SQL). */
+export async function createDatabase(prefix: string, schema?: string): Promise<{ name: string; url: string }> {
+  const name = `${prefix}_${randomUUID().slice(0, 8)}`;
+  await sql(`CREATE DATABASE "${name}"`);
+  if (schema) await sql(schema, name);
+  return { name, url: databaseUrl(name) };
+}
+
+export async function dropDatabase(name: string): Promise<void> {
+  await sql(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+}
