@@ -53,9 +53,11 @@ export interface DrizzleInternals {
   ): Promise<{ statements: any[]; sqlStatements: string[] }>;
   squashPgScheme(snapshot: unknown, action?: 'push'): unknown;
   pgSchema: { parse(snapshot: unknown): Snapshot };
+  /** The SQL that one JSON statement of the differ turns into (the differ's own generator). */
+  fromJson(statements: any[], dialect: 'postgresql', action?: 'push'): string[];
 }
 
-const EXPORTED = ['fromDatabase', 'applyPgSnapshotsDiff', 'squashPgScheme', 'pgSchema'] as const;
+const EXPORTED = ['fromDatabase', 'applyPgSnapshotsDiff', 'squashPgScheme', 'pgSchema', 'fromJson'] as const;
 
 let internals: DrizzleInternals | undefined;
 

@@ -1,0 +1,74 @@
+// Connections to the databases pgpromote works on, with errors that say what to do.
+import pg from 'pg';
+import { redactUrl } from './secrets.ts';
+
+/** A problem with a connection string or the server behind it; retrying will not help. */
+export class DatabaseConfigError extends Error {
+  override name = 'DatabaseConfigError';
+}
+
+/** The server could not be reached (yet): worth retrying a few times. */
+export class DatabaseUnreachableError extends Error {
+  override name = 'DatabaseUnreachableError';
+}
+
+function explain(url: string, error: any): Error {
+  const where = redactUrl(url);
+  switch (error?.code) {
+    case 'ECONNREFUSED':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'ETIMEDOUT':
+    case 'EHOSTUNREACH':
+      return new DatabaseUnreachableError(`cannot reach Postgres at ${where} (${error.code}): is the server running, and are host and port right?`);
+    case '28P01':
+    case '28000':
+      return new DatabaseConfigError(`Postgres at ${where} refused the login (${error.message}): check the user and password in the URL`);
+    case '3D000':
+      return new DatabaseConfigError(`${error.message} at ${where}: create it, or fix the database name in the URL`);
+  }
+  if (error?.message?.includes('timeout')) {
+    return new DatabaseUnreachableError(`cannot reach Postgres at ${where} (connection timeout): is the server running, and are host and port right?`);
+  }
+  return new DatabaseConfigError(`cannot connect to Postgres at ${where}: ${error?.message ?? error}`);
+}
+
+export function parseDatabaseUrl(url: string): URL {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new DatabaseConfigError(`not a connection URL: expected postgres://user:password@host:port/database`);
+  }
+  if (!['postgres:', 'postgresql:'].includes(parsed.protocol) || parsed.pathname.length <= 1) {
+    throw new DatabaseConfigError(`not a Postgres connection URL (${redactUrl(url)}): expected postgres://user:password@host:port/database`);
+  }
+  return parsed;
+}
+
+export async function connect(url: string): Promise<pg.Client> {
+  parseDatabaseUrl(url);
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000, application_name: 'pgpromote' });
+  client.on('error', () => {}); // a dropped connection surfaces on the next query instead of crashing the worker
+  try {
+    await client.connect();
+  } catch (error) {
+    await client.end().catch(() => {});
+    throw explain(url, error);
+  }
+  return client;
+}
+
+export async function withClient<T>(url: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = await connect(url);
+  try {
+    return await use(client);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/** Quotes an identifier for SQL. */
+export function ident(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}

@@ -1,0 +1,223 @@
+// The plan: the ordered SQL that takes prod's schema to dev's, with the questions a human must
+// answer (rename or drop + create?) and the hazards of each statement.
+// Stages, as in drizzle-kit: snapshot (introspect.ts) → diff (drizzle's differ, here) → SQL.
+import type pg from 'pg';
+import { drizzle, type Snapshot } from './drizzle.ts';
+import { introspect, type IntrospectOptions } from './introspect.ts';
+import { fingerprint, sha256 } from './snapshot.ts';
+import { measureHazards, type Hazard } from './hazards.ts';
+
+export type { Hazard };
+
+export type QuestionKind = 'schema' | 'role' | 'policy' | 'enum' | 'sequence' | 'table' | 'view' | 'column';
+
+/** An object that is in prod but not in dev while new objects of its kind appear: renamed, or dropped? */
+export interface Question {
+  /** `kind:object`, stable for the same pair of schemas. */
+  id: string;
+  kind: QuestionKind;
+  /** The object prod has and dev lacks, qualified (`public.users.name`). */
+  object: string;
+  /** New objects of the same kind it may have been renamed to, qualified the same way. */
+  candidates: string[];
+  /** The chosen candidate, or `drop`; absent while the question is pending. */
+  answer?: string;
+}
+
+/** `{questionId: candidate | 'drop'}` */
+export type Answers = Record<string, string>;
+
+export interface PlannedStatement {
+  sql: string;
+  /** The differ's statement type, e.g. `create_table`, `alter_table_add_column`. */
+  kind: string;
+  /** false where Postgres refuses the statement inside a transaction block. */
+  transactional: boolean;
+  hazards: Hazard[];
+}
+
+export interface Unsupported {
+  kind: string;
+  object: string;
+  reason: string;
+}
+
+export interface Plan {
+  fromFingerprint: string;
+  toFingerprint: string;
+  /** Hash of everything an approver reviews; approval and apply are bound to it. */
+  planHash: string;
+  statements: PlannedStatement[];
+  questions: Question[];
+  unsupported: Unsupported[];
+}
+
+export interface PlanOptions extends IntrospectOptions {
+  answers?: Answers;
+  /** `old=new` pairs (`users.name=users.full_name`), matched against the questions' objects. */
+  renames?: string[];
+}
+
+export class PlanInputError extends Error {
+  override name = 'PlanInputError';
+}
+
+const DROP = 'drop';
+
+/** Plans prod → dev on live databases. */
+export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, options: PlanOptions = {}): Promise<Plan> {
+  const [from, to] = await Promise.all([introspect(prod, options), introspect(dev, options)]);
+  const { plan, statementsJson } = await diffSnapshots(from, to, options);
+  const hazards = await measureHazards(prod, statementsJson);
+  const statements = plan.statements.map((statement, index) => ({ ...statement, hazards: hazards[index] ?? [] }));
+  return withHash({ ...plan, statements });
+}
+
+/** Diffs two snapshots. Renames given as `old=new` are matched against the questions, round after round,
+ * because a column question appears only once its table's own question is answered. */
+export async function diffSnapshots(
+  from: Snapshot,
+  to: Snapshot,
+  options: Pick<PlanOptions, 'answers' | 'renames'> = {},
+): Promise<{ plan: Plan; statementsJson: any[][] }> {
+  const answers: Answers = { ...options.answers };
+  let pendingRenames = (options.renames ?? []).map(parseRename);
+  for (;;) {
+    const result = await diffOnce(from, to, answers);
+    const stillPending = pendingRenames.filter((rename) => {
+      const match = matchRename(rename, result.plan.questions);
+      if (match) answers[match.questionId] = match.answer;
+      return !match;
+    });
+    if (stillPending.length === pendingRenames.length) {
+      if (stillPending.length) {
+        const { text } = stillPending[0]!;
+        throw new PlanInputError(`--rename ${text}: no object named like the left side is missing from dev while one like the right side is new; check the names (schema.table or table.column)`);
+      }
+      checkAnswers(answers, result.plan.questions);
+      return result;
+    }
+    pendingRenames = stillPending;
+  }
+}
+
+async function diffOnce(from: Snapshot, to: Snapshot, answers: Answers) {
+  const kit = drizzle();
+  const questions: Question[] = [];
+  const resolve = <T extends { name: string; schema?: string }>(kind: QuestionKind, qualify: (item: T) => string) => {
+    return (created: T[], deleted: T[]) => {
+      const free = new Map(created.map((item) => [qualify(item), item]));
+      const candidates = [...free.keys()];
+      const renamed: { from: T; to: T }[] = [];
+      const dropped: T[] = [];
+      for (const item of deleted) {
+        const object = qualify(item);
+        if (!candidates.length) {
+          dropped.push(item);
+          continue;
+        }
+        const id = `${kind}:${object}`;
+        const answer = answers[id];
+        const target = answer && answer !== DROP ? free.get(answer) : undefined;
+        questions.push({ id, kind, object, candidates, ...(answer ? { answer } : {}) });
+        if (target) {
+          free.delete(answer!);
+          renamed.push({ from: item, to: target });
+        } else dropped.push(item);
+      }
+      return { created: [...free.values()], deleted: dropped, renamed };
+    };
+  };
+  const named = <T extends { name: string; schema?: string }>(kind: QuestionKind, qualify: (item: T) => string) => {
+    const resolver = resolve<T>(kind, qualify);
+    return async (input: { created: T[]; deleted: T[] }) => resolver(input.created, input.deleted);
+  };
+  // Tables, enums, sequences and views can also move between schemas: a rename to the same name elsewhere.
+  const movable = <T extends { name: string; schema?: string }>(kind: QuestionKind) => {
+    const resolver = resolve<T>(kind, (item) => `${item.schema || 'public'}.${item.name}`);
+    return async (input: { created: T[]; deleted: T[] }) => {
+      const { created, deleted, renamed } = resolver(input.created, input.deleted);
+      const moved = renamed
+        .filter(({ from, to }) => from.name === to.name)
+        .map(({ from, to }) => ({ name: from.name, schemaFrom: from.schema || 'public', schemaTo: to.schema || 'public' }));
+      return { created, deleted, moved, renamed: renamed.filter(({ from, to }) => from.name !== to.name) };
+    };
+  };
+  const perTable = <T extends { name: string }>(kind: QuestionKind) => {
+    return async (input: { tableName: string; schema: string; created: T[]; deleted: T[] }) => {
+      const table = `${input.schema || 'public'}.${input.tableName}`;
+      const resolver = resolve<T>(kind, (item) => `${table}.${item.name}`);
+      return { tableName: input.tableName, schema: input.schema, ...resolver(input.created, input.deleted) };
+    };
+  };
+  const prev = kit.squashPgScheme(kit.pgSchema.parse(from), 'push');
+  const cur = kit.squashPgScheme(kit.pgSchema.parse(to), 'push');
+  const { statements } = await kit.applyPgSnapshotsDiff(
+    prev, cur,
+    named('schema', (item) => item.name) as any,
+    movable('enum') as any,
+    movable('sequence') as any,
+    named('policy', (item) => item.name) as any,
+    perTable('policy') as any,
+    named('role', (item) => item.name) as any,
+    movable('table') as any,
+    perTable('column') as any,
+    movable('view') as any,
+    from, to, 'push',
+  );
+  // One JSON statement gives zero or more SQL statements; keep the link for kinds and hazards.
+  const seen = new Set<string>();
+  const planned: Omit<PlannedStatement, 'hazards'>[] = [];
+  const statementsJson: any[][] = [];
+  for (const json of statements) {
+    for (const sql of kit.fromJson([json], 'postgresql', 'push')) {
+      if (seen.has(sql)) continue;
+      seen.add(sql);
+      planned.push({ sql, kind: json.type, transactional: !/\bCONCURRENTLY\b/i.test(sql) });
+      statementsJson.push([json]);
+    }
+  }
+  questions.sort((a, b) => a.id.localeCompare(b.id));
+  const plan = withHash({
+    fromFingerprint: fingerprint(from),
+    toFingerprint: fingerprint(to),
+    planHash: '',
+    statements: planned.map((statement) => ({ ...statement, hazards: [] })),
+    questions,
+    unsupported: [],
+  });
+  return { plan, statementsJson };
+}
+
+function withHash(plan: Plan): Plan {
+  const { planHash: _old, ...reviewed } = plan;
+  return { ...plan, planHash: sha256(JSON.stringify(reviewed)) };
+}
+
+function parseRename(text: string) {
+  const [from, to, ...rest] = text.split('=');
+  if (!from || !to || rest.length) throw new PlanInputError(`--rename ${text}: expected old=new, e.g. users.name=users.full_name`);
+  return { text, from: from.trim(), to: to.trim() };
+}
+
+/** `users.name` matches `public.users.name`: a rename names an object by a suffix of its qualified name. */
+function matchRename(rename: { from: string; to: string }, questions: Question[]) {
+  const endsWith = (qualified: string, suffix: string) => qualified === suffix || qualified.endsWith(`.${suffix}`);
+  for (const question of questions) {
+    if (question.answer || !endsWith(question.object, rename.from)) continue;
+    const answer = question.candidates.find((candidate) => endsWith(candidate, rename.to));
+    if (answer) return { questionId: question.id, answer };
+  }
+  return undefined;
+}
+
+function checkAnswers(answers: Answers, questions: Question[]) {
+  const byId = new Map(questions.map((question) => [question.id, question]));
+  for (const [id, answer] of Object.entries(answers)) {
+    const question = byId.get(id);
+    if (!question) throw new PlanInputError(`answer for unknown question ${id}: the questions of this plan are ${[...byId.keys()].join(', ') || '(none)'}`);
+    if (answer !== DROP && !question.candidates.includes(answer)) {
+      throw new PlanInputError(`answer ${id}=${answer}: choose one of ${[...question.candidates, DROP].join(', ')}`);
+    }
+  }
+}
