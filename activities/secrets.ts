@@ -8,7 +8,9 @@ const PREFIX = 'sealed:v1:';
 
 export type Sealed = `sealed:v1:${string}`;
 
-export class SecretKeyError extends Error {}
+export class SecretKeyError extends Error {
+  override name = 'SecretKeyError';
+}
 
 function keyBytes(key: string): Buffer {
   if (!key) {

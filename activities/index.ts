@@ -1,0 +1,87 @@
+// Every activity of the promotion workflow, built from injected dependencies (the worker passes
+// real configuration; tests pass theirs). Activities are thin: they open sealed connection strings,
+// connect, and call the modules that do the work.
+import { Context } from '@temporalio/activity';
+import { seal, unseal, type Sealed } from './secrets.ts';
+import { withClient } from './db.ts';
+import { planPromotion, type Answers, type Plan } from './schema/plan.ts';
+import { createLocalBranchProvider } from './branches/local.ts';
+import type { BranchProvider, BranchTarget } from './branches/provider.ts';
+import { trialPlan, type TrialReport } from './trial/trial.ts';
+import { applyToProduction, type ApplyResult } from './production/apply.ts';
+import { DEFAULT_LIMITS, type ExecutionLimits } from './production/execute.ts';
+
+export interface ActivityDeps {
+  /** Opens the sealed connection strings in workflow input (PGPROMOTE_SECRET_KEY). */
+  secretKey: string;
+}
+
+export interface Databases {
+  prod: Sealed;
+  dev: Sealed;
+  /** Schemas to promote; `public` when empty. */
+  schemas?: string[];
+}
+
+export interface SealedBranch {
+  id: string;
+  name: string;
+  url: Sealed;
+}
+
+/** Heartbeats while `work` runs, so that the server notices a dead worker and cancellation reaches us. */
+async function heartbeating<T>(work: () => Promise<T>): Promise<T> {
+  const timer = setInterval(() => Context.current().heartbeat(), 5_000);
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+export function createActivities(deps: ActivityDeps) {
+  const open = (sealed: Sealed) => unseal(sealed, deps.secretKey);
+  const provider = (target: BranchTarget, prod: Sealed): BranchProvider => {
+    switch (target.provider) {
+      case 'local':
+        return createLocalBranchProvider(open(prod));
+      default:
+        throw new Error(`branch provider ${target.provider} is not available in this worker`);
+    }
+  };
+
+  return {
+    async plan(input: Databases & { answers?: Answers; renames?: string[] }): Promise<Plan> {
+      return withClient(open(input.prod), (prod) =>
+        withClient(open(input.dev), (dev) => planPromotion(prod, dev, input)),
+      );
+    },
+
+    async createBranch(input: { prod: Sealed; target: BranchTarget; name: string }): Promise<SealedBranch> {
+      const branch = await heartbeating(() => provider(input.target, input.prod).create(input.name));
+      return { id: branch.id, name: branch.name, url: seal(branch.url, deps.secretKey) };
+    },
+
+    async deleteBranch(input: { prod: Sealed; target: BranchTarget; id: string }): Promise<void> {
+      await provider(input.target, input.prod).delete(input.id);
+    },
+
+    async trial(input: Databases & { branch: Sealed; plan: Plan; limits?: ExecutionLimits }): Promise<TrialReport> {
+      return heartbeating(() =>
+        withClient(open(input.branch), (branch) =>
+          withClient(open(input.dev), (dev) => trialPlan(branch, dev, input.plan, { ...input, limits: input.limits ?? DEFAULT_LIMITS })),
+        ),
+      );
+    },
+
+    async applyToProduction(input: { prod: Sealed; schemas?: string[]; plan: Plan; promotionId: string; limits?: ExecutionLimits }): Promise<ApplyResult> {
+      return heartbeating(() =>
+        withClient(open(input.prod), (prod) =>
+          applyToProduction(prod, input.plan, { ...input, limits: input.limits ?? DEFAULT_LIMITS }),
+        ),
+      );
+    },
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

@@ -1,0 +1,124 @@
+// The `pgpromote` command.
+import { Command, Option } from 'commander';
+import { userInfo } from 'node:os';
+import { PromotionClient, UsageError, readAnswers } from './client.ts';
+import { formatPlan, formatState } from './format.ts';
+import { withClient } from '../activities/db.ts';
+import { planPromotion } from '../activities/schema/plan.ts';
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+const defaultUser = () => process.env.USER || userInfo().username;
+
+async function withPromotions<T>(use: (client: PromotionClient) => Promise<T>): Promise<T> {
+  const client = await PromotionClient.connect();
+  try {
+    return await use(client);
+  } finally {
+    await client.close();
+  }
+}
+
+export function buildCli(): Command {
+  const program = new Command('pgpromote')
+    .description('Promote a Postgres schema from dev to prod safely, as a durable Temporal workflow.')
+    .showHelpAfterError();
+
+  program
+    .command('plan')
+    .description('print the plan that takes one database\'s schema to another\'s (no Temporal needed)')
+    .requiredOption('--from <url>', 'the database to change (prod)')
+    .requiredOption('--to <url>', 'the database to match (dev)')
+    .option('--schema <name>', 'schema to compare (repeatable; default public)', collect)
+    .option('--answers <file>', 'JSON file of {questionId: answer}')
+    .option('--rename <old=new>', 'treat old as renamed to new, e.g. users.name=users.full_name (repeatable)', collect)
+    .option('--json', 'print exactly one JSON document')
+    .action(async (options) => {
+      const answers = options.answers ? readAnswers(options.answers) : undefined;
+      const plan = await withClient(options.from, (prod) =>
+        withClient(options.to, (dev) => planPromotion(prod, dev, { schemas: options.schema, answers, renames: options.rename })),
+      );
+      console.log(options.json ? JSON.stringify(plan, null, 2) : formatPlan(plan));
+    });
+
+  program
+    .command('deploy')
+    .description('start a promotion of dev\'s schema to prod')
+    .requiredOption('--dev <url>', 'the dev database (the schema to promote)')
+    .requiredOption('--prod <url>', 'the prod database')
+    .option('--schema <name>', 'schema to promote (repeatable; default public)', collect)
+    .option('--answers <file>', 'JSON file of {questionId: answer}')
+    .option('--rename <old=new>', 'treat old as renamed to new (repeatable)', collect)
+    .option('--approval-timeout <duration>', 'how long to wait for approval', '7 days')
+    .option('--id <id>', 'promotion id (Temporal workflow id)')
+    .option('--no-wait', 'return once started instead of waiting for the plan')
+    .action(async (options) => {
+      await withPromotions(async (client) => {
+        const id = await client.deploy({
+          dev: options.dev,
+          prod: options.prod,
+          schemas: options.schema,
+          answers: options.answers ? readAnswers(options.answers) : undefined,
+          renames: options.rename,
+          approvalTimeout: options.approvalTimeout,
+          id: options.id,
+        });
+        console.log(`promotion ${id} started: ${client.uiUrl(id)}`);
+        if (!options.wait) return;
+        const state = await client.waitForStage(id, ['awaiting-approval', 'finished']);
+        console.log(formatState(state));
+        if (state.stage === 'awaiting-approval') console.log(`\napprove: pgpromote approve ${id} --as <name>\nreject:  pgpromote reject ${id}`);
+      });
+    });
+
+  program
+    .command('status <id>')
+    .description('show a promotion: stage, plan, trial, decision, result')
+    .option('--json', 'print the state as JSON')
+    .action(async (id: string, options) => {
+      await withPromotions(async (client) => {
+        const state = await client.status(id);
+        console.log(options.json ? JSON.stringify(state, null, 2) : formatState(state));
+      });
+    });
+
+  program
+    .command('approve <id>')
+    .description('approve the plan a promotion waits on, and apply it to prod')
+    .addOption(new Option('--as <name>', 'who approves').default(defaultUser(), '$USER'))
+    .option('--comment <text>', 'why')
+    .option('--plan <hash>', 'the plan hash you reviewed (refused if the promotion waits on another)')
+    .action(async (id: string, options) => {
+      await withPromotions(async (client) => {
+        await client.approve(id, { by: options.as, comment: options.comment, planHash: options.plan });
+        console.log(`approved ${id}; applying to prod — follow it with: pgpromote status ${id}`);
+      });
+    });
+
+  program
+    .command('reject <id>')
+    .description('reject a promotion: prod stays as it is, its branch is deleted')
+    .addOption(new Option('--as <name>', 'who rejects').default(defaultUser(), '$USER'))
+    .option('--comment <text>', 'why')
+    .action(async (id: string, options) => {
+      await withPromotions(async (client) => {
+        await client.reject(id, { by: options.as, comment: options.comment });
+        console.log(`rejected ${id}`);
+      });
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildCli().exitOverride().parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code?.startsWith('commander.')) return code === 'commander.helpDisplayed' || code === 'commander.version' ? 0 : 2;
+    const known = error instanceof UsageError || ['DatabaseConfigError', 'DatabaseUnreachableError', 'PlanInputError'].includes((error as Error).name);
+    console.error(`pgpromote: ${(error as Error).message}`);
+    if (!known && process.env.PGPROMOTE_DEBUG) console.error(error);
+    return 1;
+  }
+}

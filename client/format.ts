@@ -1,0 +1,45 @@
+// Plans and promotions as text for people (the CLI and the demo).
+import type { Plan } from '../activities/schema/plan.ts';
+import type { PromotionState } from '../workflows/messages.ts';
+
+const color = (code: number) => (text: string) => (process.stdout.isTTY ? `\x1b[${code}m${text}\x1b[0m` : text);
+const red = color(31);
+const yellow = color(33);
+const bold = color(1);
+
+export function formatPlan(plan: Plan): string {
+  const lines: string[] = [];
+  if (!plan.statements.length) lines.push('Nothing to do: prod already matches dev.');
+  for (const [index, statement] of plan.statements.entries()) {
+    lines.push(`${bold(`${index + 1}.`)} ${statement.sql.trim().replace(/\n/g, '\n   ')}`);
+    if (!statement.transactional) lines.push(`   ${yellow('(cannot run in a transaction)')}`);
+    for (const hazard of statement.hazards) {
+      const paint = hazard.kind === 'locking' ? yellow : red;
+      lines.push(`   ${paint(`⚠ ${hazard.kind}: ${hazard.message}`)}`);
+    }
+  }
+  for (const question of plan.questions) {
+    const answer = question.answer ? `answered: ${question.answer}` : `pending: treated as drop + create; answer with --rename ${question.object}=<one of the candidates>`;
+    lines.push(yellow(`? ${question.id}: renamed to one of ${question.candidates.join(', ')}? (${answer})`));
+  }
+  for (const item of plan.unsupported) lines.push(red(`✗ unsupported ${item.kind} ${item.object}: ${item.reason}`));
+  lines.push(`plan ${plan.planHash}`);
+  return lines.join('\n');
+}
+
+export function formatState(state: PromotionState): string {
+  const lines = [
+    `${bold(state.promotionId)}: ${state.stage}${state.outcome ? ` (${state.outcome})` : ''}`,
+    `  prod ${state.prod}`,
+    `  dev  ${state.dev}`,
+  ];
+  if (state.branch) lines.push(`  branch ${state.branch.name}`);
+  if (state.trial) lines.push(`  trial: ${state.trial.statements.length} statements in ${state.trial.totalMs} ms on the branch, branch matches dev`);
+  if (state.approval) lines.push(`  approved by ${state.approval.by}${state.approval.comment ? `: ${state.approval.comment}` : ''}`);
+  if (state.rejection) lines.push(`  rejected by ${state.rejection.by}${state.rejection.comment ? `: ${state.rejection.comment}` : ''}`);
+  if (state.apply) lines.push(`  applied ${state.apply.alreadyApplied ? '(already, by an earlier attempt)' : `${state.apply.statements.length} statements`}`);
+  for (const ignored of state.ignored) lines.push(`  ignored a message from ${ignored.by}: ${ignored.reason}`);
+  if (state.error) lines.push(red(`  error: ${state.error}`));
+  if (state.plan) lines.push('', formatPlan(state.plan));
+  return lines.join('\n');
+}

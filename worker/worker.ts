@@ -1,0 +1,19 @@
+// A worker for the promotion workflow and its activities.
+import { fileURLToPath } from 'node:url';
+import { Worker, type NativeConnection } from '@temporalio/worker';
+import { createActivities, type ActivityDeps } from '../activities/index.ts';
+
+const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+export function createWorker(options: { connection: NativeConnection; namespace: string; taskQueue: string; deps: ActivityDeps }): Promise<Worker> {
+  if (!options.deps.secretKey) {
+    throw new Error('PGPROMOTE_SECRET_KEY is not set: the worker needs the same secret as the client to open connection strings');
+  }
+  return Worker.create({
+    connection: options.connection,
+    namespace: options.namespace,
+    taskQueue: options.taskQueue,
+    workflowsPath,
+    activities: createActivities(options.deps),
+  });
+}

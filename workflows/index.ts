@@ -1,0 +1,2 @@
+// Everything the worker's workflow bundle exports.
+export { promote } from './promote.ts';

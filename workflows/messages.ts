@@ -1,0 +1,61 @@
+// The promotion's messages and state: what approvers send, and what the CLI, the web page and the
+// Temporal UI read. Type-only imports from activities keep this file deterministic.
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { Sealed } from '../activities/secrets.ts';
+import type { Answers, Plan } from '../activities/schema/plan.ts';
+import type { BranchTarget } from '../activities/branches/provider.ts';
+import type { TrialReport } from '../activities/trial/trial.ts';
+import type { ApplyResult } from '../activities/production/apply.ts';
+
+export interface PromoteInput {
+  /** Connection strings, sealed by the client: history and the UI never see a password. */
+  dev: Sealed;
+  prod: Sealed;
+  /** Password-free names of the databases, for people. */
+  devLabel: string;
+  prodLabel: string;
+  branch: BranchTarget;
+  schemas?: string[];
+  answers?: Answers;
+  renames?: string[];
+  /** How long to wait for a decision, e.g. `7 days`, `30 minutes`. */
+  approvalTimeout?: string;
+}
+
+export interface Approval {
+  by: string;
+  comment?: string;
+  /** The plan the approver reviewed: an approval of any other plan is ignored. */
+  planHash: string;
+}
+
+export interface Rejection {
+  by: string;
+  comment?: string;
+}
+
+export type Stage = 'planning' | 'branching' | 'trial' | 'awaiting-approval' | 'applying' | 'cleaning-up' | 'finished';
+
+export type Outcome = 'applied' | 'up-to-date' | 'rejected' | 'expired' | 'failed';
+
+export interface PromotionState {
+  promotionId: string;
+  dev: string;
+  prod: string;
+  stage: Stage;
+  outcome?: Outcome;
+  plan?: Plan;
+  branch?: { id: string; name: string };
+  trial?: TrialReport;
+  approval?: Approval & { at: string };
+  rejection?: Rejection & { at: string };
+  apply?: ApplyResult;
+  /** Why the promotion failed, when it did. */
+  error?: string;
+  /** Approvals that did not count, and why (e.g. for another plan). */
+  ignored: { by: string; reason: string; at: string }[];
+}
+
+export const approveSignal = defineSignal<[Approval]>('approve');
+export const rejectSignal = defineSignal<[Rejection]>('reject');
+export const statusQuery = defineQuery<PromotionState>('status');

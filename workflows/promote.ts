@@ -1,0 +1,137 @@
+// The promotion: plan → branch → trial → approval → apply → clean up. Deterministic orchestration
+// only; everything that touches a database is an activity.
+import {
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  log,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  workflowInfo,
+  allHandlersFinished,
+  ActivityFailure,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities/index.ts';
+import { approveSignal, rejectSignal, statusQuery, type PromoteInput, type PromotionState, type Stage } from './messages.ts';
+
+// Errors where trying again gives the same answer.
+const nonRetryableErrorTypes = [
+  'DatabaseConfigError', 'PlanInputError', 'StatementError', 'DriftError',
+  'ConvergenceError', 'StalePlanError', 'SecretKeyError',
+];
+const retry = { initialInterval: '2 seconds', backoffCoefficient: 2, maximumAttempts: 3, nonRetryableErrorTypes };
+
+const planning = proxyActivities<Activities>({ startToCloseTimeout: '10 minutes', retry });
+const branches = proxyActivities<Activities>({
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '30 seconds',
+  retry: { ...retry, maximumAttempts: 5 },
+});
+/** Stages in which a rejection still stops the promotion. */
+const BEFORE_DECISION: Stage[] = ['planning', 'branching', 'trial', 'awaiting-approval'];
+
+const changes = proxyActivities<Activities>({ startToCloseTimeout: '2 hours', heartbeatTimeout: '30 seconds', retry });
+
+export async function promote(input: PromoteInput): Promise<PromotionState> {
+  const { workflowId: promotionId } = workflowInfo();
+  const state: PromotionState = { promotionId, dev: input.devLabel, prod: input.prodLabel, stage: 'planning', ignored: [] };
+  const now = () => new Date().toISOString();
+
+  setHandler(statusQuery, () => state);
+  setHandler(approveSignal, (approval) => {
+    if (state.stage !== 'awaiting-approval' || !state.plan) {
+      state.ignored.push({ by: approval.by, reason: `approval arrived during ${state.stage}`, at: now() });
+    } else if (approval.planHash !== state.plan.planHash) {
+      state.ignored.push({ by: approval.by, reason: `approval was for plan ${approval.planHash}, not ${state.plan.planHash}`, at: now() });
+    } else if (!state.rejection) {
+      state.approval = { ...approval, at: now() };
+    }
+  });
+  setHandler(rejectSignal, (rejection) => {
+    if (!state.approval && BEFORE_DECISION.includes(state.stage)) {
+      state.rejection = { ...rejection, at: now() };
+    } else state.ignored.push({ by: rejection.by, reason: `rejection arrived during ${state.stage}`, at: now() });
+  });
+
+  const enter = (stage: Stage) => {
+    state.stage = stage;
+    setCurrentDetails(details(state));
+    log.info('promotion stage', { promotionId, stage });
+  };
+  const databases = { prod: input.prod, dev: input.dev, schemas: input.schemas };
+
+  try {
+    enter('planning');
+    state.plan = await planning.plan({ ...databases, answers: input.answers, renames: input.renames });
+    if (!state.plan.statements.length) {
+      state.outcome = 'up-to-date';
+      return state;
+    }
+    if (state.plan.unsupported.length) {
+      throw ApplicationFailure.nonRetryable(
+        `the plan contains changes pgpromote cannot apply safely: ${state.plan.unsupported.map((u) => `${u.object} (${u.reason})`).join('; ')}`,
+        'UnsupportedChange',
+      );
+    }
+
+    enter('branching');
+    const branch = await branches.createBranch({ prod: input.prod, target: input.branch, name: `pgpromote-${promotionId}-trial` });
+    state.branch = { id: branch.id, name: branch.name };
+
+    enter('trial');
+    state.trial = await changes.trial({ ...databases, branch: branch.url, plan: state.plan });
+
+    enter('awaiting-approval');
+    const decided = await condition(() => !!state.approval || !!state.rejection, (input.approvalTimeout ?? '7 days') as never);
+    if (state.rejection) {
+      state.outcome = 'rejected';
+      return state;
+    }
+    if (!decided) {
+      state.outcome = 'expired';
+      return state;
+    }
+
+    enter('applying');
+    state.apply = await changes.applyToProduction({ prod: input.prod, schemas: input.schemas, plan: state.plan, promotionId });
+    state.outcome = 'applied';
+    return state;
+  } catch (error) {
+    state.outcome = 'failed';
+    state.error = reason(error);
+    throw ApplicationFailure.nonRetryable(state.error, 'PromotionFailed');
+  } finally {
+    // The saga's compensation: the branch goes whatever happened, even when the workflow is cancelled.
+    if (state.branch) {
+      const { id } = state.branch;
+      state.stage = 'cleaning-up';
+      await CancellationScope.nonCancellable(() => branches.deleteBranch({ prod: input.prod, target: input.branch, id }));
+    }
+    state.stage = 'finished';
+    setCurrentDetails(details(state));
+    await condition(allHandlersFinished);
+  }
+}
+
+/** The message of the failure at the root, without Temporal's wrappers. */
+function reason(error: unknown): string {
+  let current = error as Error & { cause?: unknown };
+  while (current instanceof ActivityFailure && current.cause) current = current.cause as Error & { cause?: unknown };
+  return current?.message ?? String(error);
+}
+
+/** Markdown for the Temporal UI's "current details". */
+function details(state: PromotionState): string {
+  const lines = [`**${state.stage}**${state.outcome ? ` — ${state.outcome}` : ''}`, `prod: \`${state.prod}\` ← dev: \`${state.dev}\``];
+  if (state.plan) {
+    lines.push(`plan \`${state.plan.planHash.slice(0, 12)}\`: ${state.plan.statements.length} statements, ${state.plan.questions.filter((q) => !q.answer).length} open questions`);
+    const hazards = state.plan.statements.flatMap((s) => s.hazards);
+    for (const hazard of hazards) lines.push(`- ⚠ ${hazard.kind}: ${hazard.message}`);
+  }
+  if (state.stage === 'awaiting-approval' && state.plan) {
+    lines.push(`Approve: signal \`approve\` with \`{"by": "you", "planHash": "${state.plan.planHash}"}\``);
+  }
+  if (state.error) lines.push(`error: ${state.error}`);
+  return lines.join('\n');
+}
