@@ -33,7 +33,7 @@ export function formatState(state: PromotionState): string {
     `  prod ${state.prod}`,
     `  dev  ${state.dev}`,
   ];
-  if (state.branch) lines.push(`  branch ${state.branch.name}`);
+  if (state.branch) lines.push(`  branch ${state.branch.name}${state.stage === 'finished' ? ' (deleted)' : ''}`);
   if (state.trial) lines.push(`  trial: ${state.trial.statements.length} statements in ${state.trial.totalMs} ms on the branch, branch matches dev`);
   if (state.approval) lines.push(`  approved by ${state.approval.by}${state.approval.comment ? `: ${state.approval.comment}` : ''}`);
   if (state.rejection) lines.push(`  rejected by ${state.rejection.by}${state.rejection.comment ? `: ${state.rejection.comment}` : ''}`);

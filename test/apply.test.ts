@@ -1,0 +1,61 @@
+// The production apply on its own: drift check, verification, idempotence, the lock.
+import { afterAll, describe, expect, it } from 'vitest';
+import { createDatabase, dropDatabase, sql } from './support.ts';
+import { withClient } from '../activities/db.ts';
+import { planPromotion } from '../activities/schema/plan.ts';
+import { applyToProduction } from '../activities/production/apply.ts';
+import { DEFAULT_LIMITS } from '../activities/production/execute.ts';
+
+const created: string[] = [];
+afterAll(async () => {
+  for (const name of created) await dropDatabase(name);
+});
+
+async function pair(prodSql: string, devSql: string) {
+  const prod = await createDatabase('prod', prodSql);
+  const dev = await createDatabase('dev', devSql);
+  created.push(prod.name, dev.name);
+  const plan = await withClient(prod.url, (p) => withClient(dev.url, (d) => planPromotion(p, d)));
+  return { prod, dev, plan };
+}
+
+const apply = (url: string, plan: Parameters<typeof applyToProduction>[1]) =>
+  withClient(url, (client) => applyToProduction(client, plan, { promotionId: 'test', limits: DEFAULT_LIMITS }));
+
+describe('applyToProduction', () => {
+  it('applies once; a retry of the same plan is a recorded no-op', async () => {
+    const { prod, plan } = await pair('CREATE TABLE t (id int);', 'CREATE TABLE t (id int, note text);');
+    expect((await apply(prod.url, plan)).alreadyApplied).toBe(false);
+    const again = await apply(prod.url, plan);
+    expect(again).toEqual({ alreadyApplied: true, statements: [] });
+    expect((await sql('SELECT count(*)::int AS n FROM _pgpromote.applied_plans', prod.name)).rows[0].n).toBe(1);
+  });
+
+  it('refuses when prod drifted since the plan, and changes nothing', async () => {
+    const { prod, plan } = await pair('CREATE TABLE t (id int);', 'CREATE TABLE t (id int, note text);');
+    await sql('ALTER TABLE t ADD COLUMN sneaky int', prod.name);
+    await expect(apply(prod.url, plan)).rejects.toThrow(/prod changed since the plan was made/);
+    const columns = await sql("SELECT column_name FROM information_schema.columns WHERE table_name = 't' ORDER BY 1", prod.name);
+    expect(columns.rows.map((r) => r.column_name)).toEqual(['id', 'sneaky']);
+  });
+
+  it('rolls back everything when a statement fails part-way', async () => {
+    const { prod, plan } = await pair(
+      "CREATE TABLE t (id int); INSERT INTO t VALUES (1), (NULL);",
+      'CREATE TABLE t (id int NOT NULL); CREATE TABLE extra (id int);',
+    );
+    expect(plan.statements.map((s) => s.kind).sort()).toEqual(['alter_table_alter_column_set_notnull', 'create_table']);
+    await expect(apply(prod.url, plan)).rejects.toThrow(/failed: column "id" of relation "t" contains null values/);
+    expect((await sql("SELECT to_regclass('extra') AS t", prod.name)).rows[0].t).toBeNull();
+    expect((await sql("SELECT count(*)::int AS n FROM _pgpromote.applied_plans", prod.name)).rows[0].n).toBe(0);
+  });
+
+  it('lets one promotion apply to a database at a time', async () => {
+    const { prod, plan } = await pair('CREATE TABLE t (id int);', 'CREATE TABLE t (id int, note text);');
+    await withClient(prod.url, async (holder) => {
+      await holder.query("SELECT pg_advisory_lock(hashtext('pgpromote:apply'))");
+      await expect(apply(prod.url, plan)).rejects.toThrow(/another promotion is applying/);
+    });
+    expect((await apply(prod.url, plan)).alreadyApplied).toBe(false);
+  });
+});
