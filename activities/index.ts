@@ -3,9 +3,10 @@
 // connect, and call the modules that do the work.
 import { Context } from '@temporalio/activity';
 import { seal, unseal, type Sealed } from './secrets.ts';
-import { withClient } from './db.ts';
+import { withClient, DatabaseConfigError } from './db.ts';
 import { planPromotion, type Answers, type Plan } from './schema/plan.ts';
 import { createLocalBranchProvider } from './branches/local.ts';
+import { NeonBranchProvider, type NeonProviderOptions } from './branches/neon.ts';
 import type { BranchProvider, BranchTarget } from './branches/provider.ts';
 import { trialPlan, type TrialReport } from './trial/trial.ts';
 import { applyToProduction, type ApplyResult } from './production/apply.ts';
@@ -14,6 +15,8 @@ import { DEFAULT_LIMITS, type ExecutionLimits } from './production/execute.ts';
 export interface ActivityDeps {
   /** Opens the sealed connection strings in workflow input (PGPROMOTE_SECRET_KEY). */
   secretKey: string;
+  /** The Neon API key (and base URL) for promotions whose branch target is a Neon project. */
+  neon?: NeonProviderOptions;
 }
 
 export interface Databases {
@@ -45,8 +48,11 @@ export function createActivities(deps: ActivityDeps) {
     switch (target.provider) {
       case 'local':
         return createLocalBranchProvider(open(prod));
-      default:
-        throw new Error(`branch provider ${target.provider} is not available in this worker`);
+      case 'neon': {
+        if (!deps.neon?.apiKey) throw new DatabaseConfigError('this promotion branches on Neon, but the worker has no NEON_API_KEY: set it where the worker runs');
+        const { provider: _provider, ...neonTarget } = target;
+        return new NeonBranchProvider(neonTarget, deps.neon);
+      }
     }
   };
 

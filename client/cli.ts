@@ -5,6 +5,7 @@ import { PromotionClient, UsageError, readAnswers } from './client.ts';
 import { formatPlan, formatState } from './format.ts';
 import { withClient } from '../activities/db.ts';
 import { planPromotion } from '../activities/schema/plan.ts';
+import type { BranchTarget } from '../activities/branches/provider.ts';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 const defaultUser = () => process.env.USER || userInfo().username;
@@ -16,6 +17,15 @@ async function withPromotions<T>(use: (client: PromotionClient) => Promise<T>): 
   } finally {
     await client.close();
   }
+}
+
+function branchTarget(options: Record<string, string | undefined>): BranchTarget {
+  if (!options.neonProject) return { provider: 'local' };
+  const { neonProject: projectId, neonBranch: branchId, neonDatabase: databaseName, neonRole: roleName } = options;
+  if (!branchId || !databaseName || !roleName) {
+    throw new UsageError('--neon-project needs --neon-branch, --neon-database and --neon-role too (see the Neon console: the prod branch and its database and role)');
+  }
+  return { provider: 'neon', projectId, branchId, databaseName, roleName };
 }
 
 export function buildCli(): Command {
@@ -50,6 +60,10 @@ export function buildCli(): Command {
     .option('--rename <old=new>', 'treat old as renamed to new (repeatable)', collect)
     .option('--approval-timeout <duration>', 'how long to wait for approval', '7 days')
     .option('--id <id>', 'promotion id (Temporal workflow id)')
+    .option('--neon-project <id>', 'branch on this Neon project instead of cloning prod on its server')
+    .option('--neon-branch <id>', 'the Neon branch that is prod (with --neon-project)')
+    .option('--neon-database <name>', 'prod\'s database name on Neon (with --neon-project)')
+    .option('--neon-role <name>', 'the role branches connect as (with --neon-project)')
     .option('--no-wait', 'return once started instead of waiting for the plan')
     .action(async (options) => {
       await withPromotions(async (client) => {
@@ -61,6 +75,7 @@ export function buildCli(): Command {
           renames: options.rename,
           approvalTimeout: options.approvalTimeout,
           id: options.id,
+          branch: branchTarget(options),
         });
         console.log(`promotion ${id} started: ${client.uiUrl(id)}`);
         if (!options.wait) return;

@@ -16,7 +16,7 @@ import { portOr } from './ports.ts';
 import { RELEASE_1, PROD_DATA, RELEASE_2_CHANGES, RENAMES } from './demo-app.ts';
 import { createWorker } from '../worker/worker.ts';
 import { createLogger, installTemporalLogging } from '../worker/logging.ts';
-import { DEFAULTS, type Config } from '../worker/config.ts';
+import { DEFAULTS, activityDeps, type Config } from '../worker/config.ts';
 import { PromotionClient } from '../client/client.ts';
 import { formatState } from '../client/format.ts';
 
@@ -82,7 +82,7 @@ async function main(): Promise<number> {
   step(`starting a worker on task queue ${config.taskQueue} (logs in .state/worker.log)`);
   installTemporalLogging(createLogger('info', path.join(STATE, 'worker.log')));
   const connection = await NativeConnection.connect({ address: config.address });
-  const worker = await createWorker({ connection, namespace: config.namespace, taskQueue: config.taskQueue, deps: { secretKey: config.secretKey } });
+  const worker = await createWorker({ connection, namespace: config.namespace, taskQueue: config.taskQueue, deps: activityDeps(config) });
   const running = worker.run();
   stops.push(async () => {
     worker.shutdown();

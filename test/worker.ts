@@ -5,7 +5,7 @@ import { NativeConnection, type Worker } from '@temporalio/worker';
 import { createWorker } from '../worker/worker.ts';
 import { createLogger, installTemporalLogging } from '../worker/logging.ts';
 import { PromotionClient } from '../client/client.ts';
-import { DEFAULTS, type Config } from '../worker/config.ts';
+import { DEFAULTS, activityDeps, type Config } from '../worker/config.ts';
 
 let loggingInstalled = false;
 
@@ -15,7 +15,8 @@ export interface TestWorker {
   stop(): Promise<void>;
 }
 
-export async function startWorker(): Promise<TestWorker> {
+/** `settings` adds to the defaults, e.g. the Neon API of a fake. */
+export async function startWorker(settings: Partial<Config> = {}): Promise<TestWorker> {
   if (!loggingInstalled) {
     installTemporalLogging(createLogger('warn', 'test-worker.log'));
     loggingInstalled = true;
@@ -25,9 +26,10 @@ export async function startWorker(): Promise<TestWorker> {
     address: inject('temporalAddress'),
     taskQueue: `test-${randomUUID()}`,
     secretKey: randomUUID(),
+    ...settings,
   };
   const connection = await NativeConnection.connect({ address: config.address });
-  const worker: Worker = await createWorker({ connection, namespace: config.namespace, taskQueue: config.taskQueue, deps: { secretKey: config.secretKey } });
+  const worker: Worker = await createWorker({ connection, namespace: config.namespace, taskQueue: config.taskQueue, deps: activityDeps(config) });
   const running = worker.run();
   const client = await PromotionClient.connect(config);
   return {

@@ -7,6 +7,8 @@ export const ENV = {
   secretKey: 'PGPROMOTE_SECRET_KEY',
   uiUrl: 'TEMPORAL_UI_URL',
   logLevel: 'PGPROMOTE_LOG_LEVEL',
+  neonApiKey: 'NEON_API_KEY',
+  neonApiUrl: 'NEON_API_URL',
 } as const;
 
 export const DEFAULTS = {
@@ -25,6 +27,9 @@ export interface Config {
   secretKey: string;
   uiUrl: string;
   logLevel: string;
+  /** For Neon branch targets (worker only); NEON_API_URL defaults to Neon's console API. */
+  neonApiKey?: string;
+  neonApiUrl?: string;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -36,6 +41,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secretKey: env[ENV.secretKey] ?? '',
     uiUrl: read('uiUrl'),
     logLevel: read('logLevel'),
+    neonApiKey: env[ENV.neonApiKey] || undefined,
+    neonApiUrl: env[ENV.neonApiUrl] || undefined,
+  };
+}
+
+/** What the worker's activities need from the configuration. */
+export function activityDeps(config: Config) {
+  return {
+    secretKey: config.secretKey,
+    neon: config.neonApiKey ? { apiKey: config.neonApiKey, baseURL: config.neonApiUrl } : undefined,
   };
 }
 

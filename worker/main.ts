@@ -1,6 +1,6 @@
 // `npm run worker`: the long-running worker process (also the docker-compose `worker` service).
 import { NativeConnection } from '@temporalio/worker';
-import { loadConfig } from './config.ts';
+import { activityDeps, loadConfig } from './config.ts';
 import { createLogger, installTemporalLogging } from './logging.ts';
 import { createWorker } from './worker.ts';
 
@@ -9,7 +9,7 @@ const logger = createLogger(config.logLevel);
 installTemporalLogging(logger);
 try {
   const connection = await NativeConnection.connect({ address: config.address });
-  const worker = await createWorker({ connection, namespace: config.namespace, taskQueue: config.taskQueue, deps: { secretKey: config.secretKey } });
+  const worker = await createWorker({ connection, namespace: config.namespace, taskQueue: config.taskQueue, deps: activityDeps(config) });
   logger.info({ address: config.address, namespace: config.namespace, taskQueue: config.taskQueue }, 'pgpromote worker started');
   await worker.run(); // stops on SIGINT/SIGTERM
   await connection.close();
