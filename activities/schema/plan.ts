@@ -1,11 +1,14 @@
 // The plan: the ordered SQL that takes prod's schema to dev's, with the questions a human must
-// answer (rename or drop + create?) and the hazards of each statement.
-// Stages, as in drizzle-kit: snapshot (introspect.ts) → diff (drizzle's differ, here) → SQL.
+// answer (rename or drop + create?), the hazards of each statement, and what cannot be planned.
+// Stages, as in drizzle-kit: snapshot (introspect.ts) → diff (drizzle's differ, here) → SQL; around
+// drizzle's statements go those for everything its snapshot does not model (extras.ts).
 import type pg from 'pg';
 import { drizzle, type Snapshot } from './drizzle.ts';
 import { introspect, type IntrospectOptions } from './introspect.ts';
 import { fingerprint, sha256 } from './snapshot.ts';
-import { measureHazards, type Hazard } from './hazards.ts';
+import { measureHazards, type Hazard, type HazardSource } from './hazards.ts';
+import { readExtras, type Extras } from './extras.ts';
+import { drizzleEffects, planExtras } from './extras-plan.ts';
 
 export type { Hazard };
 
@@ -64,14 +67,60 @@ export class PlanInputError extends Error {
 
 const DROP = 'drop';
 
+/** A database's schema as pgpromote compares it: drizzle's snapshot and what it does not model. */
+export async function readSchema(client: pg.ClientBase, options: IntrospectOptions = {}) {
+  const snapshot = await introspect(client, options);
+  return { snapshot, extras: await readExtras(client, options.schemas?.length ? options.schemas : ['public']) };
+}
+
 /** Plans prod → dev on live databases. */
 export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, options: PlanOptions = {}): Promise<Plan> {
-  const [from, to] = await Promise.all([introspect(prod, options), introspect(dev, options)]);
-  const { plan, statementsJson } = await diffSnapshots(from, to, options);
-  const hazards = await measureHazards(prod, statementsJson);
-  const statements = plan.statements.map((statement, index) => ({ ...statement, hazards: hazards[index] ?? [] }));
-  return withHash({ ...plan, statements });
+  const [from, to] = await Promise.all([readSchema(prod, options), readSchema(dev, options)]);
+  const both = [from.extras, to.extras];
+  const { plan, statementsJson } = await diffSnapshots(drizzleView(from.snapshot, both), drizzleView(to.snapshot, both), options);
+  const extras = planExtras(from.extras, to.extras, drizzleEffects(statementsJson.flat()));
+  const drizzled = plan.statements.map(({ sql, kind }, index) => ({ sql, kind, json: statementsJson[index]![0] }));
+  // Schemas and enums before the types and functions that may use them; their drops after.
+  const first = drizzled.filter(({ kind }) => kind === 'create_schema' || kind === 'create_type_enum');
+  const last = drizzled.filter(({ kind }) => kind === 'drop_type_enum' || kind === 'drop_schema');
+  const ordered: HazardSource[] = [
+    ...first,
+    ...extras.before,
+    ...drizzled.filter((statement) => !first.includes(statement) && !last.includes(statement)),
+    ...extras.after,
+    ...last,
+  ];
+  const hazards = await measureHazards(prod, ordered);
+  return withHash({
+    ...plan,
+    fromFingerprint: fingerprint(from.snapshot),
+    toFingerprint: fingerprint(to.snapshot),
+    statements: ordered.map(({ sql, kind }, index) => ({ sql, kind, transactional: isTransactional(sql), hazards: hazards[index]! })),
+    unsupported: extras.refusals,
+  });
 }
+
+/** The snapshot without what extras.ts plans instead: views (drizzle orders them wrongly), tables in
+ * partitioning or inheritance (drizzle skips parents and flattens children) and constraints it cannot express. */
+function drizzleView(snapshot: Snapshot, sides: Extras[]): Snapshot {
+  const special = new Set(sides.flatMap((extras) => extras.specialTables.map((table) => table.snapshotKey)));
+  const tables = Object.fromEntries(Object.entries(snapshot.tables).filter(([key]) => !special.has(key)).map(([key, table]) => {
+    const outside = new Set(sides.flatMap((extras) => extras.constraintsOutsideDrizzle[key] ?? []));
+    const keep = (constraints: Record<string, unknown> = {}) => Object.fromEntries(Object.entries(constraints).filter(([name]) => !outside.has(name)));
+    return [key, {
+      ...table,
+      foreignKeys: keep(table.foreignKeys),
+      uniqueConstraints: keep(table.uniqueConstraints),
+      checkConstraints: keep(table.checkConstraints),
+      compositePrimaryKeys: keep(table.compositePrimaryKeys),
+    }];
+  }));
+  return { ...snapshot, tables, views: {} };
+}
+
+// Postgres refuses CONCURRENTLY in a transaction block, and a new enum value cannot be used in the
+// transaction that adds it.
+const isTransactional = (sql: string) => !/\bCONCURRENTLY\b/i.test(sql) && !/^ALTER TYPE .* ADD VALUE/is.test(sql);
 
 /** Diffs two snapshots. Renames given as `old=new` are matched against the questions, round after round,
  * because a column question appears only once its table's own question is answered. */
@@ -173,7 +222,7 @@ async function diffOnce(from: Snapshot, to: Snapshot, answers: Answers) {
     for (const sql of kit.fromJson([json], 'postgresql', 'push')) {
       if (seen.has(sql)) continue;
       seen.add(sql);
-      planned.push({ sql, kind: json.type, transactional: !/\bCONCURRENTLY\b/i.test(sql) });
+      planned.push({ sql: repairedSql(json, sql), kind: json.type, transactional: isTransactional(sql) });
       statementsJson.push([json]);
     }
   }
@@ -187,6 +236,11 @@ async function diffOnce(from: Snapshot, to: Snapshot, answers: Answers) {
     unsupported: [],
   });
   return { plan, statementsJson };
+}
+
+/** drizzle-kit's ADD COLUMN turns an empty array default into an array of one empty string. */
+function repairedSql(json: any, sql: string): string {
+  return json.type === 'alter_table_add_column' && json.column.default === "'{}'" ? sql.replace(`DEFAULT '{""}'`, `DEFAULT '{}'`) : sql;
 }
 
 function withHash(plan: Plan): Plan {

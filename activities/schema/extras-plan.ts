@@ -1,0 +1,346 @@
+// Plans what drizzle-kit does not model (extras.ts) around drizzle's own statements. `before` runs
+// ahead of drizzle's statements: removals from prod's objects, under prod's names, and the types,
+// extensions and functions tables may use. `after` runs last: objects built on tables (views,
+// triggers, ...), settings, comments and grants under dev's names, then the removed functions, types
+// and extensions. An object replaced or dropped takes with it, and recreates, what depends on it.
+import type { CatalogObject, Extras, Setting } from './extras.ts';
+
+export interface ExtraStatement {
+  sql: string;
+  kind: string;
+  /** The object concerned, by key (`table public.t`), for hazards. */
+  object: string;
+}
+
+export interface Refusal {
+  kind: string;
+  object: string;
+  reason: string;
+}
+
+/** What drizzle's statements do, as far as the extras care. Keys as in extras.ts. */
+export interface DrizzleEffects {
+  /** Tables drizzle alters, renames or drops, under prod's names: views on them must be rebuilt. */
+  touchedTables: Set<string>;
+  /** Objects drizzle creates or recreates: their comments, grants and settings start from scratch. */
+  created: Set<string>;
+}
+
+const PLANNABLE = new Set(['extension', 'function', 'domain', 'composite', 'view', 'matview', 'index', 'trigger', 'constraint', 'rule', 'statistics']);
+// Built on tables: dropped before drizzle's statements, created after them.
+const ON_TABLES = new Set(['view', 'matview', 'index', 'trigger', 'constraint', 'rule', 'statistics']);
+// A view must be rebuilt when a table under it changes; these only when one of their columns may have.
+const REBUILT_WITH_TABLE = new Set(['view', 'matview']);
+const REBUILT_WITH_COLUMNS = new Set(['trigger', 'rule', 'statistics']);
+
+export function drizzleEffects(statements: any[]): DrizzleEffects {
+  const touchedTables = new Set<string>();
+  const created = new Set<string>();
+  const qualified = (schema: string | undefined, name: string) => `${schema || 'public'}.${name}`;
+  for (const statement of statements) {
+    if (statement.tableName) touchedTables.add(`table ${qualified(statement.schema ?? statement.schemaFrom, statement.tableName)}`);
+    if (statement.tableNameFrom) touchedTables.add(`table ${qualified(statement.fromSchema, statement.tableNameFrom)}`);
+    for (const column of statement.columnsWithEnum ?? []) touchedTables.add(`table ${qualified(column.tableSchema, column.table)}`);
+    switch (statement.type) {
+      case 'create_table':
+        created.add(`table ${qualified(statement.schema, statement.tableName)}`);
+        break;
+      case 'alter_table_add_column':
+        created.add(`column ${qualified(statement.schema, statement.tableName)}.${statement.column.name}`);
+        break;
+      case 'create_sequence':
+        created.add(`sequence ${qualified(statement.schema, statement.name)}`);
+        break;
+      case 'create_type_enum':
+      case 'alter_type_drop_value':
+        created.add(`type ${qualified(statement.schema ?? statement.enumSchema, statement.name)}`);
+        break;
+      case 'create_index_pg':
+        created.add(`index ${qualified(statement.schema, statement.data.name)}`);
+        break;
+    }
+  }
+  return { touchedTables, created };
+}
+
+/** Keys ordered so that each comes after what it depends on; ties by name, for determinism. */
+function dependencyOrder(keys: Iterable<string>, dependencies: Map<string, string[]>): string[] {
+  const wanted = new Set(keys);
+  const ordered: string[] = [];
+  const visited = new Set<string>();
+  const visit = (key: string) => {
+    if (visited.has(key)) return;
+    visited.add(key);
+    for (const dependency of dependencies.get(key) ?? []) if (wanted.has(dependency)) visit(dependency);
+    ordered.push(key);
+  };
+  [...wanted].sort().forEach(visit);
+  return ordered;
+}
+
+function dependencyMaps(extras: Extras) {
+  const uses = new Map<string, string[]>();
+  const usedBy = new Map<string, { key: string; columnLevel: boolean }[]>();
+  for (const [dependent, referenced, columnLevel] of extras.dependencies) {
+    (uses.get(dependent) ?? uses.set(dependent, []).get(dependent)!).push(referenced);
+    (usedBy.get(referenced) ?? usedBy.set(referenced, []).get(referenced)!).push({ key: dependent, columnLevel });
+  }
+  return { uses, usedBy };
+}
+
+const withOptions = (options: string | null) => (options ? ` WITH (${options})` : '');
+
+function createSql(object: CatalogObject): string[] {
+  const { target, details } = object;
+  switch (object.kind) {
+    case 'extension':
+      return [`CREATE EXTENSION ${target} WITH SCHEMA ${details.schema} VERSION '${details.version}'`];
+    case 'function':
+      return [object.definition.trimEnd()];
+    case 'domain':
+      return [
+        `CREATE DOMAIN ${target} AS ${details.base}${details.collation ? ` COLLATE ${details.collation}` : ''}` +
+          `${details.default !== null ? ` DEFAULT ${details.default}` : ''}${details.notNull ? ' NOT NULL' : ''}`,
+        ...details.constraints.map(([name, definition]: string[]) => `ALTER DOMAIN ${target} ADD CONSTRAINT ${name} ${definition}`),
+      ];
+    case 'composite':
+      return [`CREATE TYPE ${target} AS (${details.attributes.join(', ')})`];
+    case 'view':
+      return [`CREATE VIEW ${target}${withOptions(details.options)} AS${details.query}`];
+    case 'matview':
+      return [`CREATE MATERIALIZED VIEW ${target}${details.using ? ` USING ${details.using}` : ''}${withOptions(details.options)} AS${details.query}` +
+        (details.populated ? ' WITH DATA' : ' WITH NO DATA')];
+    case 'trigger': {
+      const state: Record<string, string> = { D: 'DISABLE TRIGGER', R: 'ENABLE REPLICA TRIGGER', A: 'ENABLE ALWAYS TRIGGER' };
+      const enable = state[details.enabled];
+      return [details.create, ...(enable ? [`ALTER TABLE ${details.table} ${enable} ${details.name}`] : [])];
+    }
+    case 'constraint':
+      return [`ALTER TABLE ${details.table} ADD CONSTRAINT ${details.name} ${object.definition}`];
+    case 'statistics':
+      return [details.create, ...(details.target >= 0 ? [`ALTER STATISTICS ${target} SET STATISTICS ${details.target}`] : [])];
+    default: // index, rule: their definition is the statement
+      return [object.definition.replace(/;$/, '')];
+  }
+}
+
+function dropSql(object: CatalogObject): string {
+  const { target, details } = object;
+  switch (object.kind) {
+    case 'function':
+      return `DROP ${details.procedure ? 'PROCEDURE' : 'FUNCTION'} ${target}`;
+    case 'composite':
+      return `DROP TYPE ${target}`;
+    case 'matview':
+      return `DROP MATERIALIZED VIEW ${target}`;
+    case 'constraint':
+      return `ALTER TABLE ${details.table} DROP CONSTRAINT ${details.name}`;
+    default:
+      return `DROP ${object.kind.toUpperCase()} ${target}`;
+  }
+}
+
+/** In-place changes of an object that exists on both sides, or undefined when it must be dropped and recreated. */
+function alterSql(prod: CatalogObject, dev: CatalogObject): string[] | undefined {
+  const { target } = dev;
+  switch (dev.kind) {
+    case 'extension':
+      return [
+        ...(prod.details.version !== dev.details.version ? [`ALTER EXTENSION ${target} UPDATE TO '${dev.details.version}'`] : []),
+        ...(prod.details.schema !== dev.details.schema ? [`ALTER EXTENSION ${target} SET SCHEMA ${dev.details.schema}`] : []),
+      ];
+    case 'function': // CREATE OR REPLACE cannot change what a function returns or whether it is a procedure
+      return prod.details.result === dev.details.result && prod.details.procedure === dev.details.procedure ? createSql(dev) : undefined;
+    case 'domain': {
+      const [before, after] = [prod.details, dev.details];
+      const constraintsBefore = new Map<string, string>(before.constraints);
+      const constraintsAfter = new Map<string, string>(after.constraints);
+      return [
+        ...(before.default !== after.default ? [after.default === null ? `ALTER DOMAIN ${target} DROP DEFAULT` : `ALTER DOMAIN ${target} SET DEFAULT ${after.default}`] : []),
+        ...(before.notNull !== after.notNull ? [`ALTER DOMAIN ${target} ${after.notNull ? 'SET' : 'DROP'} NOT NULL`] : []),
+        ...[...constraintsBefore].filter(([name, definition]) => constraintsAfter.get(name) !== definition)
+          .map(([name]) => `ALTER DOMAIN ${target} DROP CONSTRAINT ${name}`),
+        ...[...constraintsAfter].filter(([name, definition]) => constraintsBefore.get(name) !== definition)
+          .map(([name, definition]) => `ALTER DOMAIN ${target} ADD CONSTRAINT ${name} ${definition}`),
+      ];
+    }
+    default:
+      return undefined;
+  }
+}
+
+function refusalOf(prod: CatalogObject | undefined, dev: CatalogObject | undefined): string | undefined {
+  const object = (dev ?? prod)!;
+  if (object.kind === 'other') return `${object.key} differs between prod and dev; pgpromote does not plan this kind of object, change it by hand`;
+  if (!prod || !dev) return undefined;
+  if (object.kind === 'domain' && (prod.details.base !== dev.details.base || prod.details.collation !== dev.details.collation)) {
+    return `the base type or collation of domain ${dev.target} changes; columns use it, so change it by hand`;
+  }
+  if (object.kind === 'composite' && prod.details.used) return `composite type ${dev.target} changes while columns or views use it; change it by hand`;
+  return undefined;
+}
+
+type SettingSql = { set: (setting: Setting, prod?: Setting) => string[]; reset: (setting: Setting) => string[]; existingFirst?: boolean };
+const STORAGE: Record<string, string> = { p: 'PLAIN', e: 'EXTERNAL', m: 'MAIN', x: 'EXTENDED' };
+const SETTINGS: Record<Setting['kind'], SettingSql> = {
+  unlogged: { set: (s) => [`ALTER TABLE ${s.target} SET UNLOGGED`], reset: (s) => [`ALTER TABLE ${s.target} SET LOGGED`] },
+  'force-rls': { set: (s) => [`ALTER TABLE ${s.target} FORCE ROW LEVEL SECURITY`], reset: (s) => [`ALTER TABLE ${s.target} NO FORCE ROW LEVEL SECURITY`] },
+  reloptions: {
+    set: (s, prod) => {
+      const names = (options: string[]) => options.map((option) => option.split('=')[0]!);
+      const stale = names(prod?.value ?? []).filter((name) => !names(s.value).includes(name));
+      return [...(stale.length ? [`ALTER TABLE ${s.target} RESET (${stale.join(', ')})`] : []), `ALTER TABLE ${s.target} SET (${s.value.join(', ')})`];
+    },
+    reset: (s) => [`ALTER TABLE ${s.target} RESET (${s.value.map((option: string) => option.split('=')[0]).join(', ')})`],
+  },
+  'replica-identity': { set: (s) => [`ALTER TABLE ${s.target} REPLICA IDENTITY ${s.value}`], reset: (s) => [`ALTER TABLE ${s.target} REPLICA IDENTITY DEFAULT`] },
+  collation: {
+    set: (s) => [`ALTER TABLE ${s.target} TYPE ${s.value.type} COLLATE ${s.value.collation}`],
+    reset: (s) => [`ALTER TABLE ${s.target} TYPE ${s.value.type} COLLATE "default"`],
+  },
+  storage: {
+    set: (s) => [`ALTER TABLE ${s.target} SET STORAGE ${STORAGE[s.value.storage]}`],
+    reset: (s) => [`ALTER TABLE ${s.target} SET STORAGE ${STORAGE[s.value.default]}`],
+  },
+  compression: { set: (s) => [`ALTER TABLE ${s.target} SET COMPRESSION ${s.value}`], reset: (s) => [`ALTER TABLE ${s.target} SET COMPRESSION default`] },
+  'statistics-target': { set: (s) => [`ALTER TABLE ${s.target} SET STATISTICS ${s.value}`], reset: (s) => [`ALTER TABLE ${s.target} SET STATISTICS -1`] },
+  // Before drizzle's ALTER SEQUENCE, whose MAXVALUE may not fit the old type.
+  'sequence-type': { set: (s) => [`ALTER SEQUENCE ${s.target} AS ${s.value}`], reset: (s) => [`ALTER SEQUENCE ${s.target} AS bigint`], existingFirst: true },
+  'sequence-owner': { set: (s) => [`ALTER SEQUENCE ${s.target} OWNED BY ${s.value}`], reset: (s) => [`ALTER SEQUENCE ${s.target} OWNED BY NONE`] },
+};
+
+const byKey = <T>(items: T[], key: (item: T) => string) => new Map(items.map((item) => [key(item), item]));
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+export function planExtras(prod: Extras, dev: Extras, effects: DrizzleEffects) {
+  const before: ExtraStatement[] = [];
+  const after: ExtraStatement[] = [];
+  const refusals: Refusal[] = [];
+  const emit = (list: ExtraStatement[], kind: string, object: string, sqls: string[]) => list.push(...sqls.map((sql) => ({ sql, kind, object })));
+
+  for (const table of new Set([...prod.specialTables, ...dev.specialTables].map((table) => table.key))) {
+    const [was, is] = [prod.specialTables.find((t) => t.key === table), dev.specialTables.find((t) => t.key === table)];
+    if (was?.signature !== is?.signature) {
+      refusals.push({ kind: (is ?? was)!.reason, object: table, reason: `${table} (${(is ?? was)!.reason}) differs between prod and dev; partitioning and inheritance are not planned, change them by hand` });
+    }
+  }
+
+  // Settings first: a column whose collation changes rebuilds like a type change, so views on it are rebuilt too.
+  const touchedTables = new Set(effects.touchedTables);
+  const settingKey = (setting: Setting) => `${setting.kind} ${setting.key}`;
+  const prodSettings = byKey(prod.settings, settingKey);
+  const devSettings = byKey(dev.settings, settingKey);
+  const recreated = (key: string) => effects.created.has(key) || [...effects.created].some((created) => key.startsWith(`column ${created.slice('table '.length)}.`));
+  for (const [key, setting] of prodSettings) {
+    if (devSettings.has(key)) continue;
+    emit(before, `reset_${setting.kind}`, setting.object, SETTINGS[setting.kind].reset(setting));
+    if (setting.table) touchedTables.add(setting.table);
+  }
+  for (const [key, setting] of devSettings) {
+    const old = prodSettings.get(key);
+    const isNew = !old || recreated(setting.object);
+    if (!isNew && same(old.value, setting.value)) continue;
+    const sql = SETTINGS[setting.kind];
+    emit(!isNew && sql.existingFirst ? before : after, `set_${setting.kind}`, setting.object, sql.set(setting, isNew ? undefined : old));
+    if (setting.table && !isNew) touchedTables.add(setting.table);
+  }
+
+  // Objects: what to drop, create, alter; then what their replacement takes along.
+  const prodObjects = byKey(prod.objects, (object) => object.key);
+  const devObjects = byKey(dev.objects, (object) => object.key);
+  const drops = new Set<string>();
+  const creates = new Set<string>();
+  const alters: [string, string[]][] = [];
+  for (const key of [...new Set([...prodObjects.keys(), ...devObjects.keys()])].sort()) {
+    const [was, is] = [prodObjects.get(key), devObjects.get(key)];
+    if (was && is && was.definition === is.definition) continue;
+    const refusal = refusalOf(was, is);
+    if (refusal) {
+      refusals.push({ kind: (is ?? was)!.kind, object: key, reason: refusal });
+      continue;
+    }
+    if (!PLANNABLE.has((is ?? was)!.kind)) continue;
+    const inPlace = was && is ? alterSql(was, is) : undefined;
+    if (inPlace) alters.push([key, inPlace]);
+    else {
+      if (was) drops.add(key);
+      if (is) creates.add(key);
+    }
+  }
+  const prodDependencies = dependencyMaps(prod);
+  const devDependencies = dependencyMaps(dev);
+  const pending = [...drops, ...touchedTables];
+  for (let key = pending.pop(); key !== undefined; key = pending.pop()) {
+    const isTable = key.startsWith('table ');
+    for (const { key: dependent, columnLevel } of prodDependencies.usedBy.get(key) ?? []) {
+      const kind = prodObjects.get(dependent)?.kind;
+      if (!kind || drops.has(dependent) || !PLANNABLE.has(kind)) continue;
+      if (isTable && !REBUILT_WITH_TABLE.has(kind) && !(columnLevel && REBUILT_WITH_COLUMNS.has(kind))) continue;
+      drops.add(dependent);
+      if (devObjects.has(dependent)) creates.add(dependent);
+      pending.push(dependent);
+    }
+  }
+
+  // Removed functions, types and extensions go last: columns and defaults drizzle drops may use them.
+  const dropLate = (key: string) => !creates.has(key) && !ON_TABLES.has(prodObjects.get(key)!.kind);
+  const createLate = (key: string) => ON_TABLES.has(devObjects.get(key)!.kind) || (devObjects.get(key)!.kind === 'function' && devObjects.get(key)!.details.atomic);
+  const dropOrder = dependencyOrder(drops, prodDependencies.uses).reverse();
+  const createOrder = dependencyOrder(creates, devDependencies.uses);
+  if ([...creates, ...alters.map(([key]) => key)].some((key) => devObjects.get(key)!.kind === 'function')) {
+    // Function bodies may name tables that drizzle creates later.
+    emit(before, 'set', '', ['SET check_function_bodies = off']);
+  }
+  for (const key of dropOrder.filter((key) => !dropLate(key))) emit(before, `drop_${prodObjects.get(key)!.kind}`, key, [dropSql(prodObjects.get(key)!)]);
+  for (const [key, sqls] of alters) emit(before, `alter_${devObjects.get(key)!.kind}`, key, sqls);
+  for (const key of createOrder.filter((key) => !createLate(key))) emit(before, `create_${devObjects.get(key)!.kind}`, key, createSql(devObjects.get(key)!));
+  for (const key of createOrder.filter(createLate)) emit(after, `create_${devObjects.get(key)!.kind}`, key, createSql(devObjects.get(key)!));
+  for (const key of dropOrder.filter(dropLate)) emit(after, `drop_${prodObjects.get(key)!.kind}`, key, [dropSql(prodObjects.get(key)!)]);
+
+  // Comments and grants: removed under prod's names first, set under dev's names last. A (re)created
+  // object starts with no comment and its initial privileges.
+  const fresh = (object: string, parent: string | null) =>
+    recreated(object) || (parent !== null && recreated(parent)) || creates.has(object) || (parent !== null && creates.has(parent));
+  const devComments = byKey(dev.comments, (comment) => comment.target);
+  const prodComments = byKey(prod.comments, (comment) => comment.target);
+  for (const comment of prod.comments) {
+    if (!devComments.has(comment.target)) emit(before, 'comment', comment.object, [`COMMENT ON ${comment.target} IS NULL`]);
+  }
+  for (const comment of dev.comments) {
+    const old = fresh(comment.object, comment.parent) ? undefined : prodComments.get(comment.target)?.text;
+    if (old !== comment.text) emit(after, 'comment', comment.object, [`COMMENT ON ${comment.target} IS ${literal(comment.text)}`]);
+  }
+  const grantKey = (grant: { target: string; column: string | null; grantee: string }) => `${grant.target} ${grant.column} ${grant.grantee}`;
+  const devGrants = byKey(dev.grants, grantKey);
+  const prodGrants = byKey(prod.grants, grantKey);
+  const on = (grant: { target: string; column: string | null }, privileges: string) => {
+    const [kind, ...name] = grant.target.split(' ');
+    return grant.column ? `${privileges} (${grant.column}) ON ${kind} ${name.join(' ')}` : `${privileges} ON ${grant.target}`;
+  };
+  const grantee = (name: string) => (name === 'PUBLIC' ? name : `"${name.replace(/"/g, '""')}"`);
+  for (const grant of prod.grants) {
+    if (grant.actual && !devGrants.has(grantKey(grant))) emit(before, 'revoke', grant.object, [`REVOKE ${on(grant, 'ALL')} FROM ${grantee(grant.grantee)}`]);
+  }
+  for (const grant of dev.grants) {
+    const old = prodGrants.get(grantKey(grant));
+    const baseline = !old || fresh(grant.object, grant.parent) ? grant.initial : old.actual;
+    if (baseline === grant.actual) continue;
+    if (grant.grantee !== 'PUBLIC' && !prod.roles.includes(grant.grantee)) {
+      refusals.push({ kind: 'grant', object: grant.object, reason: `dev grants ${grant.target} to role ${grant.grantee}, which does not exist on prod's server; create the role first` });
+      continue;
+    }
+    const privileges = grant.actual ? grant.actual.split(',') : [];
+    const plain = privileges.filter((privilege) => !privilege.endsWith('*'));
+    const grantable = privileges.filter((privilege) => privilege.endsWith('*')).map((privilege) => privilege.slice(0, -1));
+    emit(after, 'grant', grant.object, [
+      ...(baseline ? [`REVOKE ${on(grant, 'ALL')} FROM ${grantee(grant.grantee)}`] : []),
+      ...(plain.length ? [`GRANT ${on(grant, plain.join(', '))} TO ${grantee(grant.grantee)}`] : []),
+      ...(grantable.length ? [`GRANT ${on(grant, grantable.join(', '))} TO ${grantee(grant.grantee)} WITH GRANT OPTION`] : []),
+    ]);
+  }
+  return { before, after, refusals };
+}
+
+function literal(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`;
+}

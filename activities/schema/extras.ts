@@ -1,0 +1,354 @@
+// What drizzle-kit's snapshot does not model, read from pg_catalog with a fixed number of set-based
+// queries: extensions, functions, domains, composite types, views, triggers, rules, statistics,
+// constraints drizzle cannot express, per-table and per-column settings, comments and grants, and
+// objects we can only compare (operators, collations, ...). Names are raw in keys and quoted in
+// `target`, the SQL that names the object.
+import type pg from 'pg';
+
+export type ObjectKind =
+  | 'extension' | 'function' | 'domain' | 'composite' | 'view' | 'matview' | 'index' | 'trigger'
+  | 'constraint' | 'rule' | 'statistics' | 'other'
+  /** Only for dependencies: drizzle plans these. */
+  | 'table' | 'enum';
+
+export interface CatalogObject {
+  /** `kind schema.name...`, raw names: the identity compared between prod and dev. */
+  key: string;
+  kind: ObjectKind;
+  /** Quoted name as SQL uses it (`"public"."f"(integer)`, `"trg" ON "public"."t"`). */
+  target: string;
+  /** Compared between the two sides; equal definitions mean nothing to do. */
+  definition: string;
+  details: Record<string, any>;
+}
+
+/** A per-object property that is set with ALTER rather than created: collation, UNLOGGED, ... */
+export interface Setting {
+  kind: 'unlogged' | 'force-rls' | 'reloptions' | 'collation' | 'storage' | 'compression' | 'statistics-target' | 'replica-identity' | 'sequence-type' | 'sequence-owner';
+  key: string;
+  /** The table, column or sequence it belongs to (a key of the same form as objects'). */
+  object: string;
+  table: string;
+  target: string;
+  value: any;
+}
+
+export interface Comment { target: string; object: string; parent: string | null; text: string }
+
+/** One grantee's privileges on one object: `actual` now, `initial` right after CREATE (`SELECT,UPDATE*`, * = grantable). */
+export interface Grant { target: string; object: string; parent: string | null; column: string | null; grantee: string; actual: string; initial: string }
+
+/** A table drizzle-kit misreads (partitioned, partition, inheritance): compared whole, never planned. */
+export interface SpecialTable { key: string; snapshotKey: string; reason: string; signature: string }
+
+export interface Extras {
+  objects: CatalogObject[];
+  /** `[dependent key, referenced key, column-level]` */
+  dependencies: [string, string, boolean][];
+  settings: Setting[];
+  comments: Comment[];
+  grants: Grant[];
+  specialTables: SpecialTable[];
+  /** Constraints taken away from drizzle (deferrable, NOT VALID, ...): `snapshot table key` → names. */
+  constraintsOutsideDrizzle: Record<string, string[]>;
+  roles: string[];
+}
+
+// Objects that belong to an extension are the extension's business.
+const NOT_EXTENSION_MEMBER = (catalog: string, oid: string) =>
+  `not exists (select from pg_depend e where e.classid = '${catalog}'::regclass and e.objid = ${oid} and e.deptype = 'e')`;
+
+// Rows: classid, objid, kind, key, target, definition, details. `alias` rows map more catalog rows
+// (view rules, row and array types, composite relations) onto an object's key for dependencies.
+const OBJECTS = `
+with nsp as (select oid, nspname from pg_namespace where nspname = any($1)),
+rel as (select c.*, n.nspname from pg_class c join nsp n on n.oid = c.relnamespace),
+objects as (
+  select 'pg_extension'::regclass as classid, e.oid as objid, 'extension' as kind, 'extension ' || e.extname as key,
+    format('%I', e.extname) as target, e.extversion || ' ' || n.nspname as definition,
+    jsonb_build_object('version', e.extversion, 'schema', format('%I', n.nspname)) as details
+  from pg_extension e join pg_namespace n on n.oid = e.extnamespace where e.extname <> 'plpgsql'
+union all
+  select 'pg_proc'::regclass, p.oid, 'function', 'function ' || n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
+    format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)), pg_get_functiondef(p.oid),
+    jsonb_build_object('result', pg_get_function_result(p.oid), 'procedure', p.prokind = 'p', 'atomic', p.prosqlbody is not null)
+  from pg_proc p join nsp n on n.oid = p.pronamespace
+  where p.prokind in ('f', 'p', 'w') and ${NOT_EXTENSION_MEMBER('pg_proc', 'p.oid')}
+union all
+  select 'pg_type'::regclass, t.oid, 'domain', 'type ' || n.nspname || '.' || t.typname, format('%I.%I', n.nspname, t.typname), d::text, d
+  from pg_type t join nsp n on n.oid = t.typnamespace
+  cross join lateral (select jsonb_build_object(
+    'base', format_type(t.typbasetype, t.typtypmod),
+    'collation', (select format('%I.%I', cn.nspname, co.collname) from pg_collation co join pg_namespace cn on cn.oid = co.collnamespace
+                  where co.oid = t.typcollation and t.typcollation <> (select b.typcollation from pg_type b where b.oid = t.typbasetype)),
+    'default', t.typdefault, 'notNull', t.typnotnull,
+    'constraints', coalesce((select jsonb_agg(jsonb_build_array(format('%I', c.conname), pg_get_constraintdef(c.oid)) order by c.conname)
+                             from pg_constraint c where c.contypid = t.oid), '[]')) as d) domain
+  where t.typtype = 'd' and ${NOT_EXTENSION_MEMBER('pg_type', 't.oid')}
+union all
+  select 'pg_type'::regclass, t.oid, 'composite', 'type ' || c.nspname || '.' || t.typname, format('%I.%I', c.nspname, t.typname), a.attributes::text,
+    jsonb_build_object('attributes', a.attributes, 'used', exists (
+      select from pg_attribute u join pg_class uc on uc.oid = u.attrelid
+      where u.atttypid = t.oid and uc.relkind in ('r', 'p', 'f', 'v', 'm') and not u.attisdropped))
+  from pg_type t join rel c on c.oid = t.typrelid and c.relkind = 'c'
+  cross join lateral (select coalesce(jsonb_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod))
+      || case when a.attcollation <> at.typcollation then (select format(' COLLATE %I.%I', cn.nspname, co.collname) from pg_collation co
+           join pg_namespace cn on cn.oid = co.collnamespace where co.oid = a.attcollation) else '' end order by a.attnum), '[]') as attributes
+    from pg_attribute a join pg_type at on at.oid = a.atttypid where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped) a
+  where ${NOT_EXTENSION_MEMBER('pg_type', 't.oid')}
+union all
+  select 'pg_type'::regclass, t.oid, 'enum', 'type ' || n.nspname || '.' || t.typname, format('%I.%I', n.nspname, t.typname), '', '{}'
+  from pg_type t join nsp n on n.oid = t.typnamespace where t.typtype = 'e'
+union all
+  select 'pg_class'::regclass, c.oid, 'table', 'table ' || c.nspname || '.' || c.relname, format('%I.%I', c.nspname, c.relname), '', '{}'
+  from rel c where c.relkind in ('r', 'p')
+union all
+  select 'pg_class'::regclass, c.oid, case c.relkind when 'v' then 'view' else 'matview' end,
+    case c.relkind when 'v' then 'view ' else 'matview ' end || c.nspname || '.' || c.relname, format('%I.%I', c.nspname, c.relname),
+    pg_get_viewdef(c.oid) || coalesce(c.reloptions::text, '') || c.relispopulated::text || coalesce(am.amname, ''),
+    jsonb_build_object('query', rtrim(pg_get_viewdef(c.oid), ';'), 'options', array_to_string(c.reloptions, ', '),
+      'populated', c.relispopulated, 'using', case when c.relkind = 'm' and am.amname <> 'heap' then format('%I', am.amname) end)
+  from rel c left join pg_am am on am.oid = c.relam where c.relkind in ('v', 'm') and ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}
+union all
+  select 'pg_class'::regclass, i.indexrelid, 'index', 'index ' || c.nspname || '.' || ic.relname, format('%I.%I', c.nspname, ic.relname),
+    pg_get_indexdef(i.indexrelid), '{}'
+  from pg_index i join pg_class ic on ic.oid = i.indexrelid join rel c on c.oid = i.indrelid and c.relkind = 'm'
+union all
+  select 'pg_trigger'::regclass, tg.oid, 'trigger', 'trigger ' || c.nspname || '.' || c.relname || '.' || tg.tgname,
+    format('%I ON %I.%I', tg.tgname, c.nspname, c.relname), pg_get_triggerdef(tg.oid) || ' ' || tg.tgenabled::text,
+    jsonb_build_object('create', pg_get_triggerdef(tg.oid), 'enabled', tg.tgenabled, 'table', format('%I.%I', c.nspname, c.relname), 'name', format('%I', tg.tgname))
+  from pg_trigger tg join rel c on c.oid = tg.tgrelid where not tg.tgisinternal and tg.tgparentid = 0
+union all
+  select 'pg_constraint'::regclass, co.oid, 'constraint', 'constraint ' || c.nspname || '.' || c.relname || '.' || co.conname,
+    format('%I ON %I.%I', co.conname, c.nspname, c.relname), pg_get_constraintdef(co.oid),
+    jsonb_build_object('table', format('%I.%I', c.nspname, c.relname), 'name', format('%I', co.conname),
+      'snapshotTable', c.nspname || '.' || c.relname, 'rawName', co.conname)
+  from pg_constraint co join rel c on c.oid = co.conrelid
+  where co.conparentid = 0 and (co.contype = 'x' or co.condeferrable or not co.convalidated
+    or (co.contype = 'c' and co.connoinherit) or (co.contype = 'f' and co.confmatchtype <> 's'))
+union all
+  select 'pg_rewrite'::regclass, r.oid, 'rule', 'rule ' || c.nspname || '.' || c.relname || '.' || r.rulename,
+    format('%I ON %I.%I', r.rulename, c.nspname, c.relname), pg_get_ruledef(r.oid), '{}'
+  from pg_rewrite r join rel c on c.oid = r.ev_class where r.rulename <> '_RETURN'
+union all
+  select 'pg_statistic_ext'::regclass, s.oid, 'statistics', 'statistics ' || n.nspname || '.' || s.stxname, format('%I.%I', n.nspname, s.stxname),
+    pg_get_statisticsobjdef(s.oid) || ' ' || s.stxstattarget, jsonb_build_object('create', pg_get_statisticsobjdef(s.oid), 'target', s.stxstattarget)
+  from pg_statistic_ext s join nsp n on n.oid = s.stxnamespace
+union all
+  -- Kinds we only compare: a difference is reported, never planned.
+  select o.classid, o.objid, 'other', pg_describe_object(o.classid, o.objid, 0), '', o.definition, '{}'
+  from (
+    select 'pg_proc'::regclass as classid, p.oid as objid, pg_get_function_result(p.oid) as definition from pg_proc p join nsp n on n.oid = p.pronamespace
+      where p.prokind = 'a' and ${NOT_EXTENSION_MEMBER('pg_proc', 'p.oid')}
+    union all select 'pg_collation'::regclass, co.oid, concat_ws(' ', co.collprovider, co.collcollate, co.collctype, co.colliculocale, co.collisdeterministic)
+      from pg_collation co join nsp n on n.oid = co.collnamespace where ${NOT_EXTENSION_MEMBER('pg_collation', 'co.oid')}
+    union all select 'pg_operator'::regclass, o.oid, o.oprcode::text from pg_operator o join nsp n on n.oid = o.oprnamespace where ${NOT_EXTENSION_MEMBER('pg_operator', 'o.oid')}
+    union all select 'pg_opclass'::regclass, o.oid, '' from pg_opclass o join nsp n on n.oid = o.opcnamespace where ${NOT_EXTENSION_MEMBER('pg_opclass', 'o.oid')}
+    union all select 'pg_opfamily'::regclass, o.oid, '' from pg_opfamily o join nsp n on n.oid = o.opfnamespace where ${NOT_EXTENSION_MEMBER('pg_opfamily', 'o.oid')}
+    union all select 'pg_ts_config'::regclass, o.oid, '' from pg_ts_config o join nsp n on n.oid = o.cfgnamespace where ${NOT_EXTENSION_MEMBER('pg_ts_config', 'o.oid')}
+    union all select 'pg_ts_dict'::regclass, o.oid, '' from pg_ts_dict o join nsp n on n.oid = o.dictnamespace where ${NOT_EXTENSION_MEMBER('pg_ts_dict', 'o.oid')}
+    union all select 'pg_conversion'::regclass, o.oid, '' from pg_conversion o join nsp n on n.oid = o.connamespace where ${NOT_EXTENSION_MEMBER('pg_conversion', 'o.oid')}
+    union all select 'pg_class'::regclass, c.oid, '' from rel c where c.relkind = 'f' and ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}
+    union all select 'pg_event_trigger'::regclass, o.oid, concat_ws(' ', o.evtevent, o.evtfoid::regproc, o.evtenabled, o.evttags) from pg_event_trigger o
+      where ${NOT_EXTENSION_MEMBER('pg_event_trigger', 'o.oid')}
+    union all select 'pg_publication'::regclass, o.oid, concat_ws(' ', o.puballtables, o.pubinsert, o.pubupdate, o.pubdelete, o.pubtruncate) from pg_publication o
+    union all select 'pg_default_acl'::regclass, o.oid, o.defaclacl::text from pg_default_acl o
+  ) o
+),
+aliases as (
+  select classid, objid, key from objects
+  union all select 'pg_rewrite'::regclass, r.oid, o.key from objects o join pg_rewrite r on r.ev_class = o.objid and r.rulename = '_RETURN'
+    where o.kind in ('view', 'matview')
+  union all select 'pg_type'::regclass, c.reltype, o.key from objects o join pg_class c on c.oid = o.objid where o.kind in ('table', 'view', 'matview')
+  union all select 'pg_class'::regclass, t.typrelid, o.key from objects o join pg_type t on t.oid = o.objid where o.kind = 'composite'
+  union all select 'pg_type'::regclass, t.oid, o.key from objects o join pg_type t on t.typelem = o.objid and t.typcategory = 'A'
+    where o.classid = 'pg_type'::regclass
+)`;
+
+const OBJECT_ROWS = `${OBJECTS} select kind, key, target, definition, details from objects order by key`;
+
+const DEPENDENCY_ROWS = `${OBJECTS}
+select distinct d.key as dependent, r.key as referenced, bool_or(pd.refobjsubid > 0) as column_level
+from pg_depend pd join aliases d on d.classid = pd.classid and d.objid = pd.objid
+join aliases r on r.classid = pd.refclassid and r.objid = pd.refobjid
+where pd.deptype in ('n', 'a') and d.key <> r.key
+group by d.key, r.key order by 1, 2`;
+
+const COLLATION_NAME = (oid: string) =>
+  `(select format('%I.%I', cn.nspname, co.collname) from pg_collation co join pg_namespace cn on cn.oid = co.collnamespace where co.oid = ${oid})`;
+
+const SETTING_ROWS = `
+with nsp as (select oid, nspname from pg_namespace where nspname = any($1)),
+rel as (select c.*, n.nspname, 'table ' || n.nspname || '.' || c.relname as key, format('%I.%I', n.nspname, c.relname) as target
+        from pg_class c join nsp n on n.oid = c.relnamespace),
+col as (select a.*, r.key as table_key, r.target as table_target, r.nspname, r.relname, t.typcollation, t.typstorage
+        from pg_attribute a join rel r on r.oid = a.attrelid and r.relkind in ('r', 'p') join pg_type t on t.oid = a.atttypid
+        where a.attnum > 0 and not a.attisdropped and a.attinhcount = 0)
+select 'unlogged' as kind, key, key as object, key as "table", target, to_jsonb(true) as value from rel where relkind in ('r', 'p') and relpersistence = 'u'
+union all select 'force-rls', key, key, key, target, to_jsonb(true) from rel where relkind in ('r', 'p') and relforcerowsecurity
+union all select 'reloptions', key, key, key, target, to_jsonb(reloptions) from rel where relkind in ('r', 'p') and reloptions is not null
+union all select 'replica-identity', key, key, key, target, to_jsonb(case relreplident when 'f' then 'FULL' when 'n' then 'NOTHING'
+    else (select format('USING INDEX %I', ic.relname) from pg_index i join pg_class ic on ic.oid = i.indexrelid where i.indrelid = rel.oid and i.indisreplident) end)
+  from rel where relkind in ('r', 'p') and relreplident <> 'd'
+union all select 'collation', 'column ' || nspname || '.' || relname || '.' || attname, 'column ' || nspname || '.' || relname || '.' || attname, table_key,
+    format('%s ALTER COLUMN %I', table_target, attname),
+    jsonb_build_object('type', format_type(atttypid, atttypmod), 'collation', ${COLLATION_NAME('attcollation')})
+  from col where attcollation <> typcollation
+union all select 'storage', 'column ' || nspname || '.' || relname || '.' || attname, 'column ' || nspname || '.' || relname || '.' || attname, table_key,
+    format('%s ALTER COLUMN %I', table_target, attname), jsonb_build_object('storage', attstorage, 'default', typstorage)
+  from col where attstorage <> typstorage
+union all select 'compression', 'column ' || nspname || '.' || relname || '.' || attname, 'column ' || nspname || '.' || relname || '.' || attname, table_key,
+    format('%s ALTER COLUMN %I', table_target, attname), to_jsonb(attcompression) from col where attcompression <> ''
+union all select 'statistics-target', 'column ' || nspname || '.' || relname || '.' || attname, 'column ' || nspname || '.' || relname || '.' || attname, table_key,
+    format('%s ALTER COLUMN %I', table_target, attname), to_jsonb(attstattarget) from col where attstattarget >= 0
+union all select 'sequence-type', 'sequence ' || r.nspname || '.' || r.relname, 'sequence ' || r.nspname || '.' || r.relname, '', r.target,
+    to_jsonb(format_type(s.seqtypid, null))
+  from rel r join pg_sequence s on s.seqrelid = r.oid
+  where s.seqtypid <> 'int8'::regtype and not exists (select from pg_depend d where d.objid = r.oid and d.deptype = 'i')
+union all select 'sequence-owner', 'sequence ' || r.nspname || '.' || r.relname, 'sequence ' || r.nspname || '.' || r.relname, '', r.target,
+    to_jsonb(format('%I.%I.%I', tn.nspname, t.relname, a.attname))
+  from rel r join pg_depend d on d.classid = 'pg_class'::regclass and d.objid = r.oid and d.deptype = 'a' and d.refclassid = 'pg_class'::regclass
+  join pg_class t on t.oid = d.refobjid join pg_namespace tn on tn.oid = t.relnamespace
+  join pg_attribute a on a.attrelid = t.oid and a.attnum = d.refobjsubid
+  where r.relkind = 'S'
+order by 1, 2`;
+
+// Every commented object in the compared schemas, with the SQL naming it and the key of the object
+// (and of its table) so that comments on recreated objects are set again.
+const COMMENT_ROWS = `
+with nsp as (select oid, nspname from pg_namespace where nspname = any($1)),
+rel as (select c.*, n.nspname, format('%I.%I', n.nspname, c.relname) as target,
+          case c.relkind when 'v' then 'view' when 'm' then 'matview' when 'S' then 'sequence' when 'i' then 'index' when 'I' then 'index'
+            when 'c' then 'type' else 'table' end || ' ' || n.nspname || '.' || c.relname as key
+        from pg_class c join nsp n on n.oid = c.relnamespace where ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}),
+targets as (
+  select 'pg_class'::regclass as classid, c.oid as objid, 0 as objsubid,
+    case c.relkind when 'v' then 'VIEW' when 'm' then 'MATERIALIZED VIEW' when 'S' then 'SEQUENCE' when 'i' then 'INDEX' when 'I' then 'INDEX'
+      when 'f' then 'FOREIGN TABLE' when 'c' then 'TYPE' else 'TABLE' end || ' ' || c.target as target, c.key as object, null as parent
+  from rel c
+  union all select 'pg_class'::regclass, c.oid, a.attnum, format('COLUMN %s.%I', c.target, a.attname),
+    'column ' || c.nspname || '.' || c.relname || '.' || a.attname, c.key
+  from rel c join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+  union all select 'pg_proc'::regclass, p.oid, 0,
+    case p.prokind when 'p' then 'PROCEDURE' when 'a' then 'AGGREGATE' else 'FUNCTION' end
+      || format(' %I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)),
+    'function ' || n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')', null
+  from pg_proc p join nsp n on n.oid = p.pronamespace where ${NOT_EXTENSION_MEMBER('pg_proc', 'p.oid')}
+  union all select 'pg_type'::regclass, t.oid, 0, case t.typtype when 'd' then 'DOMAIN' else 'TYPE' end || format(' %I.%I', n.nspname, t.typname),
+    'type ' || n.nspname || '.' || t.typname, null
+  from pg_type t join nsp n on n.oid = t.typnamespace where t.typtype in ('d', 'e', 'c', 'r', 'm') and ${NOT_EXTENSION_MEMBER('pg_type', 't.oid')}
+  union all select 'pg_constraint'::regclass, co.oid, 0,
+    case when co.contypid <> 0 then format('CONSTRAINT %I ON DOMAIN %I.%I', co.conname, n.nspname, t.typname)
+      else format('CONSTRAINT %I ON %s', co.conname, c.target) end,
+    'constraint ' || coalesce(c.nspname || '.' || c.relname, n.nspname || '.' || t.typname) || '.' || co.conname,
+    coalesce(c.key, 'type ' || n.nspname || '.' || t.typname)
+  from pg_constraint co left join rel c on c.oid = co.conrelid left join pg_type t on t.oid = co.contypid
+    left join pg_namespace n on n.oid = t.typnamespace
+  where c.oid is not null or n.nspname = any($1)
+  union all select 'pg_trigger'::regclass, tg.oid, 0, format('TRIGGER %I ON %s', tg.tgname, c.target),
+    'trigger ' || c.nspname || '.' || c.relname || '.' || tg.tgname, c.key
+  from pg_trigger tg join rel c on c.oid = tg.tgrelid
+  union all select 'pg_policy'::regclass, po.oid, 0, format('POLICY %I ON %s', po.polname, c.target),
+    'policy ' || c.nspname || '.' || c.relname || '.' || po.polname, c.key
+  from pg_policy po join rel c on c.oid = po.polrelid
+  union all select 'pg_rewrite'::regclass, r.oid, 0, format('RULE %I ON %s', r.rulename, c.target),
+    'rule ' || c.nspname || '.' || c.relname || '.' || r.rulename, c.key
+  from pg_rewrite r join rel c on c.oid = r.ev_class where r.rulename <> '_RETURN'
+  union all select 'pg_statistic_ext'::regclass, s.oid, 0, format('STATISTICS %I.%I', n.nspname, s.stxname),
+    'statistics ' || n.nspname || '.' || s.stxname, null
+  from pg_statistic_ext s join nsp n on n.oid = s.stxnamespace
+  union all select 'pg_namespace'::regclass, n.oid, 0, format('SCHEMA %I', n.nspname), 'schema ' || n.nspname, null from nsp n
+  union all select 'pg_extension'::regclass, e.oid, 0, format('EXTENSION %I', e.extname), 'extension ' || e.extname, null from pg_extension e
+)
+select t.target, t.object, t.parent, d.description as text
+from pg_description d join targets t on t.classid = d.classoid and t.objid = d.objoid and t.objsubid = d.objsubid
+order by 1`;
+
+// Privileges per object and grantee, now and right after creation (acldefault); the owner's own are implied.
+const GRANT_ROWS = `
+with nsp as (select oid, nspname from pg_namespace where nspname = any($1)),
+acls as (
+  select case c.relkind when 'S' then 'SEQUENCE' else 'TABLE' end || format(' %I.%I', n.nspname, c.relname) as target,
+    case c.relkind when 'v' then 'view' when 'm' then 'matview' when 'S' then 'sequence' else 'table' end || ' ' || n.nspname || '.' || c.relname as object,
+    null as parent, null as column_name, c.relowner as owner,
+    coalesce(c.relacl, acldefault(case c.relkind when 'S' then 's' else 'r' end::"char", c.relowner)) as acl,
+    acldefault(case c.relkind when 'S' then 's' else 'r' end::"char", c.relowner) as initial
+  from pg_class c join nsp n on n.oid = c.relnamespace where c.relkind in ('r', 'p', 'v', 'm', 'S', 'f') and ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}
+  union all select format('TABLE %I.%I', n.nspname, c.relname), 'column ' || n.nspname || '.' || c.relname || '.' || a.attname,
+    case c.relkind when 'v' then 'view' when 'm' then 'matview' else 'table' end || ' ' || n.nspname || '.' || c.relname,
+    format('%I', a.attname), c.relowner, a.attacl, null::aclitem[]
+  from pg_attribute a join pg_class c on c.oid = a.attrelid join nsp n on n.oid = c.relnamespace
+  where a.attacl is not null and a.attnum > 0 and not a.attisdropped
+  union all select case p.prokind when 'p' then 'PROCEDURE' else 'FUNCTION' end || format(' %I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)),
+    'function ' || n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')', null, null, p.proowner,
+    coalesce(p.proacl, acldefault('f', p.proowner)), acldefault('f', p.proowner)
+  from pg_proc p join nsp n on n.oid = p.pronamespace where p.prokind in ('f', 'p', 'w', 'a') and ${NOT_EXTENSION_MEMBER('pg_proc', 'p.oid')}
+  union all select format('SCHEMA %I', n.nspname), 'schema ' || n.nspname, null, null, s.nspowner, coalesce(s.nspacl, acldefault('n', s.nspowner)), acldefault('n', s.nspowner)
+  from pg_namespace s join nsp n on n.oid = s.oid
+  union all select case t.typtype when 'd' then 'DOMAIN' else 'TYPE' end || format(' %I.%I', n.nspname, t.typname), 'type ' || n.nspname || '.' || t.typname,
+    null, null, t.typowner, coalesce(t.typacl, acldefault('T', t.typowner)), acldefault('T', t.typowner)
+  from pg_type t join nsp n on n.oid = t.typnamespace where t.typtype in ('d', 'e', 'c', 'r', 'm') and (t.typtype <> 'c' or (select relkind from pg_class where oid = t.typrelid) = 'c')
+    and ${NOT_EXTENSION_MEMBER('pg_type', 't.oid')}
+),
+items as (
+  select a.target, a.object, a.parent, a.column_name, x.grantee, x.privilege_type || case when x.is_grantable then '*' else '' end as privilege, 'actual' as side
+  from acls a cross join aclexplode(a.acl) x where x.grantee <> a.owner
+  union all
+  select a.target, a.object, a.parent, a.column_name, x.grantee, x.privilege_type || case when x.is_grantable then '*' else '' end, 'initial'
+  from acls a cross join aclexplode(a.initial) x where x.grantee <> a.owner
+)
+select target, object, parent, column_name as column, coalesce(r.rolname, 'PUBLIC') as grantee,
+  coalesce(string_agg(privilege, ',' order by privilege) filter (where side = 'actual'), '') as actual,
+  coalesce(string_agg(privilege, ',' order by privilege) filter (where side = 'initial'), '') as initial
+from items left join pg_roles r on r.oid = items.grantee
+group by target, object, parent, column_name, r.rolname order by 1, 4 nulls first, 5`;
+
+// Partitioned tables, partitions and inheritance parents or children, with everything that makes them what they are.
+const SPECIAL_TABLE_ROWS = `
+with nsp as (select oid, nspname from pg_namespace where nspname = any($1))
+select 'table ' || n.nspname || '.' || c.relname as key, n.nspname || '.' || c.relname as "snapshotKey",
+  case when c.relkind = 'p' then 'partitioned table' when c.relispartition then 'partition' else 'inheritance' end as reason,
+  jsonb_build_object(
+    'kind', c.relkind, 'partitionKey', case when c.relkind = 'p' then pg_get_partkeydef(c.oid) end,
+    'bound', pg_get_expr(c.relpartbound, c.oid),
+    'parents', (select coalesce(jsonb_agg(p.oid::regclass::text order by i.inhseqno), '[]') from pg_inherits i join pg_class p on p.oid = i.inhparent where i.inhrelid = c.oid),
+    'columns', (select jsonb_agg(jsonb_build_array(a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(ad.adbin, ad.adrelid),
+                  a.attcollation, a.attidentity, a.attgenerated, a.attislocal, a.attinhcount) order by a.attnum)
+                from pg_attribute a left join pg_attrdef ad on ad.adrelid = a.attrelid and ad.adnum = a.attnum
+                where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped),
+    'constraints', (select coalesce(jsonb_agg(jsonb_build_array(co.conname, pg_get_constraintdef(co.oid), co.conislocal) order by co.conname), '[]')
+                    from pg_constraint co where co.conrelid = c.oid),
+    'indexes', (select coalesce(jsonb_agg(pg_get_indexdef(i.indexrelid) order by 1), '[]') from pg_index i where i.indrelid = c.oid)
+  )::text as signature
+from pg_class c join nsp n on n.oid = c.relnamespace
+where c.relkind in ('r', 'p') and (c.relkind = 'p' or c.relispartition
+  or exists (select from pg_inherits i where i.inhrelid = c.oid or i.inhparent = c.oid))
+order by 1`;
+
+export async function readExtras(client: pg.ClientBase, schemas: string[]): Promise<Extras> {
+  const rows = async <T>(sql: string, params: unknown[] = [schemas]) => (await client.query(sql, params)).rows as T[];
+  const [objects, dependencies, settings, comments, grants, specialTables, roles] = [
+    await rows<CatalogObject>(OBJECT_ROWS),
+    await rows<{ dependent: string; referenced: string; column_level: boolean }>(DEPENDENCY_ROWS),
+    await rows<Setting>(SETTING_ROWS),
+    await rows<Comment>(COMMENT_ROWS),
+    await rows<Grant>(GRANT_ROWS),
+    await rows<SpecialTable>(SPECIAL_TABLE_ROWS),
+    await rows<{ rolname: string }>('select rolname from pg_roles order by 1', []),
+  ];
+  const constraintsOutsideDrizzle: Record<string, string[]> = {};
+  for (const object of objects) {
+    if (object.kind !== 'constraint') continue;
+    (constraintsOutsideDrizzle[object.details.snapshotTable] ??= []).push(object.details.rawName);
+  }
+  return {
+    objects,
+    dependencies: dependencies.map((row) => [row.dependent, row.referenced, row.column_level]),
+    settings,
+    comments,
+    grants,
+    specialTables,
+    constraintsOutsideDrizzle,
+    roles: roles.map((row) => row.rolname),
+  };
+}
