@@ -4,6 +4,7 @@
 // triggers, ...), settings, comments and grants under dev's names, then the removed functions, types
 // and extensions. An object replaced or dropped takes with it, and recreates, what depends on it.
 import type { CatalogObject, Extras, Setting } from './extras.ts';
+import { ident } from '../db.ts';
 
 export interface ExtraStatement {
   sql: string;
@@ -24,32 +25,45 @@ export interface DrizzleEffects {
   touchedTables: Set<string>;
   /** Objects drizzle creates or recreates: their comments, grants and settings start from scratch. */
   created: Set<string>;
+  /** Renamed or moved tables and columns: dev's key → prod's. */
+  previousName: Map<string, string>;
+  /** Tables whose primary key drizzle creates under its own name (composite keys). */
+  namedPrimaryKeys: Set<string>;
 }
 
-const PLANNABLE = new Set(['extension', 'function', 'domain', 'composite', 'view', 'matview', 'index', 'trigger', 'constraint', 'rule', 'statistics']);
+const PLANNABLE = new Set(['extension', 'function', 'domain', 'composite', 'sequence', 'view', 'matview', 'index', 'trigger', 'constraint', 'rule', 'statistics']);
 // Built on tables: dropped before drizzle's statements, created after them.
 const ON_TABLES = new Set(['view', 'matview', 'index', 'trigger', 'constraint', 'rule', 'statistics']);
 // A view must be rebuilt when a table under it changes; these only when one of their columns may have.
 const REBUILT_WITH_TABLE = new Set(['view', 'matview']);
 const REBUILT_WITH_COLUMNS = new Set(['trigger', 'rule', 'statistics']);
 
-export function drizzleEffects(statements: any[]): DrizzleEffects {
+export function drizzleEffects(statements: any[], namedPrimaryKeys: Set<string>): DrizzleEffects {
   const touchedTables = new Set<string>();
   const created = new Set<string>();
+  const previousName = new Map<string, string>();
   const qualified = (schema: string | undefined, name: string) => `${schema || 'public'}.${name}`;
   for (const statement of statements) {
     if (statement.tableName) touchedTables.add(`table ${qualified(statement.schema ?? statement.schemaFrom, statement.tableName)}`);
     if (statement.tableNameFrom) touchedTables.add(`table ${qualified(statement.fromSchema, statement.tableNameFrom)}`);
     for (const column of statement.columnsWithEnum ?? []) touchedTables.add(`table ${qualified(column.tableSchema, column.table)}`);
     switch (statement.type) {
+      case 'rename_table':
+        previousName.set(`table ${qualified(statement.toSchema, statement.tableNameTo)}`, `table ${qualified(statement.fromSchema, statement.tableNameFrom)}`);
+        break;
+      case 'alter_table_set_schema':
+        previousName.set(`table ${qualified(statement.schemaTo, statement.tableName)}`, `table ${qualified(statement.schemaFrom, statement.tableName)}`);
+        break;
+      case 'alter_table_rename_column': {
+        const table = qualified(statement.schema, statement.tableName);
+        previousName.set(`column ${table}.${statement.newColumnName}`, `column ${table}.${statement.oldColumnName}`);
+        break;
+      }
       case 'create_table':
         created.add(`table ${qualified(statement.schema, statement.tableName)}`);
         break;
       case 'alter_table_add_column':
         created.add(`column ${qualified(statement.schema, statement.tableName)}.${statement.column.name}`);
-        break;
-      case 'create_sequence':
-        created.add(`sequence ${qualified(statement.schema, statement.name)}`);
         break;
       case 'create_type_enum':
       case 'alter_type_drop_value':
@@ -60,7 +74,15 @@ export function drizzleEffects(statements: any[]): DrizzleEffects {
         break;
     }
   }
-  return { touchedTables, created };
+  return { touchedTables, created, previousName, namedPrimaryKeys };
+}
+
+/** Prod's key for a dev table or column, through drizzle's renames. */
+function previousKey(key: string, previousName: Map<string, string>): string {
+  const renamed = previousName.get(key) ?? key;
+  const column = /^column (.+)\.([^.]+)$/.exec(renamed);
+  const table = column && previousName.get(`table ${column[1]}`);
+  return table ? `column ${table.slice('table '.length)}.${column[2]}` : renamed;
 }
 
 /** Keys ordered so that each comes after what it depends on; ties by name, for determinism. */
@@ -88,6 +110,9 @@ function dependencyMaps(extras: Extras) {
   return { uses, usedBy };
 }
 
+const sequenceOptions = (o: Record<string, any>) =>
+  ` AS ${o.type} INCREMENT BY ${o.increment} MINVALUE ${o.min} MAXVALUE ${o.max} START WITH ${o.start} CACHE ${o.cache}${o.cycle ? '' : ' NO'} CYCLE`;
+
 const withOptions = (options: string | null) => (options ? ` WITH (${options})` : '');
 
 function createSql(object: CatalogObject): string[] {
@@ -105,6 +130,8 @@ function createSql(object: CatalogObject): string[] {
       ];
     case 'composite':
       return [`CREATE TYPE ${target} AS (${details.attributes.join(', ')})`];
+    case 'sequence':
+      return [`CREATE SEQUENCE ${target}${sequenceOptions(details)}`];
     case 'view':
       return [`CREATE VIEW ${target}${withOptions(details.options)} AS${details.query}`];
     case 'matview':
@@ -131,6 +158,8 @@ function dropSql(object: CatalogObject): string {
       return `DROP ${details.procedure ? 'PROCEDURE' : 'FUNCTION'} ${target}`;
     case 'composite':
       return `DROP TYPE ${target}`;
+    case 'sequence': // gone already if drizzle dropped the column owning it
+      return `DROP SEQUENCE IF EXISTS ${target}`;
     case 'matview':
       return `DROP MATERIALIZED VIEW ${target}`;
     case 'constraint':
@@ -149,6 +178,8 @@ function alterSql(prod: CatalogObject, dev: CatalogObject): string[] | undefined
         ...(prod.details.version !== dev.details.version ? [`ALTER EXTENSION ${target} UPDATE TO '${dev.details.version}'`] : []),
         ...(prod.details.schema !== dev.details.schema ? [`ALTER EXTENSION ${target} SET SCHEMA ${dev.details.schema}`] : []),
       ];
+    case 'sequence':
+      return [`ALTER SEQUENCE ${target}${sequenceOptions(dev.details)}`];
     case 'function': // CREATE OR REPLACE cannot change what a function returns or whether it is a procedure
       return prod.details.result === dev.details.result && prod.details.procedure === dev.details.procedure ? createSql(dev) : undefined;
     case 'domain': {
@@ -180,7 +211,7 @@ function refusalOf(prod: CatalogObject | undefined, dev: CatalogObject | undefin
   return undefined;
 }
 
-type SettingSql = { set: (setting: Setting, prod?: Setting) => string[]; reset: (setting: Setting) => string[]; existingFirst?: boolean };
+type SettingSql = { set: (setting: Setting, prod?: Setting) => string[]; reset: (setting: Setting) => string[] };
 const STORAGE: Record<string, string> = { p: 'PLAIN', e: 'EXTERNAL', m: 'MAIN', x: 'EXTENDED' };
 const SETTINGS: Record<Setting['kind'], SettingSql> = {
   unlogged: { set: (s) => [`ALTER TABLE ${s.target} SET UNLOGGED`], reset: (s) => [`ALTER TABLE ${s.target} SET LOGGED`] },
@@ -204,8 +235,6 @@ const SETTINGS: Record<Setting['kind'], SettingSql> = {
   },
   compression: { set: (s) => [`ALTER TABLE ${s.target} SET COMPRESSION ${s.value}`], reset: (s) => [`ALTER TABLE ${s.target} SET COMPRESSION default`] },
   'statistics-target': { set: (s) => [`ALTER TABLE ${s.target} SET STATISTICS ${s.value}`], reset: (s) => [`ALTER TABLE ${s.target} SET STATISTICS -1`] },
-  // Before drizzle's ALTER SEQUENCE, whose MAXVALUE may not fit the old type.
-  'sequence-type': { set: (s) => [`ALTER SEQUENCE ${s.target} AS ${s.value}`], reset: (s) => [`ALTER SEQUENCE ${s.target} AS bigint`], existingFirst: true },
   'sequence-owner': { set: (s) => [`ALTER SEQUENCE ${s.target} OWNED BY ${s.value}`], reset: (s) => [`ALTER SEQUENCE ${s.target} OWNED BY NONE`] },
 };
 
@@ -240,8 +269,7 @@ export function planExtras(prod: Extras, dev: Extras, effects: DrizzleEffects) {
     const old = prodSettings.get(key);
     const isNew = !old || recreated(setting.object);
     if (!isNew && same(old.value, setting.value)) continue;
-    const sql = SETTINGS[setting.kind];
-    emit(!isNew && sql.existingFirst ? before : after, `set_${setting.kind}`, setting.object, sql.set(setting, isNew ? undefined : old));
+    emit(after, `set_${setting.kind}`, setting.object, SETTINGS[setting.kind].set(setting, isNew ? undefined : old));
     if (setting.table && !isNew) touchedTables.add(setting.table);
   }
 
@@ -296,6 +324,20 @@ export function planExtras(prod: Extras, dev: Extras, effects: DrizzleEffects) {
   for (const key of createOrder.filter((key) => !createLate(key))) emit(before, `create_${devObjects.get(key)!.kind}`, key, createSql(devObjects.get(key)!));
   for (const key of createOrder.filter(createLate)) emit(after, `create_${devObjects.get(key)!.kind}`, key, createSql(devObjects.get(key)!));
   for (const key of dropOrder.filter(dropLate)) emit(after, `drop_${prodObjects.get(key)!.kind}`, key, [dropSql(prodObjects.get(key)!)]);
+
+  // Names Postgres chose itself stay behind when drizzle renames their table or column, and are
+  // Postgres' defaults where drizzle creates them.
+  const prodNames = byKey(prod.implicitNames, (name) => `${name.kind} ${name.owner}`);
+  for (const name of dev.implicitNames) {
+    const owner = previousKey(name.owner, effects.previousName);
+    const [schema, table] = name.owner.replace(/^\w+ /, '').split('.') as [string, string];
+    const current = prodNames.get(`${name.kind} ${owner}`)?.name
+      ?? (name.kind === 'primary key' && !effects.namedPrimaryKeys.has(name.owner) ? `${table}_pkey` : undefined);
+    if (current === undefined || current === name.name) continue;
+    emit(after, 'rename', name.owner, [name.kind === 'primary key'
+      ? `ALTER TABLE ${ident(schema)}.${ident(table)} RENAME CONSTRAINT ${ident(current)} TO ${ident(name.name)}`
+      : `ALTER SEQUENCE ${ident(schema)}.${ident(current)} RENAME TO ${ident(name.name)}`]);
+  }
 
   // Comments and grants: removed under prod's names first, set under dev's names last. A (re)created
   // object starts with no comment and its initial privileges.

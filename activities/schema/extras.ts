@@ -7,7 +7,7 @@ import type pg from 'pg';
 
 export type ObjectKind =
   | 'extension' | 'function' | 'domain' | 'composite' | 'view' | 'matview' | 'index' | 'trigger'
-  | 'constraint' | 'rule' | 'statistics' | 'other'
+  | 'constraint' | 'rule' | 'statistics' | 'sequence' | 'other'
   /** Only for dependencies: drizzle plans these. */
   | 'table' | 'enum';
 
@@ -24,7 +24,7 @@ export interface CatalogObject {
 
 /** A per-object property that is set with ALTER rather than created: collation, UNLOGGED, ... */
 export interface Setting {
-  kind: 'unlogged' | 'force-rls' | 'reloptions' | 'collation' | 'storage' | 'compression' | 'statistics-target' | 'replica-identity' | 'sequence-type' | 'sequence-owner';
+  kind: 'unlogged' | 'force-rls' | 'reloptions' | 'collation' | 'storage' | 'compression' | 'statistics-target' | 'replica-identity' | 'sequence-owner';
   key: string;
   /** The table, column or sequence it belongs to (a key of the same form as objects'). */
   object: string;
@@ -41,6 +41,9 @@ export interface Grant { target: string; object: string; parent: string | null; 
 /** A table drizzle-kit misreads (partitioned, partition, inheritance): compared whole, never planned. */
 export interface SpecialTable { key: string; snapshotKey: string; reason: string; signature: string }
 
+/** The name Postgres chose for a table's primary key or a column's sequence (raw). */
+export interface ImplicitName { kind: 'primary key' | 'sequence'; owner: string; name: string }
+
 export interface Extras {
   objects: CatalogObject[];
   /** `[dependent key, referenced key, column-level]` */
@@ -51,6 +54,7 @@ export interface Extras {
   specialTables: SpecialTable[];
   /** Constraints taken away from drizzle (deferrable, NOT VALID, ...): `snapshot table key` → names. */
   constraintsOutsideDrizzle: Record<string, string[]>;
+  implicitNames: ImplicitName[];
   roles: string[];
 }
 
@@ -102,6 +106,16 @@ union all
 union all
   select 'pg_class'::regclass, c.oid, 'table', 'table ' || c.nspname || '.' || c.relname, format('%I.%I', c.nspname, c.relname), '', '{}'
   from rel c where c.relkind in ('r', 'p')
+union all
+  -- Sequences other than serial and identity ones, which drizzle plans with their column.
+  select 'pg_class'::regclass, c.oid, 'sequence', 'sequence ' || c.nspname || '.' || c.relname, format('%I.%I', c.nspname, c.relname), d::text, d
+  from rel c join pg_sequence s on s.seqrelid = c.oid
+  cross join lateral (select jsonb_build_object('type', format_type(s.seqtypid, null), 'start', s.seqstart::text, 'increment', s.seqincrement::text,
+    'min', s.seqmin::text, 'max', s.seqmax::text, 'cache', s.seqcache::text, 'cycle', s.seqcycle) as d) options
+  where not exists (select from pg_depend d where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.deptype = 'i')
+    and not exists (select from pg_depend d join pg_attrdef ad on ad.adrelid = d.refobjid and ad.adnum = d.refobjsubid
+      where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.deptype = 'a'
+        and pg_get_expr(ad.adbin, ad.adrelid) = format('nextval(%L::regclass)', c.oid::regclass))
 union all
   select 'pg_class'::regclass, c.oid, case c.relkind when 'v' then 'view' else 'matview' end,
     case c.relkind when 'v' then 'view ' else 'matview ' end || c.nspname || '.' || c.relname, format('%I.%I', c.nspname, c.relname),
@@ -201,16 +215,13 @@ union all select 'compression', 'column ' || nspname || '.' || relname || '.' ||
     format('%s ALTER COLUMN %I', table_target, attname), to_jsonb(attcompression) from col where attcompression <> ''
 union all select 'statistics-target', 'column ' || nspname || '.' || relname || '.' || attname, 'column ' || nspname || '.' || relname || '.' || attname, table_key,
     format('%s ALTER COLUMN %I', table_target, attname), to_jsonb(attstattarget) from col where attstattarget >= 0
-union all select 'sequence-type', 'sequence ' || r.nspname || '.' || r.relname, 'sequence ' || r.nspname || '.' || r.relname, '', r.target,
-    to_jsonb(format_type(s.seqtypid, null))
-  from rel r join pg_sequence s on s.seqrelid = r.oid
-  where s.seqtypid <> 'int8'::regtype and not exists (select from pg_depend d where d.objid = r.oid and d.deptype = 'i')
 union all select 'sequence-owner', 'sequence ' || r.nspname || '.' || r.relname, 'sequence ' || r.nspname || '.' || r.relname, '', r.target,
     to_jsonb(format('%I.%I.%I', tn.nspname, t.relname, a.attname))
   from rel r join pg_depend d on d.classid = 'pg_class'::regclass and d.objid = r.oid and d.deptype = 'a' and d.refclassid = 'pg_class'::regclass
   join pg_class t on t.oid = d.refobjid join pg_namespace tn on tn.oid = t.relnamespace
   join pg_attribute a on a.attrelid = t.oid and a.attnum = d.refobjsubid
-  where r.relkind = 'S'
+  where r.relkind = 'S' and not exists (select from pg_attrdef ad where ad.adrelid = t.oid and ad.adnum = a.attnum
+    and pg_get_expr(ad.adbin, ad.adrelid) = format('nextval(%L::regclass)', r.oid::regclass))
 order by 1, 2`;
 
 // Every commented object in the compared schemas, with the SQL naming it and the key of the object
@@ -325,15 +336,31 @@ where c.relkind in ('r', 'p') and (c.relkind = 'p' or c.relispartition
   or exists (select from pg_inherits i where i.inhrelid = c.oid or i.inhparent = c.oid))
 order by 1`;
 
+// Names Postgres gives on its own (primary keys, serial and identity sequences), which renames leave behind.
+const IMPLICIT_NAME_ROWS = `
+with nsp as (select oid, nspname from pg_namespace where nspname = any($1))
+select 'primary key' as kind, 'table ' || n.nspname || '.' || c.relname as owner, co.conname as name
+from pg_constraint co join pg_class c on c.oid = co.conrelid join nsp n on n.oid = c.relnamespace where co.contype = 'p'
+union all
+select 'sequence', 'column ' || n.nspname || '.' || c.relname || '.' || a.attname, sc.relname
+from pg_depend d join pg_class sc on sc.oid = d.objid and sc.relkind = 'S'
+join pg_class c on c.oid = d.refobjid join nsp n on n.oid = c.relnamespace
+join pg_attribute a on a.attrelid = c.oid and a.attnum = d.refobjsubid
+where d.classid = 'pg_class'::regclass and d.refclassid = 'pg_class'::regclass and d.deptype in ('a', 'i')
+  and (d.deptype = 'i' or exists (select from pg_attrdef ad where ad.adrelid = c.oid and ad.adnum = a.attnum
+    and pg_get_expr(ad.adbin, ad.adrelid) = format('nextval(%L::regclass)', sc.oid::regclass)))
+order by 1, 2`;
+
 export async function readExtras(client: pg.ClientBase, schemas: string[]): Promise<Extras> {
   const rows = async <T>(sql: string, params: unknown[] = [schemas]) => (await client.query(sql, params)).rows as T[];
-  const [objects, dependencies, settings, comments, grants, specialTables, roles] = [
+  const [objects, dependencies, settings, comments, grants, specialTables, implicitNames, roles] = [
     await rows<CatalogObject>(OBJECT_ROWS),
     await rows<{ dependent: string; referenced: string; column_level: boolean }>(DEPENDENCY_ROWS),
     await rows<Setting>(SETTING_ROWS),
     await rows<Comment>(COMMENT_ROWS),
     await rows<Grant>(GRANT_ROWS),
     await rows<SpecialTable>(SPECIAL_TABLE_ROWS),
+    await rows<ImplicitName>(IMPLICIT_NAME_ROWS),
     await rows<{ rolname: string }>('select rolname from pg_roles order by 1', []),
   ];
   const constraintsOutsideDrizzle: Record<string, string[]> = {};
@@ -349,6 +376,7 @@ export async function readExtras(client: pg.ClientBase, schemas: string[]): Prom
     grants,
     specialTables,
     constraintsOutsideDrizzle,
+    implicitNames,
     roles: roles.map((row) => row.rolname),
   };
 }

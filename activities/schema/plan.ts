@@ -78,7 +78,10 @@ export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, opt
   const [from, to] = await Promise.all([readSchema(prod, options), readSchema(dev, options)]);
   const both = [from.extras, to.extras];
   const { plan, statementsJson } = await diffSnapshots(drizzleView(from.snapshot, both), drizzleView(to.snapshot, both), options);
-  const extras = planExtras(from.extras, to.extras, drizzleEffects(statementsJson.flat()));
+  const namedPrimaryKeys = new Set(Object.values(to.snapshot.tables)
+    .filter((table) => Object.keys(table.compositePrimaryKeys ?? {}).length)
+    .map((table) => `table ${table.schema || 'public'}.${table.name}`));
+  const extras = planExtras(from.extras, to.extras, drizzleEffects(statementsJson.flat(), namedPrimaryKeys));
   const drizzled = plan.statements.map(({ sql, kind }, index) => ({ sql, kind, json: statementsJson[index]![0] }));
   // Schemas and enums before the types and functions that may use them; their drops after.
   const first = drizzled.filter(({ kind }) => kind === 'create_schema' || kind === 'create_type_enum');
@@ -96,12 +99,13 @@ export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, opt
     fromFingerprint: fingerprint(from.snapshot),
     toFingerprint: fingerprint(to.snapshot),
     statements: ordered.map(({ sql, kind }, index) => ({ sql, kind, transactional: isTransactional(sql), hazards: hazards[index]! })),
-    unsupported: extras.refusals,
+    unsupported: [...extras.refusals, ...drizzleOmissions(from.snapshot, to.snapshot, statementsJson.flat())],
   });
 }
 
-/** The snapshot without what extras.ts plans instead: views (drizzle orders them wrongly), tables in
- * partitioning or inheritance (drizzle skips parents and flattens children) and constraints it cannot express. */
+/** The snapshot without what extras.ts plans instead: views (drizzle orders them wrongly), sequences
+ * other than serial and identity ones (drizzle loses their type and ownership), tables in partitioning
+ * or inheritance (drizzle skips parents and flattens children) and constraints it cannot express. */
 function drizzleView(snapshot: Snapshot, sides: Extras[]): Snapshot {
   const special = new Set(sides.flatMap((extras) => extras.specialTables.map((table) => table.snapshotKey)));
   const tables = Object.fromEntries(Object.entries(snapshot.tables).filter(([key]) => !special.has(key)).map(([key, table]) => {
@@ -115,8 +119,37 @@ function drizzleView(snapshot: Snapshot, sides: Extras[]): Snapshot {
       compositePrimaryKeys: keep(table.compositePrimaryKeys),
     }];
   }));
-  return { ...snapshot, tables, views: {} };
+  return { ...snapshot, tables, sequences: {}, views: {} };
 }
+
+/** Column changes drizzle-kit's differ leaves out: a generated expression that changes, and the other
+ * changes of a renamed column. Planning without them would be wrong, so the plan refuses. */
+function drizzleOmissions(from: Snapshot, to: Snapshot, statements: any[]): Unsupported[] {
+  const refusals: Unsupported[] = [];
+  const renamedFrom = new Map(statements.filter((statement) => statement.type === 'alter_table_rename_column')
+    .map((statement) => [`${statement.schema || 'public'}.${statement.tableName}.${statement.newColumnName}`, statement.oldColumnName as string]));
+  const tableFrom = new Map(statements.filter((statement) => statement.type === 'rename_table')
+    .map((statement) => [`${statement.toSchema || 'public'}.${statement.tableNameTo}`, `${statement.fromSchema || 'public'}.${statement.tableNameFrom}`]));
+  const altered = new Set(statements.filter((statement) => /alter_table_alter_column/.test(statement.type))
+    .map((statement) => `${statement.schema || 'public'}.${statement.tableName}.${statement.columnName}`));
+  for (const [key, table] of Object.entries(to.tables)) {
+    const before = from.tables[tableFrom.get(key) ?? key];
+    if (!before) continue;
+    for (const column of Object.values<any>(table.columns)) {
+      const columnKey = `${key}.${column.name}`;
+      const old = before.columns[renamedFrom.get(columnKey) ?? column.name];
+      if (!old) continue;
+      if (JSON.stringify(old.generated) !== JSON.stringify(column.generated)) {
+        refusals.push({ kind: 'column', object: columnKey, reason: `the generated expression of ${columnKey} changes, which drizzle-kit does not plan; drop and re-add the column by hand` });
+      } else if (renamedFrom.has(columnKey) && !altered.has(columnKey) && !sameColumn(old, column)) {
+        refusals.push({ kind: 'column', object: columnKey, reason: `${columnKey} is renamed and changed at once, and drizzle-kit plans only the rename; promote the rename first, then the change` });
+      }
+    }
+  }
+  return refusals;
+}
+
+const sameColumn = (a: any, b: any) => JSON.stringify({ ...a, name: '' }) === JSON.stringify({ ...b, name: '' });
 
 // Postgres refuses CONCURRENTLY in a transaction block, and a new enum value cannot be used in the
 // transaction that adds it.
@@ -150,9 +183,50 @@ export async function diffSnapshots(
   }
 }
 
+type TableName = { name: string; schema: string };
+
 async function diffOnce(from: Snapshot, to: Snapshot, answers: Answers) {
   const kit = drizzle();
+  const first = await runDiffer(from, to, answers);
+  let { statements, questions } = first;
+  if (first.tableRenames.length) {
+    // drizzle-kit looks up a renamed table's old columns under its new name, and crashes or misses
+    // their changes: rename the tables in prod's snapshot, diff again, and plan the renames first.
+    const second = await runDiffer(renameTables(from, first.tableRenames), to, answers);
+    if (!second.statements) throw second.error;
+    statements = [...first.tableRenames.flatMap(renameJson), ...second.statements];
+    questions = [...new Map([...first.questions.filter((question) => question.kind === 'table'), ...second.questions]
+      .map((question) => [question.id, question])).values()];
+  } else if (!statements) throw first.error;
+  // One JSON statement gives zero or more SQL statements; keep the link for kinds and hazards.
+  const seen = new Set<string>();
+  const planned: Omit<PlannedStatement, 'hazards'>[] = [];
+  const statementsJson: any[][] = [];
+  for (const json of statements) {
+    for (const sql of kit.fromJson([json], 'postgresql', 'push')) {
+      if (seen.has(sql)) continue;
+      seen.add(sql);
+      planned.push({ sql: repairedSql(json, sql), kind: json.type, transactional: isTransactional(sql) });
+      statementsJson.push([json]);
+    }
+  }
+  questions.sort((a, b) => a.id.localeCompare(b.id));
+  const plan = withHash({
+    fromFingerprint: fingerprint(from),
+    toFingerprint: fingerprint(to),
+    planHash: '',
+    statements: planned.map((statement) => ({ ...statement, hazards: [] })),
+    questions,
+    unsupported: [],
+  });
+  return { plan, statementsJson };
+}
+
+/** One run of drizzle-kit's differ, with our answers as its rename resolvers. */
+async function runDiffer(from: Snapshot, to: Snapshot, answers: Answers) {
+  const kit = drizzle();
   const questions: Question[] = [];
+  const tableRenames: { from: TableName; to: TableName }[] = [];
   const resolve = <T extends { name: string; schema?: string }>(kind: QuestionKind, qualify: (item: T) => string) => {
     return (created: T[], deleted: T[]) => {
       const free = new Map(created.map((item) => [qualify(item), item]));
@@ -186,6 +260,7 @@ async function diffOnce(from: Snapshot, to: Snapshot, answers: Answers) {
     const resolver = resolve<T>(kind, (item) => `${item.schema || 'public'}.${item.name}`);
     return async (input: { created: T[]; deleted: T[] }) => {
       const { created, deleted, renamed } = resolver(input.created, input.deleted);
+      if (kind === 'table') tableRenames.push(...(renamed as unknown as { from: TableName; to: TableName }[]));
       const moved = renamed
         .filter(({ from, to }) => from.name === to.name)
         .map(({ from, to }) => ({ name: from.name, schemaFrom: from.schema || 'public', schemaTo: to.schema || 'public' }));
@@ -201,7 +276,8 @@ async function diffOnce(from: Snapshot, to: Snapshot, answers: Answers) {
   };
   const prev = kit.squashPgScheme(kit.pgSchema.parse(from), 'push');
   const cur = kit.squashPgScheme(kit.pgSchema.parse(to), 'push');
-  const { statements } = await kit.applyPgSnapshotsDiff(
+  try {
+    const { statements } = await kit.applyPgSnapshotsDiff(
     prev, cur,
     named('schema', (item) => item.name) as any,
     movable('enum') as any,
@@ -213,29 +289,38 @@ async function diffOnce(from: Snapshot, to: Snapshot, answers: Answers) {
     perTable('column') as any,
     movable('view') as any,
     from, to, 'push',
-  );
-  // One JSON statement gives zero or more SQL statements; keep the link for kinds and hazards.
-  const seen = new Set<string>();
-  const planned: Omit<PlannedStatement, 'hazards'>[] = [];
-  const statementsJson: any[][] = [];
-  for (const json of statements) {
-    for (const sql of kit.fromJson([json], 'postgresql', 'push')) {
-      if (seen.has(sql)) continue;
-      seen.add(sql);
-      planned.push({ sql: repairedSql(json, sql), kind: json.type, transactional: isTransactional(sql) });
-      statementsJson.push([json]);
-    }
+    );
+    return { statements, questions, tableRenames };
+  } catch (error) {
+    return { statements: undefined, error, questions, tableRenames };
   }
-  questions.sort((a, b) => a.id.localeCompare(b.id));
-  const plan = withHash({
-    fromFingerprint: fingerprint(from),
-    toFingerprint: fingerprint(to),
-    planHash: '',
-    statements: planned.map((statement) => ({ ...statement, hazards: [] })),
-    questions,
-    unsupported: [],
-  });
-  return { plan, statementsJson };
+}
+
+function renameTables(snapshot: Snapshot, renames: { from: TableName; to: TableName }[]): Snapshot {
+  const key = (table: TableName) => `${table.schema || 'public'}.${table.name}`;
+  const renamed = (name: string, schema: string) => renames.find(({ from }) => from.name === name && (from.schema || 'public') === (schema || 'public'))?.to;
+  const tables: Record<string, any> = { ...snapshot.tables };
+  for (const { from, to } of renames) {
+    delete tables[key(from)];
+    tables[key(to)] = { ...snapshot.tables[key(from)], name: to.name, schema: to.schema };
+  }
+  for (const [tableKey, table] of Object.entries(tables)) {
+    const foreignKeys = Object.fromEntries(Object.entries<any>(table.foreignKeys ?? {}).map(([name, fk]) => {
+      const target = renamed(fk.tableTo, fk.schemaTo);
+      return [name, { ...fk, tableFrom: table.name, ...(target ? { tableTo: target.name, schemaTo: target.schema || 'public' } : {}) }];
+    }));
+    tables[tableKey] = { ...table, foreignKeys };
+  }
+  return { ...snapshot, tables };
+}
+
+/** A table rename or move (or both) as the differ's own statements. */
+function renameJson({ from, to }: { from: TableName; to: TableName }): any[] {
+  const [schemaFrom, schemaTo] = [from.schema || 'public', to.schema || 'public'];
+  return [
+    ...(schemaFrom !== schemaTo ? [{ type: 'alter_table_set_schema', tableName: from.name, schemaFrom, schemaTo }] : []),
+    ...(from.name !== to.name ? [{ type: 'rename_table', fromSchema: to.schema, toSchema: to.schema, tableNameFrom: from.name, tableNameTo: to.name }] : []),
+  ];
 }
 
 /** drizzle-kit's ADD COLUMN turns an empty array default into an array of one empty string. */
