@@ -3,7 +3,7 @@
 // extensions and functions tables may use. `after` runs last: objects built on tables (views,
 // triggers, ...), settings, comments and grants under dev's names, then the removed functions, types
 // and extensions. An object replaced or dropped takes with it, and recreates, what depends on it.
-import type { CatalogObject, Extras, Setting } from './extras.ts';
+import type { CatalogObject, Extras, Grant, Setting } from './extras.ts';
 import { ident } from '../db.ts';
 
 export interface ExtraStatement {
@@ -31,12 +31,12 @@ export interface DrizzleEffects {
   namedPrimaryKeys: Set<string>;
 }
 
-const PLANNABLE = new Set(['extension', 'function', 'domain', 'composite', 'sequence', 'view', 'matview', 'index', 'trigger', 'constraint', 'rule', 'statistics']);
+const PLANNABLE = new Set(['extension', 'function', 'domain', 'composite', 'sequence', 'view', 'matview', 'index', 'trigger', 'constraint', 'policy', 'rule', 'statistics']);
 // Built on tables: dropped before drizzle's statements, created after them.
-const ON_TABLES = new Set(['view', 'matview', 'index', 'trigger', 'constraint', 'rule', 'statistics']);
+const ON_TABLES = new Set(['view', 'matview', 'index', 'trigger', 'constraint', 'policy', 'rule', 'statistics']);
 // A view must be rebuilt when a table under it changes; these only when one of their columns may have.
 const REBUILT_WITH_TABLE = new Set(['view', 'matview']);
-const REBUILT_WITH_COLUMNS = new Set(['trigger', 'rule', 'statistics']);
+const REBUILT_WITH_COLUMNS = new Set(['trigger', 'policy', 'rule', 'statistics']);
 
 export function drizzleEffects(statements: any[], namedPrimaryKeys: Set<string>): DrizzleEffects {
   const touchedTables = new Set<string>();
@@ -146,7 +146,7 @@ function createSql(object: CatalogObject): string[] {
       return [`ALTER TABLE ${details.table} ADD CONSTRAINT ${details.name} ${object.definition}`];
     case 'statistics':
       return [details.create, ...(details.target >= 0 ? [`ALTER STATISTICS ${target} SET STATISTICS ${details.target}`] : [])];
-    default: // index, rule: their definition is the statement
+    default: // index, policy, rule: their definition is the statement
       return [object.definition.replace(/;$/, '')];
   }
 }
@@ -180,8 +180,10 @@ function alterSql(prod: CatalogObject, dev: CatalogObject): string[] | undefined
       ];
     case 'sequence':
       return [`ALTER SEQUENCE ${target}${sequenceOptions(dev.details)}`];
-    case 'function': // CREATE OR REPLACE cannot change what a function returns or whether it is a procedure
-      return prod.details.result === dev.details.result && prod.details.procedure === dev.details.procedure ? createSql(dev) : undefined;
+    case 'function': { // CREATE OR REPLACE cannot change what a function returns, its parameter names, or whether it is a procedure
+      const same = ['result', 'procedure', 'arguments'].every((key) => prod.details[key] === dev.details[key]);
+      return same ? createSql(dev) : undefined;
+    }
     case 'domain': {
       const [before, after] = [prod.details, dev.details];
       const constraintsBefore = new Map<string, string>(before.constraints);
@@ -242,6 +244,7 @@ const byKey = <T>(items: T[], key: (item: T) => string) => new Map(items.map((it
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
 export function planExtras(prod: Extras, dev: Extras, effects: DrizzleEffects) {
+  const unset: ExtraStatement[] = []; // comments and grants of prod's objects, ahead of everything
   const before: ExtraStatement[] = [];
   const after: ExtraStatement[] = [];
   const refusals: Refusal[] = [];
@@ -279,9 +282,11 @@ export function planExtras(prod: Extras, dev: Extras, effects: DrizzleEffects) {
   const drops = new Set<string>();
   const creates = new Set<string>();
   const alters: [string, string[]][] = [];
+  const ours = (object: CatalogObject | undefined) => object !== undefined && (object.kind !== 'constraint' || object.details.outsideDrizzle);
   for (const key of [...new Set([...prodObjects.keys(), ...devObjects.keys()])].sort()) {
     const [was, is] = [prodObjects.get(key), devObjects.get(key)];
     if (was && is && was.definition === is.definition) continue;
+    if (!ours(was) && !ours(is)) continue;
     const refusal = refusalOf(was, is);
     if (refusal) {
       refusals.push({ kind: (is ?? was)!.kind, object: key, reason: refusal });
@@ -302,11 +307,22 @@ export function planExtras(prod: Extras, dev: Extras, effects: DrizzleEffects) {
     const isTable = key.startsWith('table ');
     for (const { key: dependent, columnLevel } of prodDependencies.usedBy.get(key) ?? []) {
       const kind = prodObjects.get(dependent)?.kind;
-      if (!kind || drops.has(dependent) || !PLANNABLE.has(kind)) continue;
+      if (!kind || drops.has(dependent) || !PLANNABLE.has(kind) || !ours(prodObjects.get(dependent))) continue;
       if (isTable && !REBUILT_WITH_TABLE.has(kind) && !(columnLevel && REBUILT_WITH_COLUMNS.has(kind))) continue;
       drops.add(dependent);
       if (devObjects.has(dependent)) creates.add(dependent);
       pending.push(dependent);
+    }
+  }
+
+  // drizzle-kit removes enum values by dropping and recreating the type: only its columns follow.
+  for (const key of effects.created) {
+    if (prodObjects.get(key)?.kind !== 'enum') continue;
+    for (const { key: dependent } of prodDependencies.usedBy.get(key) ?? []) {
+      const kind = prodObjects.get(dependent)?.kind;
+      if (kind && kind !== 'table' && !drops.has(dependent)) {
+        refusals.push({ kind: 'enum', object: key, reason: `drizzle-kit recreates enum ${key.slice('type '.length)} to remove values, but ${dependent} depends on it; change it by hand` });
+      }
     }
   }
 
@@ -346,7 +362,7 @@ export function planExtras(prod: Extras, dev: Extras, effects: DrizzleEffects) {
   const devComments = byKey(dev.comments, (comment) => comment.target);
   const prodComments = byKey(prod.comments, (comment) => comment.target);
   for (const comment of prod.comments) {
-    if (!devComments.has(comment.target)) emit(before, 'comment', comment.object, [`COMMENT ON ${comment.target} IS NULL`]);
+    if (!devComments.has(comment.target)) emit(unset, 'comment', comment.object, [`COMMENT ON ${comment.target} IS NULL`]);
   }
   for (const comment of dev.comments) {
     const old = fresh(comment.object, comment.parent) ? undefined : prodComments.get(comment.target)?.text;
@@ -360,8 +376,20 @@ export function planExtras(prod: Extras, dev: Extras, effects: DrizzleEffects) {
     return grant.column ? `${privileges} (${grant.column}) ON ${kind} ${name.join(' ')}` : `${privileges} ON ${grant.target}`;
   };
   const grantee = (name: string) => (name === 'PUBLIC' ? name : `"${name.replace(/"/g, '""')}"`);
+  const grantSql = (grant: Grant, privileges: string) => {
+    const list = privileges ? privileges.split(',') : [];
+    const plain = list.filter((privilege) => !privilege.endsWith('*'));
+    const grantable = list.filter((privilege) => privilege.endsWith('*')).map((privilege) => privilege.slice(0, -1));
+    return [
+      ...(plain.length ? [`GRANT ${on(grant, plain.join(', '))} TO ${grantee(grant.grantee)}`] : []),
+      ...(grantable.length ? [`GRANT ${on(grant, grantable.join(', '))} TO ${grantee(grant.grantee)} WITH GRANT OPTION`] : []),
+    ];
+  };
+  // An object dev lacks under this name (dropped, or renamed by drizzle) goes back to its initial
+  // privileges, from which dev's are then granted.
   for (const grant of prod.grants) {
-    if (grant.actual && !devGrants.has(grantKey(grant))) emit(before, 'revoke', grant.object, [`REVOKE ${on(grant, 'ALL')} FROM ${grantee(grant.grantee)}`]);
+    if (grant.actual === grant.initial || devGrants.has(grantKey(grant))) continue;
+    emit(unset, 'revoke', grant.object, [`REVOKE ${on(grant, 'ALL')} FROM ${grantee(grant.grantee)}`, ...grantSql(grant, grant.initial)]);
   }
   for (const grant of dev.grants) {
     const old = prodGrants.get(grantKey(grant));
@@ -371,16 +399,9 @@ export function planExtras(prod: Extras, dev: Extras, effects: DrizzleEffects) {
       refusals.push({ kind: 'grant', object: grant.object, reason: `dev grants ${grant.target} to role ${grant.grantee}, which does not exist on prod's server; create the role first` });
       continue;
     }
-    const privileges = grant.actual ? grant.actual.split(',') : [];
-    const plain = privileges.filter((privilege) => !privilege.endsWith('*'));
-    const grantable = privileges.filter((privilege) => privilege.endsWith('*')).map((privilege) => privilege.slice(0, -1));
-    emit(after, 'grant', grant.object, [
-      ...(baseline ? [`REVOKE ${on(grant, 'ALL')} FROM ${grantee(grant.grantee)}`] : []),
-      ...(plain.length ? [`GRANT ${on(grant, plain.join(', '))} TO ${grantee(grant.grantee)}`] : []),
-      ...(grantable.length ? [`GRANT ${on(grant, grantable.join(', '))} TO ${grantee(grant.grantee)} WITH GRANT OPTION`] : []),
-    ]);
+    emit(after, 'grant', grant.object, [...(baseline ? [`REVOKE ${on(grant, 'ALL')} FROM ${grantee(grant.grantee)}`] : []), ...grantSql(grant, grant.actual)]);
   }
-  return { before, after, refusals };
+  return { before: [...unset, ...before], after, refusals };
 }
 
 function literal(text: string): string {

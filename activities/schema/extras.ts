@@ -7,7 +7,7 @@ import type pg from 'pg';
 
 export type ObjectKind =
   | 'extension' | 'function' | 'domain' | 'composite' | 'view' | 'matview' | 'index' | 'trigger'
-  | 'constraint' | 'rule' | 'statistics' | 'sequence' | 'other'
+  | 'constraint' | 'policy' | 'rule' | 'statistics' | 'sequence' | 'other'
   /** Only for dependencies: drizzle plans these. */
   | 'table' | 'enum';
 
@@ -52,7 +52,7 @@ export interface Extras {
   comments: Comment[];
   grants: Grant[];
   specialTables: SpecialTable[];
-  /** Constraints taken away from drizzle (deferrable, NOT VALID, ...): `snapshot table key` → names. */
+  /** Constraints taken away from drizzle (checks, deferrable, NOT VALID, copies on partitions): `snapshot table key` → names. */
   constraintsOutsideDrizzle: Record<string, string[]>;
   implicitNames: ImplicitName[];
   roles: string[];
@@ -61,6 +61,9 @@ export interface Extras {
 // Objects that belong to an extension are the extension's business.
 const NOT_EXTENSION_MEMBER = (catalog: string, oid: string) =>
   `not exists (select from pg_depend e where e.classid = '${catalog}'::regclass and e.objid = ${oid} and e.deptype = 'e')`;
+
+// A function is the same function when its name and argument types are: parameter names may change.
+const FUNCTION_KEY = `'function ' || n.nspname || '.' || p.proname || '(' || oidvectortypes(p.proargtypes) || ')'`;
 
 // Rows: classid, objid, kind, key, target, definition, details. `alias` rows map more catalog rows
 // (view rules, row and array types, composite relations) onto an object's key for dependencies.
@@ -73,9 +76,10 @@ objects as (
     jsonb_build_object('version', e.extversion, 'schema', format('%I', n.nspname)) as details
   from pg_extension e join pg_namespace n on n.oid = e.extnamespace where e.extname <> 'plpgsql'
 union all
-  select 'pg_proc'::regclass, p.oid, 'function', 'function ' || n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
+  select 'pg_proc'::regclass, p.oid, 'function', ${FUNCTION_KEY},
     format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)), pg_get_functiondef(p.oid),
-    jsonb_build_object('result', pg_get_function_result(p.oid), 'procedure', p.prokind = 'p', 'atomic', p.prosqlbody is not null)
+    jsonb_build_object('result', pg_get_function_result(p.oid), 'procedure', p.prokind = 'p', 'atomic', p.prosqlbody is not null,
+      'arguments', pg_get_function_identity_arguments(p.oid))
   from pg_proc p join nsp n on n.oid = p.pronamespace
   where p.prokind in ('f', 'p', 'w') and ${NOT_EXTENSION_MEMBER('pg_proc', 'p.oid')}
 union all
@@ -136,10 +140,23 @@ union all
   select 'pg_constraint'::regclass, co.oid, 'constraint', 'constraint ' || c.nspname || '.' || c.relname || '.' || co.conname,
     format('%I ON %I.%I', co.conname, c.nspname, c.relname), pg_get_constraintdef(co.oid),
     jsonb_build_object('table', format('%I.%I', c.nspname, c.relname), 'name', format('%I', co.conname),
-      'snapshotTable', c.nspname || '.' || c.relname, 'rawName', co.conname)
+      'snapshotTable', c.nspname || '.' || c.relname, 'rawName', co.conname,
+      -- What drizzle-kit cannot express (its check constraints lose changes and NO INHERIT): planned here.
+      'outsideDrizzle', co.contype in ('x', 'c') or co.condeferrable or not co.convalidated or (co.contype = 'f' and co.confmatchtype <> 's'))
   from pg_constraint co join rel c on c.oid = co.conrelid
-  where co.conparentid = 0 and (co.contype = 'x' or co.condeferrable or not co.convalidated
-    or (co.contype = 'c' and co.connoinherit) or (co.contype = 'f' and co.confmatchtype <> 's'))
+  where co.conparentid = 0 and co.contype in ('c', 'f', 'u', 'x')
+union all
+  select 'pg_policy'::regclass, po.oid, 'policy', 'policy ' || c.nspname || '.' || c.relname || '.' || po.polname,
+    format('%I ON %I.%I', po.polname, c.nspname, c.relname),
+    format('CREATE POLICY %I ON %I.%I AS %s FOR %s TO %s', po.polname, c.nspname, c.relname,
+      case when po.polpermissive then 'PERMISSIVE' else 'RESTRICTIVE' end,
+      case po.polcmd when 'r' then 'SELECT' when 'a' then 'INSERT' when 'w' then 'UPDATE' when 'd' then 'DELETE' else 'ALL' end,
+      (select string_agg(case when r = 0 then 'PUBLIC' else format('%I', (select rolname from pg_roles where oid = r)) end, ', ' order by 1)
+       from unnest(po.polroles) r))
+      || coalesce(' USING (' || pg_get_expr(po.polqual, po.polrelid) || ')', '')
+      || coalesce(' WITH CHECK (' || pg_get_expr(po.polwithcheck, po.polrelid) || ')', ''),
+    '{}'
+  from pg_policy po join rel c on c.oid = po.polrelid
 union all
   select 'pg_rewrite'::regclass, r.oid, 'rule', 'rule ' || c.nspname || '.' || c.relname || '.' || r.rulename,
     format('%I ON %I.%I', r.rulename, c.nspname, c.relname), pg_get_ruledef(r.oid), '{}'
@@ -212,7 +229,7 @@ union all select 'storage', 'column ' || nspname || '.' || relname || '.' || att
     format('%s ALTER COLUMN %I', table_target, attname), jsonb_build_object('storage', attstorage, 'default', typstorage)
   from col where attstorage <> typstorage
 union all select 'compression', 'column ' || nspname || '.' || relname || '.' || attname, 'column ' || nspname || '.' || relname || '.' || attname, table_key,
-    format('%s ALTER COLUMN %I', table_target, attname), to_jsonb(attcompression) from col where attcompression <> ''
+    format('%s ALTER COLUMN %I', table_target, attname), to_jsonb(case attcompression when 'p' then 'pglz' else 'lz4' end) from col where attcompression <> ''
 union all select 'statistics-target', 'column ' || nspname || '.' || relname || '.' || attname, 'column ' || nspname || '.' || relname || '.' || attname, table_key,
     format('%s ALTER COLUMN %I', table_target, attname), to_jsonb(attstattarget) from col where attstattarget >= 0
 union all select 'sequence-owner', 'sequence ' || r.nspname || '.' || r.relname, 'sequence ' || r.nspname || '.' || r.relname, '', r.target,
@@ -243,7 +260,7 @@ targets as (
   union all select 'pg_proc'::regclass, p.oid, 0,
     case p.prokind when 'p' then 'PROCEDURE' when 'a' then 'AGGREGATE' else 'FUNCTION' end
       || format(' %I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)),
-    'function ' || n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')', null
+    ${FUNCTION_KEY}, null
   from pg_proc p join nsp n on n.oid = p.pronamespace where ${NOT_EXTENSION_MEMBER('pg_proc', 'p.oid')}
   union all select 'pg_type'::regclass, t.oid, 0, case t.typtype when 'd' then 'DOMAIN' else 'TYPE' end || format(' %I.%I', n.nspname, t.typname),
     'type ' || n.nspname || '.' || t.typname, null
@@ -291,7 +308,7 @@ acls as (
   from pg_attribute a join pg_class c on c.oid = a.attrelid join nsp n on n.oid = c.relnamespace
   where a.attacl is not null and a.attnum > 0 and not a.attisdropped
   union all select case p.prokind when 'p' then 'PROCEDURE' else 'FUNCTION' end || format(' %I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)),
-    'function ' || n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')', null, null, p.proowner,
+    ${FUNCTION_KEY}, null, null, p.proowner,
     coalesce(p.proacl, acldefault('f', p.proowner)), acldefault('f', p.proowner)
   from pg_proc p join nsp n on n.oid = p.pronamespace where p.prokind in ('f', 'p', 'w', 'a') and ${NOT_EXTENSION_MEMBER('pg_proc', 'p.oid')}
   union all select format('SCHEMA %I', n.nspname), 'schema ' || n.nspname, null, null, s.nspowner, coalesce(s.nspacl, acldefault('n', s.nspowner)), acldefault('n', s.nspowner)
@@ -353,7 +370,7 @@ order by 1, 2`;
 
 export async function readExtras(client: pg.ClientBase, schemas: string[]): Promise<Extras> {
   const rows = async <T>(sql: string, params: unknown[] = [schemas]) => (await client.query(sql, params)).rows as T[];
-  const [objects, dependencies, settings, comments, grants, specialTables, implicitNames, roles] = [
+  const [objects, dependencies, settings, comments, grants, specialTables, implicitNames, clonedConstraints, roles] = [
     await rows<CatalogObject>(OBJECT_ROWS),
     await rows<{ dependent: string; referenced: string; column_level: boolean }>(DEPENDENCY_ROWS),
     await rows<Setting>(SETTING_ROWS),
@@ -361,12 +378,15 @@ export async function readExtras(client: pg.ClientBase, schemas: string[]): Prom
     await rows<Grant>(GRANT_ROWS),
     await rows<SpecialTable>(SPECIAL_TABLE_ROWS),
     await rows<ImplicitName>(IMPLICIT_NAME_ROWS),
+    // Postgres' own copies of a constraint on partitions and children, which drizzle-kit takes for the user's.
+    await rows<{ table: string; name: string }>(`select n.nspname || '.' || c.relname as table, co.conname as name from pg_constraint co
+      join pg_class c on c.oid = co.conrelid join pg_namespace n on n.oid = c.relnamespace where co.conparentid <> 0 and n.nspname = any($1)`),
     await rows<{ rolname: string }>('select rolname from pg_roles order by 1', []),
   ];
   const constraintsOutsideDrizzle: Record<string, string[]> = {};
+  for (const { table, name } of clonedConstraints) (constraintsOutsideDrizzle[table] ??= []).push(name);
   for (const object of objects) {
-    if (object.kind !== 'constraint') continue;
-    (constraintsOutsideDrizzle[object.details.snapshotTable] ??= []).push(object.details.rawName);
+    if (object.kind === 'constraint' && object.details.outsideDrizzle) (constraintsOutsideDrizzle[object.details.snapshotTable] ??= []).push(object.details.rawName);
   }
   return {
     objects,

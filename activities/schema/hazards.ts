@@ -39,7 +39,7 @@ async function count(prod: pg.ClientBase, sql: string, params: unknown[] = []): 
 /** The table a statement works on, if it is one that prod has. */
 function tableOf(source: HazardSource): Table | undefined {
   if (source.json?.tableName) return { schema: source.json.schema || 'public', name: source.json.tableName };
-  const match = /^(?:table|column) ([^.]+)\.([^.]+)/.exec(source.object ?? '');
+  const match = /^(?:table|column|constraint) ([^.]+)\.([^.]+)/.exec(source.object ?? '');
   return match ? { schema: match[1]!, name: match[2]! } : undefined;
 }
 
@@ -48,31 +48,33 @@ const blocksWrites = new Set(['create_index_pg', 'create_index']);
 
 const newTypeOf = (sql: string) => /SET DATA TYPE (.+?)(?: USING .*)?;?$/s.exec(sql)?.[1];
 
-type Measure = (json: any, table: Table, prod: pg.ClientBase, sql: string) => Promise<Hazard[]>;
+/** `existing`: prod's tables (`schema.name`); a statement on any other table works on one the plan creates, empty. */
+type Context = { prod: pg.ClientBase; sql: string; existing: Set<string> };
+type Measure = (json: any, table: Table, context: Context) => Promise<Hazard[]>;
 
 const measures: Record<string, Measure> = {
-  async drop_table(_json, table, prod) {
+  async drop_table(_json, table, { prod }) {
     const rows = await count(prod, `SELECT count(*) AS n FROM ${sqlName(table)}`);
     return rows ? [{ kind: 'data-loss', message: `drops table ${display(table)} with ${rows} rows`, object: display(table), rows }] : [];
   },
-  async alter_table_drop_column(json, table, prod) {
+  async alter_table_drop_column(json, table, { prod }) {
     const rows = await count(prod, `SELECT count(${ident(json.columnName)}) AS n FROM ${sqlName(table)}`);
     const object = display(table, json.columnName);
     return rows ? [{ kind: 'data-loss', message: `drops column ${object} with ${rows} non-null values`, object, rows }] : [];
   },
-  async alter_table_alter_column_set_notnull(json, table, prod) {
+  async alter_table_alter_column_set_notnull(json, table, { prod }) {
     const rows = await count(prod, `SELECT count(*) AS n FROM ${sqlName(table)} WHERE ${ident(json.columnName)} IS NULL`);
     const object = display(table, json.columnName);
     return rows ? [{ kind: 'will-fail', message: `sets NOT NULL on ${object}, which is NULL in ${rows} rows`, object, rows }] : [];
   },
-  async alter_table_add_column(json, table, prod) {
+  async alter_table_add_column(json, table, { prod }) {
     const { column } = json;
     if (!column.notNull || column.default !== undefined || column.identity || column.generated) return [];
     const rows = await count(prod, `SELECT count(*) AS n FROM ${sqlName(table)}`);
     const object = display(table, column.name);
     return rows ? [{ kind: 'will-fail', message: `adds NOT NULL column ${object} without a default to a table with ${rows} rows`, object, rows }] : [];
   },
-  async pg_alter_table_alter_column_set_type(json, table, prod, sql) {
+  async pg_alter_table_alter_column_set_type(json, table, { prod, sql }) {
     const column = ident(json.columnName);
     const object = display(table, json.columnName);
     const newType = newTypeOf(sql) ?? json.newDataType.name;
@@ -84,7 +86,7 @@ const measures: Record<string, Measure> = {
       return [{ kind: 'will-fail', message: `changes ${object} to ${newType}, but prod's values do not convert: ${error.message}`, object }];
     }
   },
-  async alter_type_drop_value(json, _table, prod) {
+  async alter_type_drop_value(json, _table, { prod }) {
     const hazards: Hazard[] = [];
     for (const use of json.columnsWithEnum) {
       const table = { schema: use.tableSchema || 'public', name: use.table };
@@ -94,39 +96,51 @@ const measures: Record<string, Measure> = {
     }
     return hazards;
   },
-  async drop_schema(json, _table, prod) {
+  async drop_schema(json, _table, { prod }) {
     const rows = await count(prod, `SELECT coalesce(sum((xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %I.%I', n.nspname, c.relname), false, true, '')))[1]::text::bigint), 0) AS n
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')`, [json.name]);
     return rows ? [{ kind: 'data-loss', message: `drops schema ${json.name} whose tables hold ${rows} rows`, object: json.name, rows }] : [];
   },
-  async create_unique_constraint(json, table, prod) {
+  async create_unique_constraint(json, table, { prod }) {
     const [name, columns] = String(json.data).split(';');
     return duplicates(prod, table, name!, columns!.split(',').map(ident), 'unique constraint');
   },
-  async create_index_pg(json, table, prod) {
+  async create_index_pg(json, table, { prod }) {
     const { data } = json;
     if (!data.isUnique || data.where) return [];
     return duplicates(prod, table, data.name, data.columns.map((column: any) => (column.isExpression ? `(${column.expression})` : ident(column.expression))), 'unique index');
   },
-  async create_composite_pk(json, table, prod) {
+  async create_composite_pk(json, table, { prod }) {
     const [columns, name] = String(json.data).split(';');
     return [...(await duplicates(prod, table, name!, columns!.split(',').map(ident), 'primary key')), ...(await nulls(prod, table, columns!.split(',')))];
   },
-  async alter_table_alter_column_set_pk(json, table, prod) {
+  async alter_table_alter_column_set_pk(json, table, { prod }) {
     return [...(await duplicates(prod, table, `${table.name}_pkey`, [ident(json.columnName)], 'primary key')), ...(await nulls(prod, table, [json.columnName]))];
   },
-  async create_reference(json, table, prod) {
+  async create_reference(json, table, { prod, existing }) {
     const [name, , columnsFrom, tableTo, columnsTo, , , schemaTo] = String(json.data).split(';');
     const from = columnsFrom!.split(',');
     const to = columnsTo!.split(',');
-    const rows = await count(prod, `SELECT count(*) AS n FROM ${sqlName(table)} f WHERE ${from.map((column) => `f.${ident(column)} IS NOT NULL`).join(' AND ')}
-      AND NOT EXISTS (SELECT FROM ${ident(schemaTo || 'public')}.${ident(tableTo!)} t WHERE ${from.map((column, i) => `t.${ident(to[i]!)} = f.${ident(column)}`).join(' AND ')})`);
+    const target = { schema: schemaTo || 'public', name: tableTo! };
+    // A referenced table the plan creates is empty: every reference is then an orphan.
+    const orphan = existing.has(display(target))
+      ? `AND NOT EXISTS (SELECT FROM ${sqlName(target)} t WHERE ${from.map((column, i) => `t.${ident(to[i]!)} = f.${ident(column)}`).join(' AND ')})`
+      : '';
+    const rows = await count(prod, `SELECT count(*) AS n FROM ${sqlName(table)} f WHERE ${from.map((column) => `f.${ident(column)} IS NOT NULL`).join(' AND ')} ${orphan}`);
     return rows ? [{ kind: 'will-fail', message: `foreign key ${name} on ${display(table)}: ${rows} rows reference no row of ${tableTo}`, object: display(table), rows }] : [];
   },
-  async create_check_constraint(json, table, prod) {
-    const [name, ...check] = String(json.data).split(';');
-    const rows = await count(prod, `SELECT count(*) AS n FROM ${sqlName(table)} WHERE NOT (${check.join(';')})`);
-    return rows ? [{ kind: 'will-fail', message: `check constraint ${name} on ${display(table)} is violated by ${rows} rows`, object: display(table), rows }] : [];
+  async create_constraint(_json, table, { prod, sql }) {
+    const check = /^ALTER TABLE .* ADD CONSTRAINT (.+?) CHECK \((.*)\)$/s.exec(sql);
+    if (!check) return [];
+    let rows: number;
+    try {
+      rows = await count(prod, `SELECT count(*) AS n FROM ${sqlName(table)} WHERE NOT (${check[2]})`);
+    } catch (error: any) {
+      // It names a column or function the plan creates: nothing on prod to measure yet.
+      if (error.code === '42703' || error.code === '42883') return [];
+      throw error;
+    }
+    return rows ? [{ kind: 'will-fail', message: `check constraint ${check[1]} on ${display(table)} is violated by ${rows} rows`, object: display(table), rows }] : [];
   },
 };
 
@@ -175,13 +189,15 @@ async function locking(source: HazardSource, table: Table, prod: pg.ClientBase):
 
 /** Hazards of each planned statement, in plan order. */
 export async function measureHazards(prod: pg.ClientBase, sources: HazardSource[]): Promise<Hazard[][]> {
+  const { rows } = await prod.query<{ name: string }>(`SELECT n.nspname || '.' || c.relname AS name FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p')`);
+  const existing = new Set(rows.map((row) => row.name));
   const result: Hazard[][] = [];
   for (const source of sources) {
     const table = tableOf(source);
-    const measure = source.json ? measures[source.json.type] : undefined;
-    const hazards = measure ? await measure(source.json, table ?? { schema: 'public', name: '' }, prod, source.sql) : [];
-    if (table) hazards.push(...(await locking(source, table, prod)));
-    result.push(hazards);
+    const measure = measures[source.json?.type ?? source.kind];
+    const measured = !measure || (table && !existing.has(display(table))) ? [] : await measure(source.json, table ?? { schema: 'public', name: '' }, { prod, sql: source.sql, existing });
+    result.push([...measured, ...(table && existing.has(display(table)) ? await locking(source, table, prod) : [])]);
   }
   return result;
 }

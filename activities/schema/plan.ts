@@ -9,6 +9,7 @@ import { fingerprint, sha256 } from './snapshot.ts';
 import { measureHazards, type Hazard, type HazardSource } from './hazards.ts';
 import { readExtras, type Extras } from './extras.ts';
 import { drizzleEffects, planExtras } from './extras-plan.ts';
+import { ident } from '../db.ts';
 
 export type { Hazard };
 
@@ -82,7 +83,8 @@ export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, opt
     .filter((table) => Object.keys(table.compositePrimaryKeys ?? {}).length)
     .map((table) => `table ${table.schema || 'public'}.${table.name}`));
   const extras = planExtras(from.extras, to.extras, drizzleEffects(statementsJson.flat(), namedPrimaryKeys));
-  const drizzled = plan.statements.map(({ sql, kind }, index) => ({ sql, kind, json: statementsJson[index]![0] }));
+  const drizzled = plan.statements.map(({ sql, kind }, index) => ({ sql: droppedPrimaryKeySql(kind, statementsJson[index]![0], from.extras) ?? sql, kind, json: statementsJson[index]![0] }));
+  const empty = drizzled.filter(({ sql }) => !sql.replace(/\/\*[\s\S]*?\*\/|--.*$/gm, '').trim());
   // Schemas and enums before the types and functions that may use them; their drops after.
   const first = drizzled.filter(({ kind }) => kind === 'create_schema' || kind === 'create_type_enum');
   const last = drizzled.filter(({ kind }) => kind === 'drop_type_enum' || kind === 'drop_schema');
@@ -99,11 +101,24 @@ export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, opt
     fromFingerprint: fingerprint(from.snapshot),
     toFingerprint: fingerprint(to.snapshot),
     statements: ordered.map(({ sql, kind }, index) => ({ sql, kind, transactional: isTransactional(sql), hazards: hazards[index]! })),
-    unsupported: [...extras.refusals, ...drizzleOmissions(from.snapshot, to.snapshot, statementsJson.flat())],
+    unsupported: [
+      ...extras.refusals,
+      ...drizzleOmissions(from.snapshot, to.snapshot, statementsJson.flat()),
+      ...empty.map(({ kind, json }) => ({ kind, object: `${json.schema || 'public'}.${json.tableName ?? json.name}`, reason: `drizzle-kit gives no SQL for ${kind}; change it by hand` })),
+    ],
   });
 }
 
-/** The snapshot without what extras.ts plans instead: views (drizzle orders them wrongly), sequences
+/** drizzle-kit does not know a single-column primary key's name and emits only a comment to drop it. */
+function droppedPrimaryKeySql(kind: string, json: any, prod: Extras): string | undefined {
+  if (kind !== 'alter_table_alter_column_drop_pk') return undefined;
+  const table = { schema: json.schema || 'public', name: json.tableName };
+  const primaryKey = prod.implicitNames.find((name) => name.kind === 'primary key' && name.owner === `table ${table.schema}.${table.name}`);
+  return primaryKey && `ALTER TABLE ${ident(table.schema)}.${ident(table.name)} DROP CONSTRAINT ${ident(primaryKey.name)}`;
+}
+
+/** The snapshot without what extras.ts plans instead: views (drizzle orders them wrongly), policies
+ * (their expressions get lost), sequences
  * other than serial and identity ones (drizzle loses their type and ownership), tables in partitioning
  * or inheritance (drizzle skips parents and flattens children) and constraints it cannot express. */
 function drizzleView(snapshot: Snapshot, sides: Extras[]): Snapshot {
@@ -113,13 +128,14 @@ function drizzleView(snapshot: Snapshot, sides: Extras[]): Snapshot {
     const keep = (constraints: Record<string, unknown> = {}) => Object.fromEntries(Object.entries(constraints).filter(([name]) => !outside.has(name)));
     return [key, {
       ...table,
+      policies: {},
       foreignKeys: keep(table.foreignKeys),
       uniqueConstraints: keep(table.uniqueConstraints),
       checkConstraints: keep(table.checkConstraints),
       compositePrimaryKeys: keep(table.compositePrimaryKeys),
     }];
   }));
-  return { ...snapshot, tables, sequences: {}, views: {} };
+  return { ...snapshot, tables, sequences: {}, views: {}, policies: {} };
 }
 
 /** Column changes drizzle-kit's differ leaves out: a generated expression that changes, and the other

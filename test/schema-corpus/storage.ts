@@ -1,0 +1,45 @@
+// Table and column storage settings, partitioning, inheritance and extensions.
+import type { CorpusCase } from './case.ts';
+
+const t = 'create table t(id int primary key, body text);';
+const part = 'create table m(id int, at date not null) partition by range (at); create table m_2024 partition of m for values from (\'2024-01-01\') to (\'2025-01-01\');';
+
+export const storage: CorpusCase[] = [
+  { name: 'table becomes unlogged', before: t, after: `create unlogged table t(id int primary key, body text);`, expect: 'converges' },
+  { name: 'table becomes logged', before: 'create unlogged table t(id int)', after: 'create table t(id int)', expect: 'converges' },
+  { name: 'new unlogged table', before: '', after: 'create unlogged table t(id int)', expect: 'converges' },
+  { name: 'table storage parameters', before: t, after: `${t} alter table t set (fillfactor = 80, autovacuum_enabled = false);`, expect: 'converges' },
+  { name: 'table storage parameters change', before: `${t} alter table t set (fillfactor = 80, autovacuum_enabled = false);`, after: `${t} alter table t set (fillfactor = 90);`, expect: 'converges' },
+  { name: 'table storage parameters reset', before: `${t} alter table t set (fillfactor = 80);`, after: t, expect: 'converges' },
+  { name: 'column storage', before: t, after: `${t} alter table t alter column body set storage external;`, expect: 'converges' },
+  { name: 'column compression', before: t, after: `${t} alter table t alter column body set compression pglz;`, expect: 'converges' },
+  { name: 'column statistics target', before: t, after: `${t} alter table t alter column body set statistics 500;`, expect: 'converges' },
+  { name: 'replica identity full', before: t, after: `${t} alter table t replica identity full;`, expect: 'converges' },
+  { name: 'replica identity using index', before: 'create table t(id int not null)',
+    after: 'create table t(id int not null); create unique index t_id on t(id); alter table t replica identity using index t_id;', expect: 'converges' },
+  { name: 'partitioned table identical', before: part, after: part, expect: 'converges' },
+  { name: 'partitioned table identical next to a changed plain table', before: `${part} ${t}`, after: `${part} ${t.replace('body text', 'body text, n int')}`, expect: 'converges' },
+  { name: 'partitioned table created', before: '', after: part, expect: { refuses: /partitioned table/ } },
+  { name: 'partition added', before: part, after: `${part} create table m_2025 partition of m for values from ('2025-01-01') to ('2026-01-01');`, expect: { refuses: /partition/ } },
+  { name: 'partition dropped', before: `${part} create table m_2025 partition of m for values from ('2025-01-01') to ('2026-01-01');`, after: part, expect: { refuses: /partition/ } },
+  { name: 'column added to partitioned table', before: part, after: part.replace('at date not null)', 'at date not null, n int)'), expect: { refuses: /partitioned table/ } },
+  { name: 'plain table becomes partitioned', before: 'create table m(id int, at date not null)', after: part, expect: { refuses: /partitioned table/ } },
+  { name: 'index on partitioned table', before: part, after: `${part} create index m_at on m(at);`, expect: { refuses: /partitioned table/ } },
+  { name: 'inheritance identical', before: 'create table base(a int); create table kid(b int) inherits (base);',
+    after: 'create table base(a int); create table kid(b int) inherits (base);', expect: 'converges' },
+  { name: 'inheritance created', before: 'create table base(a int)', after: 'create table base(a int); create table kid(b int) inherits (base);', expect: { refuses: /inheritance/ } },
+  { name: 'column added to an inheritance parent', before: 'create table base(a int); create table kid(b int) inherits (base);',
+    after: 'create table base(a int, c int); create table kid(b int) inherits (base);', expect: { refuses: /inheritance/ } },
+  { name: 'foreign key to a partitioned table', before: `${part.replace('(id int,', '(id int, primary key (id, at),')} create table c(id int, at date)`,
+    after: `${part.replace('(id int,', '(id int, primary key (id, at),')} create table c(id int, at date, foreign key (id, at) references m)`, expect: 'converges' },
+  { name: 'create extension', before: '', after: 'create extension pg_trgm;', expect: 'converges' },
+  { name: 'drop extension', before: 'create extension pg_trgm;', after: '', expect: 'converges' },
+  { name: 'extension type used by a new table', before: '', after: 'create extension citext; create table u(email citext unique);', expect: 'converges' },
+  { name: 'extension function used by a new index', before: 'create table t(s text)',
+    after: 'create extension pg_trgm; create table t(s text); create index t_s_trgm on t using gin (s gin_trgm_ops);', expect: 'converges' },
+  { name: 'extension in its own schema', before: 'create schema ext;', after: 'create schema ext; create extension hstore with schema ext;', expect: 'converges' },
+  { name: 'extension version changes', before: "create extension hstore version '1.7';", after: "create extension hstore version '1.8';", expect: 'converges' },
+  { name: 'extension dropped with a column using it', before: 'create extension citext; create table u(e citext)', after: 'create table u(id int)',
+    answers: { 'column:public.u.e': 'drop' }, expect: 'converges' },
+  { name: 'uuid-ossp default on new column', before: 'create table t(id int)', after: 'create extension "uuid-ossp"; create table t(id int, u uuid default uuid_generate_v4())', expect: 'converges' },
+];

@@ -1,0 +1,46 @@
+// Views and materialized views, in dependency order, rebuilt when what they read changes.
+import type { CorpusCase } from './case.ts';
+
+const base = "create table t(id int primary key, name text, price numeric(10,2)); insert into t values (1, 'a', 2.5);";
+const v = 'create view v as select id, name from t;';
+
+export const views: CorpusCase[] = [
+  { name: 'create view', before: base, after: `${base} ${v}`, expect: 'converges' },
+  { name: 'drop view', before: `${base} ${v}`, after: base, expect: 'converges' },
+  { name: 'view definition changes', before: `${base} ${v}`, after: `${base} create view v as select id, name, price from t;`, expect: 'converges' },
+  { name: 'view columns shrink', before: `${base} create view v as select id, name, price from t;`, after: `${base} ${v}`, expect: 'converges' },
+  { name: 'view on view created in dependency order', before: base,
+    after: `${base} create view z as select id from t; create view a as select id from z; create view m as select * from a;`, expect: 'converges' },
+  { name: 'inner view changes under an unchanged outer view', before: `${base} ${v} create view w as select id from v;`,
+    after: `${base} create view v as select id, name, price from t; create view w as select id from v;`, expect: 'converges' },
+  { name: 'column under a view changes type', before: `${base} ${v}`, after: base.replace('name text', 'name varchar(40)') + v, expect: 'converges' },
+  { name: 'column under a view is dropped and the view changes', before: `${base} create view v as select id, price from t;`,
+    after: base.replace(', price numeric(10,2)', '').replace(', 2.5', '') + v, expect: 'converges' },
+  { name: 'table under a view is renamed', before: `${base} ${v}`, after: `${base.replaceAll(' t(', ' items(').replace('into t', 'into items')} create view v as select id, name from items;`,
+    renames: ['t=items'], expect: 'converges' },
+  { name: 'column under a view is renamed', before: `${base} ${v}`, after: `${base.replace('name text', 'title text')} create view v as select id, title as name from t;`,
+    renames: ['t.name=t.title'], expect: 'converges' },
+  { name: 'view with check option and security barrier', before: base,
+    after: `${base} create view v with (security_barrier) as select id, name from t where id > 0 with local check option;`, expect: 'converges' },
+  { name: 'view security invoker', before: `${base} ${v}`, after: `${base} create view v with (security_invoker = true) as select id, name from t;`, expect: 'converges' },
+  { name: 'view on a new table', before: '', after: `${base} ${v}`, expect: 'converges' },
+  { name: 'view using a new function', before: base,
+    after: `${base} create function twice(n numeric) returns numeric language sql immutable as 'select n * 2'; create view v as select twice(price) as p from t;`, expect: 'converges' },
+  { name: 'view over an enum column whose enum loses a value', before: "create type s as enum ('a', 'b', 'c'); create table t(s s); create view v as select s from t;",
+    after: "create type s as enum ('a', 'b'); create table t(s s); create view v as select s from t;", expect: 'converges' },
+  { name: 'create materialized view', before: base, after: `${base} create materialized view mv as select id, price from t;`, expect: 'converges' },
+  { name: 'materialized view with no data', before: base, after: `${base} create materialized view mv as select id from t with no data;`, expect: 'converges' },
+  { name: 'materialized view with index', before: base, after: `${base} create materialized view mv as select id, price from t; create unique index mv_id on mv(id);`, expect: 'converges' },
+  { name: 'materialized view index added', before: `${base} create materialized view mv as select id from t;`,
+    after: `${base} create materialized view mv as select id from t; create index mv_id on mv(id);`, expect: 'converges' },
+  { name: 'materialized view changes and keeps its index', before: `${base} create materialized view mv as select id from t; create index mv_id on mv(id);`,
+    after: `${base} create materialized view mv as select id, name from t; create index mv_id on mv(id);`, expect: 'converges' },
+  { name: 'materialized view over a view that changes', before: `${base} ${v} create materialized view mv as select id from v;`,
+    after: `${base} create view v as select id, name, price from t; create materialized view mv as select id from v;`, expect: 'converges' },
+  { name: 'view becomes a materialized view', before: `${base} ${v}`, after: `${base} create materialized view v as select id, name from t;`, expect: 'converges' },
+  { name: 'drop materialized view', before: `${base} create materialized view mv as select id from t;`, after: base, expect: 'converges' },
+  { name: 'view in another schema over a public table', before: `${base} create schema rpt;`,
+    after: `${base} create schema rpt; create view rpt.v as select id from public.t;`, schemas: ['rpt'], expect: 'converges' },
+  { name: 'view with instead of trigger', before: `${base} ${v} create function vi() returns trigger language plpgsql as $$ begin return new; end $$;`,
+    after: `${base} ${v} create function vi() returns trigger language plpgsql as $$ begin return new; end $$; create trigger v_insert instead of insert on v for each row execute function vi();`, expect: 'converges' },
+];
