@@ -4,6 +4,8 @@ import { randomUUID } from 'node:crypto';
 import { createDatabase, dropDatabase, sql, databaseUrl } from './support.ts';
 import { startWorker, type TestWorker } from './worker.ts';
 import { approveSignal, statusQuery } from '../workflows/messages.ts';
+import { Worker } from '@temporalio/worker';
+import { workflowsPath } from '../worker/worker.ts';
 
 const APP = `
   CREATE TABLE users (id serial PRIMARY KEY, email text NOT NULL UNIQUE, created_at timestamptz NOT NULL DEFAULT now());
@@ -63,6 +65,9 @@ describe('promotion', () => {
     expect(await branchExists(waiting.branch!.id)).toBe(false);
     const ledger = await sql('SELECT plan_hash, promotion_id FROM _pgpromote.applied_plans', prod.name);
     expect(ledger.rows).toEqual([{ plan_hash: waiting.plan!.planHash, promotion_id: id }]);
+    // The workflow is deterministic: its recorded history replays on the current code.
+    const history = await client.temporal.workflow.getHandle(id).fetchHistory();
+    await expect(Worker.runReplayHistory({ workflowsPath }, history, id)).resolves.toBeUndefined();
   });
 
   it('leaves prod untouched and deletes the branch when the plan is rejected', async () => {
