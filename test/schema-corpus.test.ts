@@ -3,10 +3,10 @@
 import { describe, expect, test } from 'vitest';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import pg from 'pg';
-import { planPromotion, type Plan } from '../activities/schema/plan.ts';
-import { createDatabase, databaseUrl, dropDatabase, sql } from './support.ts';
+import type { Plan } from '../activities/schema/plan.ts';
+import { databaseUrl, dropDatabase, sql } from './support.ts';
 import { corpus } from './schema-corpus/index.ts';
+import { plan, withClient, withDatabases } from './schema-corpus/databases.ts';
 import type { CorpusCase } from './schema-corpus/case.ts';
 
 async function schemaDump(database: string): Promise<string> {
@@ -16,16 +16,6 @@ async function schemaDump(database: string): Promise<string> {
     // \restrict lines carry a random key per dump
     .filter((line) => line.trim() && !line.startsWith('--') && !/^SET |^SELECT pg_catalog\.set_config|^\\(un)?restrict /.test(line))
     .join('\n');
-}
-
-async function withClient<T>(database: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client(databaseUrl(database));
-  await client.connect();
-  try {
-    return await use(client);
-  } finally {
-    await client.end();
-  }
 }
 
 /** Applies the plan as the workflow does: runs of transactional statements in one transaction each, the others alone. */
@@ -48,24 +38,25 @@ async function apply(database: string, plan: Plan): Promise<void> {
 }
 
 async function runCase(corpusCase: CorpusCase) {
-  const [prod, dev] = await Promise.all([createDatabase('corpus_prod', corpusCase.before), createDatabase('corpus_dev', corpusCase.after)]);
-  const copy = `${prod.name}_copy`;
-  try {
+  await withDatabases(corpusCase.before, corpusCase.after, async (prod, dev) => {
     const options = { renames: corpusCase.renames, answers: corpusCase.answers, schemas: corpusCase.schemas && ['public', ...corpusCase.schemas] };
-    const plan = await withClient(prod.name, (prodClient) => withClient(dev.name, (devClient) => planPromotion(prodClient, devClient, options)));
+    const planned = await plan(prod, dev, options);
     if (corpusCase.expect !== 'converges') {
-      expect(plan.unsupported.map((item) => item.reason).join('\n')).toMatch(corpusCase.expect.refuses);
+      expect(planned.unsupported.map((item) => item.reason).join('\n')).toMatch(corpusCase.expect.refuses);
       return;
     }
-    expect(plan.unsupported).toEqual([]);
-    expect(plan.questions.filter((question) => !question.answer)).toEqual([]);
-    await sql(`CREATE DATABASE "${copy}" TEMPLATE "${prod.name}"`);
-    await apply(copy, plan);
-    const [applied, wanted] = await Promise.all([schemaDump(copy), schemaDump(dev.name)]);
-    expect(applied, plan.statements.map((statement) => statement.sql).join('\n')).toBe(wanted);
-  } finally {
-    await Promise.all([dropDatabase(prod.name), dropDatabase(dev.name), dropDatabase(copy)]);
-  }
+    expect(planned.unsupported).toEqual([]);
+    expect(planned.questions.filter((question) => !question.answer)).toEqual([]);
+    const copy = `${prod}_copy`;
+    await sql(`CREATE DATABASE "${copy}" TEMPLATE "${prod}"`);
+    try {
+      await apply(copy, planned);
+      const [applied, wanted] = await Promise.all([schemaDump(copy), schemaDump(dev)]);
+      expect(applied, planned.statements.map((statement) => statement.sql).join('\n')).toBe(wanted);
+    } finally {
+      await dropDatabase(copy);
+    }
+  });
 }
 
 describe.concurrent('schema corpus', () => {

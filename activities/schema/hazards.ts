@@ -79,8 +79,8 @@ const measures: Record<string, Measure> = {
     const object = display(table, json.columnName);
     const newType = newTypeOf(sql) ?? json.newDataType.name;
     try {
-      // A value that reads differently after the cast is changed by it: rounded, truncated, ...
-      const rows = await count(prod, `SELECT count(*) AS n FROM ${sqlName(table)} WHERE ${column}::text IS DISTINCT FROM (${column}::${newType})::text`);
+      // A value that differs after a round trip through the new type is changed by it: rounded, truncated, ...
+      const rows = await count(prod, `SELECT count(*) AS n FROM ${sqlName(table)} WHERE ${column} IS DISTINCT FROM ${column}::${newType}::${json.oldDataType.name}`);
       return rows ? [{ kind: 'data-loss', message: `changes ${object} to ${newType}, which alters ${rows} values`, object, rows }] : [];
     } catch (error: any) {
       return [{ kind: 'will-fail', message: `changes ${object} to ${newType}, but prod's values do not convert: ${error.message}`, object }];

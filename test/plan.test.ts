@@ -1,0 +1,106 @@
+// The planner's questions, answers and renames, its input errors, ordering and determinism.
+import { describe, expect, test } from 'vitest';
+import { PlanInputError } from '../activities/schema/plan.ts';
+import { plan, planBetween, withClient, withDatabases } from './schema-corpus/databases.ts';
+
+const users = `create table users(id int primary key, name text); insert into users values (1, 'ann'), (2, 'bob');`;
+const renamedColumn = users.replace('name text', 'full_name text');
+
+describe.concurrent('questions', () => {
+  test('an ambiguous column asks whether it was renamed; no answer means drop', async () => {
+    const result = await planBetween(users, renamedColumn);
+    expect(result.questions).toEqual([
+      { id: 'column:public.users.name', kind: 'column', object: 'public.users.name', candidates: ['public.users.full_name'] },
+    ]);
+    expect(result.statements.map((statement) => statement.sql)).toEqual([
+      'ALTER TABLE "users" ADD COLUMN "full_name" text;',
+      'ALTER TABLE "users" DROP COLUMN "name";',
+    ]);
+  });
+
+  test('tables and enums ask too', async () => {
+    const result = await planBetween("create table a(id int); create type mood as enum ('x');", "create table b(id int); create type feeling as enum ('x');");
+    expect(result.questions.map(({ id, candidates }) => [id, candidates])).toEqual([
+      ['enum:public.mood', ['public.feeling']],
+      ['table:public.a', ['public.b']],
+    ]);
+  });
+
+  test('an answer or a --rename keeps the rows', async () => {
+    for (const options of [{ answers: { 'column:public.users.name': 'public.users.full_name' } }, { renames: ['users.name=users.full_name'] }]) {
+      await withDatabases(users, renamedColumn, async (prod, dev) => {
+        const result = await plan(prod, dev, options);
+        expect(result.questions[0]!.answer).toBe('public.users.full_name');
+        expect(result.statements.map((statement) => statement.sql)).toEqual(['ALTER TABLE "users" RENAME COLUMN "name" TO "full_name";']);
+        expect(result.statements[0]!.hazards).toEqual([]);
+        await withClient(prod, async (client) => {
+          for (const statement of result.statements) await client.query(statement.sql);
+          expect((await client.query('select full_name from users order by id')).rows).toEqual([{ full_name: 'ann' }, { full_name: 'bob' }]);
+        });
+      });
+    }
+  });
+
+  test('a table rename answered first asks about its columns next, under the new name', async () => {
+    const result = await planBetween('create table a(id int, x int)', 'create table b(id int, y int)', { renames: ['a=b', 'b.x=b.y'] });
+    expect(result.questions.map(({ id, answer }) => [id, answer])).toEqual([['column:public.b.x', 'public.b.y'], ['table:public.a', 'public.b']]);
+    expect(result.statements.map((statement) => statement.sql)).toEqual([
+      'ALTER TABLE "a" RENAME TO "b";',
+      'ALTER TABLE "b" RENAME COLUMN "x" TO "y";',
+    ]);
+  });
+});
+
+describe.concurrent('input errors', () => {
+  test('an answer to a question the plan does not ask', async () => {
+    await expect(planBetween(users, renamedColumn, { answers: { 'column:public.users.nope': 'drop' } }))
+      .rejects.toThrow(new PlanInputError('answer for unknown question column:public.users.nope: the questions of this plan are column:public.users.name'));
+  });
+
+  test('an answer that is not one of the candidates', async () => {
+    await expect(planBetween(users, renamedColumn, { answers: { 'column:public.users.name': 'public.users.other' } }))
+      .rejects.toThrow('answer column:public.users.name=public.users.other: choose one of public.users.full_name, drop');
+  });
+
+  test('a rename without =, or matching nothing', async () => {
+    await expect(planBetween(users, renamedColumn, { renames: ['users.name'] })).rejects.toThrow(/expected old=new/);
+    await expect(planBetween(users, renamedColumn, { renames: ['users.email=users.mail'] })).rejects.toThrow(PlanInputError);
+  });
+});
+
+describe.concurrent('statements', () => {
+  test('the same schemas plan to the same bytes', async () => {
+    const schema = `create extension pg_trgm; create type s as enum ('a'); create table t(id int primary key, s s, n text);
+      create view v as select id from t; create function f() returns trigger language plpgsql as $$ begin return new; end $$;
+      create trigger tt before insert on t for each row execute function f(); comment on table t is 'x';`;
+    await withDatabases(users, schema, async (prod, dev) => {
+      const [first, second] = [await plan(prod, dev), await plan(prod, dev)];
+      expect(JSON.stringify(second)).toBe(JSON.stringify(first));
+    });
+  });
+
+  test('extensions and types come before the tables using them, functions before triggers, drops after', async () => {
+    const result = await planBetween('create function old() returns int language sql as \'select 1\'; create table gone(id int)',
+      `create extension citext; create domain email as citext; create table u(e email);
+       create function f() returns trigger language plpgsql as $$ begin return new; end $$;
+       create trigger ut before insert on u for each row execute function f();`, { answers: { 'table:public.gone': 'drop' } });
+    const position = (pattern: RegExp) => result.statements.findIndex((statement) => pattern.test(statement.sql));
+    expect(position(/^CREATE EXTENSION citext/)).toBeLessThan(position(/^CREATE DOMAIN/));
+    expect(position(/^CREATE DOMAIN/)).toBeLessThan(position(/^CREATE TABLE "u"/));
+    expect(position(/^CREATE OR REPLACE FUNCTION public\.f/)).toBeLessThan(position(/^CREATE TRIGGER ut/));
+    expect(position(/^DROP TABLE "gone"/)).toBeLessThan(position(/^DROP FUNCTION public\.old/));
+  });
+
+  test('a new enum value is applied outside the transaction', async () => {
+    const result = await planBetween("create type s as enum ('a')", "create type s as enum ('a', 'b')");
+    expect(result.statements.map(({ sql, transactional }) => [sql, transactional])).toEqual([[`ALTER TYPE "public"."s" ADD VALUE 'b';`, false]]);
+  });
+
+  test('what cannot be planned is reported, and what exists identically is not', async () => {
+    const partitioned = "create table m(id int, at date) partition by range (at); create table m1 partition of m for values from ('2024-01-01') to ('2025-01-01');";
+    expect((await planBetween(partitioned, partitioned)).unsupported).toEqual([]);
+    const result = await planBetween(partitioned, partitioned.replace('at date)', 'at date, n int)'));
+    expect(result.unsupported.map(({ kind, object }) => [kind, object])).toEqual([['partitioned table', 'table public.m'], ['partition', 'table public.m1']]);
+    expect(result.statements).toEqual([]);
+  });
+});

@@ -1,0 +1,32 @@
+// A prod and a dev database loaded with SQL, for the planner's tests; dropped afterwards.
+import pg from 'pg';
+import { planPromotion, type PlanOptions } from '../../activities/schema/plan.ts';
+import { createDatabase, databaseUrl, dropDatabase } from '../support.ts';
+
+export async function withClient<T>(database: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client(databaseUrl(database));
+  await client.connect();
+  try {
+    return await use(client);
+  } finally {
+    await client.end();
+  }
+}
+
+export async function withDatabases<T>(before: string, after: string, use: (prod: string, dev: string) => Promise<T>): Promise<T> {
+  const [prod, dev] = await Promise.all([createDatabase('plan_prod', before), createDatabase('plan_dev', after)]);
+  try {
+    return await use(prod.name, dev.name);
+  } finally {
+    await Promise.all([dropDatabase(prod.name), dropDatabase(dev.name)]);
+  }
+}
+
+export function plan(prod: string, dev: string, options: PlanOptions = {}) {
+  return withClient(prod, (prodClient) => withClient(dev, (devClient) => planPromotion(prodClient, devClient, options)));
+}
+
+/** Plans `before` → `after` on fresh databases. */
+export function planBetween(before: string, after: string, options: PlanOptions = {}) {
+  return withDatabases(before, after, (prod, dev) => plan(prod, dev, options));
+}
