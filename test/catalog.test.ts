@@ -252,7 +252,7 @@ describe('catalog introspection', () => {
 
   test('issues as many queries for 200 tables as for 5', async () => {
     const queriesFor = async (tables: number) => {
-      const client = await database(`catalog_${tables}`, generateSchema(tables, 'prod'));
+      const client = await database(`catalog_${tables}`, generateSchema(tables, 'prod').join('\n'));
       let queries = 0;
       const counting = { query: (...args: unknown[]) => (queries++, (client.query as (...a: unknown[]) => unknown)(...args)) };
       const snapshot = await introspect(counting as unknown as pg.ClientBase);

@@ -264,9 +264,9 @@ const QUERIES = {
       format_type(a.atttypid, a.atttypmod) AS formatted,
       c.relkind <> 'm' AND coalesce(bt.typelem, t.typelem) <> 0 AND coalesce(bt.typlen, t.typlen) = -1 AS described_array,
       et.oid IS NOT NULL AS is_array, coalesce(et.typname, t.typname) AS element_name, coalesce(en.nspname, tn.nspname) AS element_schema,
-      CASE WHEN a.attgenerated = '' THEN pg_get_expr(ad.adbin, ad.adrelid) END AS default,
-      CASE WHEN a.attgenerated <> '' THEN pg_get_expr(ad.adbin, ad.adrelid) END AS generated,
-      CASE WHEN pg_get_expr(ad.adbin, ad.adrelid) = 'nextval(''' || owned.sequence_oid::regclass || '''::regclass)'
+      CASE WHEN a.attgenerated = '' THEN expression END AS default,
+      CASE WHEN a.attgenerated <> '' THEN expression END AS generated,
+      CASE WHEN expression = 'nextval(''' || owned.sequence_oid::regclass || '''::regclass)'
         THEN CASE a.atttypid WHEN 'int4'::regtype THEN 'serial' WHEN 'int8'::regtype THEN 'bigserial' WHEN 'int2'::regtype THEN 'smallserial' END
       END AS serial,
       nullif(a.attidentity, '') AS identity,
@@ -278,7 +278,7 @@ const QUERIES = {
       JOIN pg_type t ON t.oid = a.atttypid JOIN pg_namespace tn ON tn.oid = t.typnamespace
       LEFT JOIN pg_type bt ON t.typtype = 'd' AND bt.oid = t.typbasetype
       LEFT JOIN pg_type et ON t.typelem <> 0 AND t.typlen = -1 AND et.oid = t.typelem LEFT JOIN pg_namespace en ON en.oid = et.typnamespace
-      LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+      LEFT JOIN (SELECT adrelid, adnum, pg_get_expr(adbin, adrelid) AS expression FROM pg_attrdef) ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
       LEFT JOIN (${OWNED_SEQUENCES}) owned ON owned.relid = a.attrelid AND owned.attnum = a.attnum
     WHERE a.attrelid IN (${RELATIONS_IN_SCHEMAS}) AND a.attnum > 0 AND NOT a.attisdropped
     ORDER BY a.attrelid, a.attnum`,
