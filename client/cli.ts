@@ -28,36 +28,41 @@ function branchTarget(options: Record<string, string | undefined>): BranchTarget
   return { provider: 'neon', projectId, branchId, databaseName, roleName };
 }
 
+/** What shapes a plan, for `plan` and `deploy` alike. */
+function withPlanOptions(command: Command): Command {
+  return command
+    .option('--schema <name>', 'schema to compare (repeatable; default public)', collect)
+    .option('--answers <file>', 'JSON file of {questionId: answer}')
+    .option('--rename <old=new>', 'treat old as renamed to new, e.g. users.name=users.full_name (repeatable)', collect);
+}
+
+function planOptions(options: { schema?: string[]; answers?: string; rename?: string[] }) {
+  return { schemas: options.schema, answers: options.answers ? readAnswers(options.answers) : undefined, renames: options.rename };
+}
+
 export function buildCli(): Command {
   const program = new Command('pgpromote')
     .description('Promote a Postgres schema from dev to prod safely, as a durable Temporal workflow.')
     .showHelpAfterError();
 
-  program
+  const plan = program
     .command('plan')
     .description('print the plan that takes one database\'s schema to another\'s (no Temporal needed)')
     .requiredOption('--from <url>', 'the database to change (prod)')
-    .requiredOption('--to <url>', 'the database to match (dev)')
-    .option('--schema <name>', 'schema to compare (repeatable; default public)', collect)
-    .option('--answers <file>', 'JSON file of {questionId: answer}')
-    .option('--rename <old=new>', 'treat old as renamed to new, e.g. users.name=users.full_name (repeatable)', collect)
+    .requiredOption('--to <url>', 'the database to match (dev)');
+  withPlanOptions(plan)
     .option('--json', 'print exactly one JSON document')
     .action(async (options) => {
-      const answers = options.answers ? readAnswers(options.answers) : undefined;
-      const plan = await withClient(options.from, (prod) =>
-        withClient(options.to, (dev) => planPromotion(prod, dev, { schemas: options.schema, answers, renames: options.rename })),
-      );
-      console.log(options.json ? JSON.stringify(plan, null, 2) : formatPlan(plan));
+      const result = await withClient(options.from, (prod) => withClient(options.to, (dev) => planPromotion(prod, dev, planOptions(options))));
+      console.log(options.json ? JSON.stringify(result, null, 2) : formatPlan(result));
     });
 
-  program
+  const deploy = program
     .command('deploy')
     .description('start a promotion of dev\'s schema to prod')
     .requiredOption('--dev <url>', 'the dev database (the schema to promote)')
-    .requiredOption('--prod <url>', 'the prod database')
-    .option('--schema <name>', 'schema to promote (repeatable; default public)', collect)
-    .option('--answers <file>', 'JSON file of {questionId: answer}')
-    .option('--rename <old=new>', 'treat old as renamed to new (repeatable)', collect)
+    .requiredOption('--prod <url>', 'the prod database');
+  withPlanOptions(deploy)
     .option('--approval-timeout <duration>', 'how long to wait for approval', '7 days')
     .option('--id <id>', 'promotion id (Temporal workflow id)')
     .option('--neon-project <id>', 'branch on this Neon project instead of cloning prod on its server')
@@ -70,9 +75,7 @@ export function buildCli(): Command {
         const id = await client.deploy({
           dev: options.dev,
           prod: options.prod,
-          schemas: options.schema,
-          answers: options.answers ? readAnswers(options.answers) : undefined,
-          renames: options.rename,
+          ...planOptions(options),
           approvalTimeout: options.approvalTimeout,
           id: options.id,
           branch: branchTarget(options),
