@@ -34,7 +34,11 @@ export function formatState(state: PromotionState): string {
     `  dev  ${state.dev}`,
   ];
   if (state.branch) lines.push(`  branch ${state.branch.name}${state.stage === 'finished' ? ' (deleted)' : ''}`);
-  if (state.trial) lines.push(`  trial: ${state.trial.statements.length} statements in ${state.trial.totalMs} ms on the branch, branch matches dev`);
+  if (state.trial) {
+    lines.push(`  trial: ${state.trial.statements.length} statements in ${state.trial.totalMs} ms on the branch, branch matches dev`);
+    const slowest = [...state.trial.statements].sort((a, b) => b.ms - a.ms)[0];
+    if (slowest) lines.push(`  slowest on the branch: ${slowest.ms} ms — ${slowest.sql.trim().split('\n')[0]}`);
+  }
   if (state.approval) lines.push(`  approved by ${state.approval.by}${state.approval.comment ? `: ${state.approval.comment}` : ''}`);
   if (state.rejection) lines.push(`  rejected by ${state.rejection.by}${state.rejection.comment ? `: ${state.rejection.comment}` : ''}`);
   if (state.apply) lines.push(`  applied ${state.apply.alreadyApplied ? '(already, by an earlier attempt)' : `${state.apply.statements.length} statements`}`);

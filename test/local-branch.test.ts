@@ -98,6 +98,29 @@ describe('trial', () => {
     expect((await sql("SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = 'items'", prod.name)).rows[0].n).toBe(2);
   });
 
+  it('reports, per statement, the rows it loses as measured on the branch', async () => {
+    const prod = await prodDatabase(PROD + "UPDATE items SET name = NULL WHERE id <= 30; CREATE TABLE old (id int); INSERT INTO old SELECT generate_series(1, 7);");
+    const dev = await createDatabase('dev', 'CREATE TABLE items (id int PRIMARY KEY);');
+    created.push(dev.name);
+    const plan = await withClient(prod.url, (p) => withClient(dev.url, (d) => planPromotion(p, d)));
+    const branch = await createLocalBranchProvider(prod.url).create(branchName());
+    branches.push(branch.id);
+    const report = await trial(branch.url, dev.url, plan);
+    const lost = report.statements.flatMap((s) => s.hazards).filter((h) => h.kind === 'data-loss');
+    expect(lost.map(({ object, rows }) => ({ object, rows }))).toEqual(
+      expect.arrayContaining([{ object: 'public.old', rows: 7 }, { object: 'public.items.name', rows: 70 }]),
+    );
+    expect(lost).toHaveLength(2);
+  });
+
+  it('refuses a branch that is not the prod the plan starts from', async () => {
+    const { prod, dev, plan } = await setup('CREATE TABLE items (id int PRIMARY KEY, name text, price int);');
+    await sql('ALTER TABLE items ADD COLUMN sneaky int', prod.name);
+    const branch = await createLocalBranchProvider(prod.url).create(branchName());
+    branches.push(branch.id);
+    await expect(trial(branch.url, dev.url, plan)).rejects.toThrow(/prod changed after the plan was made/);
+  });
+
   it('fails with what is still missing when the plan leaves a difference, and rolls the branch back', async () => {
     const { dev, plan, branch } = await setup('CREATE TABLE items (id int PRIMARY KEY, name text, price int); CREATE TABLE tags (id int);');
     const incomplete = { ...plan, statements: plan.statements.filter((s) => s.kind !== 'create_table') };

@@ -1,9 +1,8 @@
 // The trial: the plan applied to a branch (a copy of prod with its data) exactly as the production
 // apply would run it, then proof that the branch now matches dev.
 import type pg from 'pg';
-import { introspect, type IntrospectOptions } from '../schema/introspect.ts';
-import { fingerprint } from '../schema/snapshot.ts';
-import { diffSnapshots, type Plan } from '../schema/plan.ts';
+import type { IntrospectOptions } from '../schema/introspect.ts';
+import { planPromotion, type Answers, type Hazard, type Plan } from '../schema/plan.ts';
 import { executePlan, type ExecutionLimits, type StatementResult } from '../production/execute.ts';
 
 /** After the plan, the branch still differs from dev: the plan is incomplete. */
@@ -11,17 +10,25 @@ export class ConvergenceError extends Error {
   override name = 'ConvergenceError';
 }
 
-/** Dev changed after the plan was made: the plan no longer describes it. */
+/** Dev or prod changed after the plan was made: the plan no longer describes them. */
 export class StalePlanError extends Error {
   override name = 'StalePlanError';
 }
 
+export interface TrialStatement extends StatementResult {
+  /** Measured on the branch's data just before the trial: rows lost, rows in the way, table sizes. */
+  hazards: Hazard[];
+}
+
 export interface TrialReport {
-  statements: StatementResult[];
+  statements: TrialStatement[];
   totalMs: number;
   /** The branch's schema after the plan equals dev's (always true in a report: otherwise the trial fails). */
   converged: true;
 }
+
+const answersOf = (plan: Plan): Answers =>
+  Object.fromEntries(plan.questions.flatMap((question) => (question.answer ? [[question.id, question.answer]] : [])));
 
 export async function trialPlan(
   branch: pg.ClientBase,
@@ -29,17 +36,29 @@ export async function trialPlan(
   plan: Plan,
   options: IntrospectOptions & { limits: ExecutionLimits },
 ): Promise<TrialReport> {
-  const devSnapshot = await introspect(dev, options);
-  if (fingerprint(devSnapshot) !== plan.toFingerprint) {
+  const planOptions = { schemas: options.schemas, answers: answersOf(plan) };
+  // Planning again on the branch proves it holds the schema the plan starts from, and measures its data.
+  const measured = await planPromotion(branch, dev, planOptions);
+  if (measured.toFingerprint !== plan.toFingerprint) {
     throw new StalePlanError('dev changed after the plan was made: start a new promotion to plan again');
   }
+  if (measured.fromFingerprint !== plan.fromFingerprint) {
+    throw new StalePlanError('prod changed after the plan was made (its copy on the branch is not what the plan starts from): start a new promotion');
+  }
+  const hazardsOf = new Map(measured.statements.map((statement) => [statement.sql, statement.hazards]));
   const started = performance.now();
-  const statements = await executePlan(branch, plan, options.limits, async (client) => {
-    const after = await introspect(client, options);
-    if (fingerprint(after) === plan.toFingerprint) return;
-    const { plan: remaining } = await diffSnapshots(after, devSnapshot);
-    const rest = remaining.statements.map((statement) => `  ${statement.sql.trim()}`).join('\n');
+  const results = await executePlan(branch, plan, options.limits, async (client) => {
+    const remaining = await planPromotion(client, dev, planOptions);
+    if (remaining.fromFingerprint === plan.toFingerprint) return;
+    const rest = [
+      ...remaining.statements.map((statement) => `  ${statement.sql.trim()}`),
+      ...remaining.unsupported.map((item) => `  (${item.kind} ${item.object}: ${item.reason})`),
+    ].join('\n');
     throw new ConvergenceError(`after the plan, the branch still differs from dev; still needed:\n${rest || '  (differences the planner does not express)'}`);
   });
-  return { statements, totalMs: Math.round(performance.now() - started), converged: true };
+  return {
+    statements: results.map((result) => ({ ...result, hazards: hazardsOf.get(result.sql) ?? [] })),
+    totalMs: Math.round(performance.now() - started),
+    converged: true,
+  };
 }
