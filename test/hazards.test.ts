@@ -29,6 +29,11 @@ describe.concurrent('hazards', () => {
     ]);
   });
 
+  test('a renamed column is measured under its name on prod', async () => {
+    const result = await planBetween('create table t(a int); insert into t values (1), (null)', 'create table t(b int not null)', { renames: ['t.a=t.b'] });
+    expect(result.statements.flatMap((statement) => kinds(statement.hazards))).toEqual([{ kind: 'will-fail', object: 'public.t.b', rows: 1 }]);
+  });
+
   test('will fail: a new unique constraint or index on duplicates, a primary key with NULLs', async () => {
     const before = 'create table t(a int, b int); insert into t values (1, 1), (1, 2), (1, 3), (2, null), (null, 5);';
     const hazards = await hazardsOf(before, 'create table t(a int unique, b int); create unique index t_b on t(b);');

@@ -242,41 +242,66 @@ const SETTINGS: Record<Setting['kind'], SettingSql> = {
 
 const byKey = <T>(items: T[], key: (item: T) => string) => new Map(items.map((item) => [key(item), item]));
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+const literal = (text: string) => `'${text.replace(/'/g, "''")}'`;
+
+/** The statements planned so far, by where they go. */
+class Output {
+  /** Comments and grants of prod's objects, ahead of everything. */
+  readonly unset: ExtraStatement[] = [];
+  readonly before: ExtraStatement[] = [];
+  readonly after: ExtraStatement[] = [];
+  readonly refusals: Refusal[] = [];
+  emit(list: ExtraStatement[], kind: string, object: string, sqls: string[]) {
+    list.push(...sqls.map((sql) => ({ sql, kind, object })));
+  }
+}
 
 export function planExtras(prod: Extras, dev: Extras, effects: DrizzleEffects) {
-  const unset: ExtraStatement[] = []; // comments and grants of prod's objects, ahead of everything
-  const before: ExtraStatement[] = [];
-  const after: ExtraStatement[] = [];
-  const refusals: Refusal[] = [];
-  const emit = (list: ExtraStatement[], kind: string, object: string, sqls: string[]) => list.push(...sqls.map((sql) => ({ sql, kind, object })));
+  const out = new Output();
+  refuseSpecialTables(prod, dev, out);
+  const recreated = (key: string) => effects.created.has(key) || [...effects.created].some((created) => key.startsWith(`column ${created.slice('table '.length)}.`));
+  const retypedTables = planSettings(prod, dev, recreated, out);
+  const creates = planObjects(prod, dev, effects, new Set([...effects.touchedTables, ...retypedTables]), out);
+  renameImplicitNames(prod, dev, effects, out);
+  // A (re)created object starts with no comment and its initial privileges.
+  const fresh = (object: string, parent: string | null) => [object, parent].some((key) => key !== null && (recreated(key) || creates.has(key)));
+  planComments(prod, dev, fresh, out);
+  planGrants(prod, dev, fresh, out);
+  return { before: [...out.unset, ...out.before], after: out.after, refusals: out.refusals };
+}
 
+function refuseSpecialTables(prod: Extras, dev: Extras, out: Output) {
   for (const table of new Set([...prod.specialTables, ...dev.specialTables].map((table) => table.key))) {
     const [was, is] = [prod.specialTables.find((t) => t.key === table), dev.specialTables.find((t) => t.key === table)];
-    if (was?.signature !== is?.signature) {
-      refusals.push({ kind: (is ?? was)!.reason, object: table, reason: `${table} (${(is ?? was)!.reason}) differs between prod and dev; partitioning and inheritance are not planned, change them by hand` });
-    }
+    if (was?.signature === is?.signature) continue;
+    const { reason } = (is ?? was)!;
+    out.refusals.push({ kind: reason, object: table, reason: `${table} (${reason}) differs between prod and dev; partitioning and inheritance are not planned, change them by hand` });
   }
+}
 
-  // Settings first: a column whose collation changes rebuilds like a type change, so views on it are rebuilt too.
-  const touchedTables = new Set(effects.touchedTables);
+/** Resets under prod's names before drizzle, sets under dev's names after. Returns the tables whose columns change type (collations). */
+function planSettings(prod: Extras, dev: Extras, recreated: (key: string) => boolean, out: Output): string[] {
+  const retypedTables: string[] = [];
   const settingKey = (setting: Setting) => `${setting.kind} ${setting.key}`;
   const prodSettings = byKey(prod.settings, settingKey);
   const devSettings = byKey(dev.settings, settingKey);
-  const recreated = (key: string) => effects.created.has(key) || [...effects.created].some((created) => key.startsWith(`column ${created.slice('table '.length)}.`));
   for (const [key, setting] of prodSettings) {
     if (devSettings.has(key)) continue;
-    emit(before, `reset_${setting.kind}`, setting.object, SETTINGS[setting.kind].reset(setting));
-    if (setting.table) touchedTables.add(setting.table);
+    out.emit(out.before, `reset_${setting.kind}`, setting.object, SETTINGS[setting.kind].reset(setting));
+    if (setting.kind === 'collation') retypedTables.push(setting.table);
   }
   for (const [key, setting] of devSettings) {
     const old = prodSettings.get(key);
     const isNew = !old || recreated(setting.object);
     if (!isNew && same(old.value, setting.value)) continue;
-    emit(after, `set_${setting.kind}`, setting.object, SETTINGS[setting.kind].set(setting, isNew ? undefined : old));
-    if (setting.table && !isNew) touchedTables.add(setting.table);
+    out.emit(out.after, `set_${setting.kind}`, setting.object, SETTINGS[setting.kind].set(setting, isNew ? undefined : old));
+    if (setting.kind === 'collation' && !isNew) retypedTables.push(setting.table);
   }
+  return retypedTables;
+}
 
-  // Objects: what to drop, create, alter; then what their replacement takes along.
+/** Objects to drop, create or alter, with what a replacement takes along. Returns the keys (re)created. */
+function planObjects(prod: Extras, dev: Extras, effects: DrizzleEffects, touchedTables: Set<string>, out: Output): Set<string> {
   const prodObjects = byKey(prod.objects, (object) => object.key);
   const devObjects = byKey(dev.objects, (object) => object.key);
   const drops = new Set<string>();
@@ -285,11 +310,10 @@ export function planExtras(prod: Extras, dev: Extras, effects: DrizzleEffects) {
   const ours = (object: CatalogObject | undefined) => object !== undefined && (object.kind !== 'constraint' || object.details.outsideDrizzle);
   for (const key of [...new Set([...prodObjects.keys(), ...devObjects.keys()])].sort()) {
     const [was, is] = [prodObjects.get(key), devObjects.get(key)];
-    if (was && is && was.definition === is.definition) continue;
-    if (!ours(was) && !ours(is)) continue;
+    if ((was && is && was.definition === is.definition) || (!ours(was) && !ours(is))) continue;
     const refusal = refusalOf(was, is);
     if (refusal) {
-      refusals.push({ kind: (is ?? was)!.kind, object: key, reason: refusal });
+      out.refusals.push({ kind: (is ?? was)!.kind, object: key, reason: refusal });
       continue;
     }
     if (!PLANNABLE.has((is ?? was)!.kind)) continue;
@@ -321,7 +345,7 @@ export function planExtras(prod: Extras, dev: Extras, effects: DrizzleEffects) {
     for (const { key: dependent } of prodDependencies.usedBy.get(key) ?? []) {
       const kind = prodObjects.get(dependent)?.kind;
       if (kind && kind !== 'table' && !drops.has(dependent)) {
-        refusals.push({ kind: 'enum', object: key, reason: `drizzle-kit recreates enum ${key.slice('type '.length)} to remove values, but ${dependent} depends on it; change it by hand` });
+        out.refusals.push({ kind: 'enum', object: key, reason: `drizzle-kit recreates enum ${key.slice('type '.length)} to remove values, but ${dependent} depends on it; change it by hand` });
       }
     }
   }
@@ -333,16 +357,19 @@ export function planExtras(prod: Extras, dev: Extras, effects: DrizzleEffects) {
   const createOrder = dependencyOrder(creates, devDependencies.uses);
   if ([...creates, ...alters.map(([key]) => key)].some((key) => devObjects.get(key)!.kind === 'function')) {
     // Function bodies may name tables that drizzle creates later.
-    emit(before, 'set', '', ['SET check_function_bodies = off']);
+    out.emit(out.before, 'set', '', ['SET check_function_bodies = off']);
   }
-  for (const key of dropOrder.filter((key) => !dropLate(key))) emit(before, `drop_${prodObjects.get(key)!.kind}`, key, [dropSql(prodObjects.get(key)!)]);
-  for (const [key, sqls] of alters) emit(before, `alter_${devObjects.get(key)!.kind}`, key, sqls);
-  for (const key of createOrder.filter((key) => !createLate(key))) emit(before, `create_${devObjects.get(key)!.kind}`, key, createSql(devObjects.get(key)!));
-  for (const key of createOrder.filter(createLate)) emit(after, `create_${devObjects.get(key)!.kind}`, key, createSql(devObjects.get(key)!));
-  for (const key of dropOrder.filter(dropLate)) emit(after, `drop_${prodObjects.get(key)!.kind}`, key, [dropSql(prodObjects.get(key)!)]);
+  for (const key of dropOrder.filter((key) => !dropLate(key))) out.emit(out.before, `drop_${prodObjects.get(key)!.kind}`, key, [dropSql(prodObjects.get(key)!)]);
+  for (const [key, sqls] of alters) out.emit(out.before, `alter_${devObjects.get(key)!.kind}`, key, sqls);
+  for (const key of createOrder.filter((key) => !createLate(key))) out.emit(out.before, `create_${devObjects.get(key)!.kind}`, key, createSql(devObjects.get(key)!));
+  for (const key of createOrder.filter(createLate)) out.emit(out.after, `create_${devObjects.get(key)!.kind}`, key, createSql(devObjects.get(key)!));
+  for (const key of dropOrder.filter(dropLate)) out.emit(out.after, `drop_${prodObjects.get(key)!.kind}`, key, [dropSql(prodObjects.get(key)!)]);
+  return creates;
+}
 
-  // Names Postgres chose itself stay behind when drizzle renames their table or column, and are
-  // Postgres' defaults where drizzle creates them.
+/** Names Postgres chose itself stay behind when drizzle renames their table or column, and are
+ * Postgres' defaults where drizzle creates them. */
+function renameImplicitNames(prod: Extras, dev: Extras, effects: DrizzleEffects, out: Output) {
   const prodNames = byKey(prod.implicitNames, (name) => `${name.kind} ${name.owner}`);
   for (const name of dev.implicitNames) {
     const owner = previousKey(name.owner, effects.previousName);
@@ -350,60 +377,59 @@ export function planExtras(prod: Extras, dev: Extras, effects: DrizzleEffects) {
     const current = prodNames.get(`${name.kind} ${owner}`)?.name
       ?? (name.kind === 'primary key' && !effects.namedPrimaryKeys.has(name.owner) ? `${table}_pkey` : undefined);
     if (current === undefined || current === name.name) continue;
-    emit(after, 'rename', name.owner, [name.kind === 'primary key'
+    out.emit(out.after, 'rename', name.owner, [name.kind === 'primary key'
       ? `ALTER TABLE ${ident(schema)}.${ident(table)} RENAME CONSTRAINT ${ident(current)} TO ${ident(name.name)}`
       : `ALTER SEQUENCE ${ident(schema)}.${ident(current)} RENAME TO ${ident(name.name)}`]);
   }
+}
 
-  // Comments and grants: removed under prod's names first, set under dev's names last. A (re)created
-  // object starts with no comment and its initial privileges.
-  const fresh = (object: string, parent: string | null) =>
-    recreated(object) || (parent !== null && recreated(parent)) || creates.has(object) || (parent !== null && creates.has(parent));
+type Fresh = (object: string, parent: string | null) => boolean;
+
+/** Removed under prod's names first, set under dev's names last. */
+function planComments(prod: Extras, dev: Extras, fresh: Fresh, out: Output) {
   const devComments = byKey(dev.comments, (comment) => comment.target);
   const prodComments = byKey(prod.comments, (comment) => comment.target);
   for (const comment of prod.comments) {
-    if (!devComments.has(comment.target)) emit(unset, 'comment', comment.object, [`COMMENT ON ${comment.target} IS NULL`]);
+    if (!devComments.has(comment.target)) out.emit(out.unset, 'comment', comment.object, [`COMMENT ON ${comment.target} IS NULL`]);
   }
   for (const comment of dev.comments) {
     const old = fresh(comment.object, comment.parent) ? undefined : prodComments.get(comment.target)?.text;
-    if (old !== comment.text) emit(after, 'comment', comment.object, [`COMMENT ON ${comment.target} IS ${literal(comment.text)}`]);
+    if (old !== comment.text) out.emit(out.after, 'comment', comment.object, [`COMMENT ON ${comment.target} IS ${literal(comment.text)}`]);
   }
-  const grantKey = (grant: { target: string; column: string | null; grantee: string }) => `${grant.target} ${grant.column} ${grant.grantee}`;
+}
+
+function planGrants(prod: Extras, dev: Extras, fresh: Fresh, out: Output) {
+  const grantKey = (grant: Grant) => `${grant.target} ${grant.column} ${grant.grantee}`;
   const devGrants = byKey(dev.grants, grantKey);
   const prodGrants = byKey(prod.grants, grantKey);
-  const on = (grant: { target: string; column: string | null }, privileges: string) => {
+  const to = (grant: Grant) => (grant.grantee === 'PUBLIC' ? 'PUBLIC' : ident(grant.grantee));
+  const on = (grant: Grant, privileges: string) => {
     const [kind, ...name] = grant.target.split(' ');
     return grant.column ? `${privileges} (${grant.column}) ON ${kind} ${name.join(' ')}` : `${privileges} ON ${grant.target}`;
   };
-  const grantee = (name: string) => (name === 'PUBLIC' ? name : `"${name.replace(/"/g, '""')}"`);
   const grantSql = (grant: Grant, privileges: string) => {
     const list = privileges ? privileges.split(',') : [];
     const plain = list.filter((privilege) => !privilege.endsWith('*'));
     const grantable = list.filter((privilege) => privilege.endsWith('*')).map((privilege) => privilege.slice(0, -1));
     return [
-      ...(plain.length ? [`GRANT ${on(grant, plain.join(', '))} TO ${grantee(grant.grantee)}`] : []),
-      ...(grantable.length ? [`GRANT ${on(grant, grantable.join(', '))} TO ${grantee(grant.grantee)} WITH GRANT OPTION`] : []),
+      ...(plain.length ? [`GRANT ${on(grant, plain.join(', '))} TO ${to(grant)}`] : []),
+      ...(grantable.length ? [`GRANT ${on(grant, grantable.join(', '))} TO ${to(grant)} WITH GRANT OPTION`] : []),
     ];
   };
   // An object dev lacks under this name (dropped, or renamed by drizzle) goes back to its initial
   // privileges, from which dev's are then granted.
   for (const grant of prod.grants) {
     if (grant.actual === grant.initial || devGrants.has(grantKey(grant))) continue;
-    emit(unset, 'revoke', grant.object, [`REVOKE ${on(grant, 'ALL')} FROM ${grantee(grant.grantee)}`, ...grantSql(grant, grant.initial)]);
+    out.emit(out.unset, 'revoke', grant.object, [`REVOKE ${on(grant, 'ALL')} FROM ${to(grant)}`, ...grantSql(grant, grant.initial)]);
   }
   for (const grant of dev.grants) {
     const old = prodGrants.get(grantKey(grant));
     const baseline = !old || fresh(grant.object, grant.parent) ? grant.initial : old.actual;
     if (baseline === grant.actual) continue;
     if (grant.grantee !== 'PUBLIC' && !prod.roles.includes(grant.grantee)) {
-      refusals.push({ kind: 'grant', object: grant.object, reason: `dev grants ${grant.target} to role ${grant.grantee}, which does not exist on prod's server; create the role first` });
+      out.refusals.push({ kind: 'grant', object: grant.object, reason: `dev grants ${grant.target} to role ${grant.grantee}, which does not exist on prod's server; create the role first` });
       continue;
     }
-    emit(after, 'grant', grant.object, [...(baseline ? [`REVOKE ${on(grant, 'ALL')} FROM ${grantee(grant.grantee)}`] : []), ...grantSql(grant, grant.actual)]);
+    out.emit(out.after, 'grant', grant.object, [...(baseline ? [`REVOKE ${on(grant, 'ALL')} FROM ${to(grant)}`] : []), ...grantSql(grant, grant.actual)]);
   }
-  return { before: [...unset, ...before], after, refusals };
-}
-
-function literal(text: string): string {
-  return `'${text.replace(/'/g, "''")}'`;
 }

@@ -48,39 +48,62 @@ const blocksWrites = new Set(['create_index_pg', 'create_index']);
 
 const newTypeOf = (sql: string) => /SET DATA TYPE (.+?)(?: USING .*)?;?$/s.exec(sql)?.[1];
 
-/** `existing`: prod's tables (`schema.name`); a statement on any other table works on one the plan creates, empty. */
-type Context = { prod: pg.ClientBase; sql: string; existing: Set<string> };
+/** Statements name tables and columns as they are after the renames before them; measures query prod. */
+class ProdNames {
+  private readonly tables = new Map<string, Table>();
+  private readonly columns = new Map<string, string>();
+  note(json: any) {
+    if (json?.type === 'rename_table') {
+      this.tables.set(display({ schema: json.toSchema || 'public', name: json.tableNameTo }), this.table({ schema: json.fromSchema || 'public', name: json.tableNameFrom }));
+    } else if (json?.type === 'alter_table_set_schema') {
+      this.tables.set(display({ schema: json.schemaTo, name: json.tableName }), this.table({ schema: json.schemaFrom, name: json.tableName }));
+    } else if (json?.type === 'alter_table_rename_column') {
+      const table = { schema: json.schema || 'public', name: json.tableName };
+      this.columns.set(display(table, json.newColumnName), this.column(table, json.oldColumnName));
+    }
+  }
+  table(table: Table): Table {
+    return this.tables.get(display(table)) ?? table;
+  }
+  column(table: Table, name: string): string {
+    return this.columns.get(display(table, name)) ?? name;
+  }
+}
+
+/** `from`: the table under prod's name; `column`: a column's name on prod; `existing`: prod's tables
+ * (`schema.name`), for a statement on any other table works on one the plan creates, empty. */
+type Context = { prod: pg.ClientBase; sql: string; existing: Set<string>; from: Table; column: (name: string) => string };
 type Measure = (json: any, table: Table, context: Context) => Promise<Hazard[]>;
 
-const measures: Record<string, Measure> = {
-  async drop_table(_json, table, { prod }) {
-    const rows = await count(prod, `SELECT count(*) AS n FROM ${sqlName(table)}`);
+const measures: Partial<Record<string, Measure>> = {
+  async drop_table(_json, table, { prod, from }) {
+    const rows = await count(prod, `SELECT count(*) AS n FROM ${sqlName(from)}`);
     return rows ? [{ kind: 'data-loss', message: `drops table ${display(table)} with ${rows} rows`, object: display(table), rows }] : [];
   },
-  async alter_table_drop_column(json, table, { prod }) {
-    const rows = await count(prod, `SELECT count(${ident(json.columnName)}) AS n FROM ${sqlName(table)}`);
+  async alter_table_drop_column(json, table, { prod, from, column }) {
+    const rows = await count(prod, `SELECT count(${ident(column(json.columnName))}) AS n FROM ${sqlName(from)}`);
     const object = display(table, json.columnName);
     return rows ? [{ kind: 'data-loss', message: `drops column ${object} with ${rows} non-null values`, object, rows }] : [];
   },
-  async alter_table_alter_column_set_notnull(json, table, { prod }) {
-    const rows = await count(prod, `SELECT count(*) AS n FROM ${sqlName(table)} WHERE ${ident(json.columnName)} IS NULL`);
+  async alter_table_alter_column_set_notnull(json, table, { prod, from, column }) {
+    const rows = await count(prod, `SELECT count(*) AS n FROM ${sqlName(from)} WHERE ${ident(column(json.columnName))} IS NULL`);
     const object = display(table, json.columnName);
     return rows ? [{ kind: 'will-fail', message: `sets NOT NULL on ${object}, which is NULL in ${rows} rows`, object, rows }] : [];
   },
-  async alter_table_add_column(json, table, { prod }) {
-    const { column } = json;
-    if (!column.notNull || column.default !== undefined || column.identity || column.generated) return [];
-    const rows = await count(prod, `SELECT count(*) AS n FROM ${sqlName(table)}`);
-    const object = display(table, column.name);
+  async alter_table_add_column(json, table, { prod, from }) {
+    const added = json.column;
+    if (!added.notNull || added.default !== undefined || added.identity || added.generated) return [];
+    const rows = await count(prod, `SELECT count(*) AS n FROM ${sqlName(from)}`);
+    const object = display(table, added.name);
     return rows ? [{ kind: 'will-fail', message: `adds NOT NULL column ${object} without a default to a table with ${rows} rows`, object, rows }] : [];
   },
-  async pg_alter_table_alter_column_set_type(json, table, { prod, sql }) {
-    const column = ident(json.columnName);
+  async pg_alter_table_alter_column_set_type(json, table, { prod, sql, from, column }) {
+    const quoted = ident(column(json.columnName));
     const object = display(table, json.columnName);
     const newType = newTypeOf(sql) ?? json.newDataType.name;
     try {
       // A value that differs after a round trip through the new type is changed by it: rounded, truncated, ...
-      const rows = await count(prod, `SELECT count(*) AS n FROM ${sqlName(table)} WHERE ${column} IS DISTINCT FROM ${column}::${newType}::${json.oldDataType.name}`);
+      const rows = await count(prod, `SELECT count(*) AS n FROM ${sqlName(from)} WHERE ${quoted} IS DISTINCT FROM ${quoted}::${newType}::${json.oldDataType.name}`);
       return rows ? [{ kind: 'data-loss', message: `changes ${object} to ${newType}, which alters ${rows} values`, object, rows }] : [];
     } catch (error: any) {
       return [{ kind: 'will-fail', message: `changes ${object} to ${newType}, but prod's values do not convert: ${error.message}`, object }];
@@ -101,40 +124,43 @@ const measures: Record<string, Measure> = {
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')`, [json.name]);
     return rows ? [{ kind: 'data-loss', message: `drops schema ${json.name} whose tables hold ${rows} rows`, object: json.name, rows }] : [];
   },
-  async create_unique_constraint(json, table, { prod }) {
+  async create_unique_constraint(json, table, context) {
     const [name, columns] = String(json.data).split(';');
-    return duplicates(prod, table, name!, columns!.split(',').map(ident), 'unique constraint');
+    return duplicates(context, table, name!, columns!.split(',').map((name) => ident(context.column(name))), 'unique constraint');
   },
-  async create_index_pg(json, table, { prod }) {
+  async create_index_pg(json, table, context) {
     const { data } = json;
     if (!data.isUnique || data.where) return [];
-    return duplicates(prod, table, data.name, data.columns.map((column: any) => (column.isExpression ? `(${column.expression})` : ident(column.expression))), 'unique index');
+    const expressions = data.columns.map((part: any) => (part.isExpression ? `(${part.expression})` : ident(context.column(part.expression))));
+    return duplicates(context, table, data.name, expressions, 'unique index');
   },
-  async create_composite_pk(json, table, { prod }) {
+  async create_composite_pk(json, table, context) {
     const [columns, name] = String(json.data).split(';');
-    return [...(await duplicates(prod, table, name!, columns!.split(',').map(ident), 'primary key')), ...(await nulls(prod, table, columns!.split(',')))];
+    const onProd = columns!.split(',').map(context.column);
+    return [...(await duplicates(context, table, name!, onProd.map(ident), 'primary key')), ...(await nulls(context, table, onProd))];
   },
-  async alter_table_alter_column_set_pk(json, table, { prod }) {
-    return [...(await duplicates(prod, table, `${table.name}_pkey`, [ident(json.columnName)], 'primary key')), ...(await nulls(prod, table, [json.columnName]))];
+  async alter_table_alter_column_set_pk(json, table, context) {
+    const onProd = context.column(json.columnName);
+    return [...(await duplicates(context, table, `${table.name}_pkey`, [ident(onProd)], 'primary key')), ...(await nulls(context, table, [onProd]))];
   },
-  async create_reference(json, table, { prod, existing }) {
+  async create_reference(json, table, { prod, existing, from, column }) {
     const [name, , columnsFrom, tableTo, columnsTo, , , schemaTo] = String(json.data).split(';');
-    const from = columnsFrom!.split(',');
+    const source = columnsFrom!.split(',').map(column);
     const to = columnsTo!.split(',');
     const target = { schema: schemaTo || 'public', name: tableTo! };
     // A referenced table the plan creates is empty: every reference is then an orphan.
     const orphan = existing.has(display(target))
-      ? `AND NOT EXISTS (SELECT FROM ${sqlName(target)} t WHERE ${from.map((column, i) => `t.${ident(to[i]!)} = f.${ident(column)}`).join(' AND ')})`
+      ? `AND NOT EXISTS (SELECT FROM ${sqlName(target)} t WHERE ${source.map((name, i) => `t.${ident(to[i]!)} = f.${ident(name)}`).join(' AND ')})`
       : '';
-    const rows = await count(prod, `SELECT count(*) AS n FROM ${sqlName(table)} f WHERE ${from.map((column) => `f.${ident(column)} IS NOT NULL`).join(' AND ')} ${orphan}`);
+    const rows = await count(prod, `SELECT count(*) AS n FROM ${sqlName(from)} f WHERE ${source.map((name) => `f.${ident(name)} IS NOT NULL`).join(' AND ')} ${orphan}`);
     return rows ? [{ kind: 'will-fail', message: `foreign key ${name} on ${display(table)}: ${rows} rows reference no row of ${tableTo}`, object: display(table), rows }] : [];
   },
-  async create_constraint(_json, table, { prod, sql }) {
+  async create_constraint(_json, table, { prod, sql, from }) {
     const check = /^ALTER TABLE .* ADD CONSTRAINT (.+?) CHECK \((.*)\)$/s.exec(sql);
     if (!check) return [];
     let rows: number;
     try {
-      rows = await count(prod, `SELECT count(*) AS n FROM ${sqlName(table)} WHERE NOT (${check[2]})`);
+      rows = await count(prod, `SELECT count(*) AS n FROM ${sqlName(from)} WHERE NOT (${check[2]})`);
     } catch (error: any) {
       // It names a column or function the plan creates: nothing on prod to measure yet.
       if (error.code === '42703' || error.code === '42883') return [];
@@ -144,38 +170,39 @@ const measures: Record<string, Measure> = {
   },
 };
 
-async function duplicates(prod: pg.ClientBase, table: Table, name: string, expressions: string[], what: string): Promise<Hazard[]> {
+async function duplicates({ prod, from }: Context, table: Table, name: string, expressions: string[], what: string): Promise<Hazard[]> {
   const list = expressions.join(', ');
-  const rows = await count(prod, `SELECT coalesce(sum(n), 0) AS n FROM (SELECT count(*) AS n FROM ${sqlName(table)}
+  const rows = await count(prod, `SELECT coalesce(sum(n), 0) AS n FROM (SELECT count(*) AS n FROM ${sqlName(from)}
     WHERE ${expressions.map((expression) => `${expression} IS NOT NULL`).join(' AND ')} GROUP BY ${list} HAVING count(*) > 1) d`);
   return rows ? [{ kind: 'will-fail', message: `${what} ${name} on ${display(table)}: ${rows} rows share their values of (${list})`, object: display(table), rows }] : [];
 }
 
-async function nulls(prod: pg.ClientBase, table: Table, columns: string[]): Promise<Hazard[]> {
-  const rows = await count(prod, `SELECT count(*) AS n FROM ${sqlName(table)} WHERE ${columns.map((column) => `${ident(column)} IS NULL`).join(' OR ')}`);
+async function nulls({ prod, from }: Context, table: Table, columns: string[]): Promise<Hazard[]> {
+  const rows = await count(prod, `SELECT count(*) AS n FROM ${sqlName(from)} WHERE ${columns.map((column) => `${ident(column)} IS NULL`).join(' OR ')}`);
   return rows ? [{ kind: 'will-fail', message: `primary key on ${display(table)}: ${rows} rows have NULL in (${quoteList(columns)})`, object: display(table), rows }] : [];
 }
 
 /** A type change rewrites the table unless the old type converts to the new one without work (varchar → text, longer varchar). */
-async function typeChangeRewrites(source: HazardSource, table: Table, prod: pg.ClientBase): Promise<boolean> {
+async function typeChangeRewrites(source: HazardSource, from: Table, column: string, prod: pg.ClientBase): Promise<boolean> {
   const newType = newTypeOf(source.sql);
   try {
     const { rows } = await prod.query<{ cheap: boolean }>(
       `SELECT a.atttypid = $3::regtype OR EXISTS (SELECT FROM pg_cast WHERE castsource = a.atttypid AND casttarget = $3::regtype AND castmethod = 'b') AS cheap
-       FROM pg_attribute a WHERE a.attrelid = $1::regclass AND a.attname = $2`, [sqlName(table), source.json.columnName, newType]);
+       FROM pg_attribute a WHERE a.attrelid = $1::regclass AND a.attname = $2`, [sqlName(from), column, newType]);
     return !rows[0]?.cheap;
   } catch {
     return true;
   }
 }
 
-async function locking(source: HazardSource, table: Table, prod: pg.ClientBase): Promise<Hazard[]> {
-  const rewritten = rewrites.has(source.kind) || (source.kind === 'pg_alter_table_alter_column_set_type' && (await typeChangeRewrites(source, table, prod)));
+async function locking(source: HazardSource, table: Table, { prod, from, column }: Context): Promise<Hazard[]> {
+  const rewritten = rewrites.has(source.kind)
+    || (source.kind === 'pg_alter_table_alter_column_set_type' && (await typeChangeRewrites(source, from, column(source.json.columnName), prod)));
   const building = blocksWrites.has(source.kind);
   if (!rewritten && !building && !/^ALTER TABLE/i.test(source.sql)) return [];
   const { rows } = await prod.query<{ bytes: string }>(
     `SELECT pg_total_relation_size(c.oid) AS bytes FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`,
-    [table.schema, table.name]);
+    [from.schema, from.name]);
   if (!rows[0]) return []; // created by the plan
   const bytes = Number(rows[0].bytes);
   const size = `${(bytes / 1024 / 1024).toFixed(1)} MB`;
@@ -192,12 +219,18 @@ export async function measureHazards(prod: pg.ClientBase, sources: HazardSource[
   const { rows } = await prod.query<{ name: string }>(`SELECT n.nspname || '.' || c.relname AS name FROM pg_class c
     JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p')`);
   const existing = new Set(rows.map((row) => row.name));
+  const names = new ProdNames();
   const result: Hazard[][] = [];
   for (const source of sources) {
-    const table = tableOf(source);
+    const statementTable = tableOf(source);
+    const table = statementTable ?? { schema: 'public', name: '' };
+    const from = names.table(table);
+    const onProd = existing.has(display(from));
     const measure = measures[source.json?.type ?? source.kind];
-    const measured = !measure || (table && !existing.has(display(table))) ? [] : await measure(source.json, table ?? { schema: 'public', name: '' }, { prod, sql: source.sql, existing });
-    result.push([...measured, ...(table && existing.has(display(table)) ? await locking(source, table, prod) : [])]);
+    const context = { prod, sql: source.sql, existing, from, column: (name: string) => names.column(table, name) };
+    const measured = measure && (onProd || !statementTable) ? await measure(source.json, table, context) : [];
+    result.push([...measured, ...(onProd ? await locking(source, table, context) : [])]);
+    names.note(source.json);
   }
   return result;
 }

@@ -138,34 +138,26 @@ function drizzleView(snapshot: Snapshot, sides: Extras[]): Snapshot {
   return { ...snapshot, tables, sequences: {}, views: {}, policies: {} };
 }
 
-/** Column changes drizzle-kit's differ leaves out: a generated expression that changes, and the other
- * changes of a renamed column. Planning without them would be wrong, so the plan refuses. */
+/** drizzle-kit's differ leaves out a generated expression that changes: planning without it would be wrong. */
 function drizzleOmissions(from: Snapshot, to: Snapshot, statements: any[]): Unsupported[] {
-  const refusals: Unsupported[] = [];
-  const renamedFrom = new Map(statements.filter((statement) => statement.type === 'alter_table_rename_column')
-    .map((statement) => [`${statement.schema || 'public'}.${statement.tableName}.${statement.newColumnName}`, statement.oldColumnName as string]));
   const tableFrom = new Map(statements.filter((statement) => statement.type === 'rename_table')
     .map((statement) => [`${statement.toSchema || 'public'}.${statement.tableNameTo}`, `${statement.fromSchema || 'public'}.${statement.tableNameFrom}`]));
-  const altered = new Set(statements.filter((statement) => /alter_table_alter_column/.test(statement.type))
-    .map((statement) => `${statement.schema || 'public'}.${statement.tableName}.${statement.columnName}`));
+  const columnFrom = new Map(statements.filter((statement) => statement.type === 'alter_table_rename_column')
+    .map((statement) => [`${statement.schema || 'public'}.${statement.tableName}.${statement.newColumnName}`, statement.oldColumnName as string]));
+  const refusals: Unsupported[] = [];
   for (const [key, table] of Object.entries(to.tables)) {
     const before = from.tables[tableFrom.get(key) ?? key];
-    if (!before) continue;
     for (const column of Object.values<any>(table.columns)) {
       const columnKey = `${key}.${column.name}`;
-      const old = before.columns[renamedFrom.get(columnKey) ?? column.name];
-      if (!old) continue;
-      if (JSON.stringify(old.generated) !== JSON.stringify(column.generated)) {
+      const old = before?.columns[columnFrom.get(columnKey) ?? column.name];
+      if (old && JSON.stringify(old.generated) !== JSON.stringify(column.generated)) {
         refusals.push({ kind: 'column', object: columnKey, reason: `the generated expression of ${columnKey} changes, which drizzle-kit does not plan; drop and re-add the column by hand` });
-      } else if (renamedFrom.has(columnKey) && !altered.has(columnKey) && !sameColumn(old, column)) {
-        refusals.push({ kind: 'column', object: columnKey, reason: `${columnKey} is renamed and changed at once, and drizzle-kit plans only the rename; promote the rename first, then the change` });
       }
     }
   }
   return refusals;
 }
 
-const sameColumn = (a: any, b: any) => JSON.stringify({ ...a, name: '' }) === JSON.stringify({ ...b, name: '' });
 
 // Postgres refuses CONCURRENTLY in a transaction block, and a new enum value cannot be used in the
 // transaction that adds it.
@@ -200,19 +192,19 @@ export async function diffSnapshots(
 }
 
 type TableName = { name: string; schema: string };
+type Renames = { tables: { from: TableName; to: TableName }[]; columns: { table: TableName; from: string; to: string }[] };
 
 async function diffOnce(from: Snapshot, to: Snapshot, answers: Answers) {
   const kit = drizzle();
   const first = await runDiffer(from, to, answers);
   let { statements, questions } = first;
-  if (first.tableRenames.length) {
-    // drizzle-kit looks up a renamed table's old columns under its new name, and crashes or misses
-    // their changes: rename the tables in prod's snapshot, diff again, and plan the renames first.
-    const second = await runDiffer(renameTables(from, first.tableRenames), to, answers);
+  if (first.renames.tables.length || first.renames.columns.length) {
+    // drizzle-kit looks up a renamed table's old columns under its new name (and crashes), and plans
+    // only the rename of a renamed column: rename them in prod's snapshot, diff again, renames first.
+    const second = await runDiffer(renamed(from, first.renames), to, answers);
     if (!second.statements) throw second.error;
-    statements = [...first.tableRenames.flatMap(renameJson), ...second.statements];
-    questions = [...new Map([...first.questions.filter((question) => question.kind === 'table'), ...second.questions]
-      .map((question) => [question.id, question])).values()];
+    statements = [...renameJson(first.renames), ...second.statements];
+    questions = [...new Map([...first.questions, ...second.questions].map((question) => [question.id, question])).values()];
   } else if (!statements) throw first.error;
   // One JSON statement gives zero or more SQL statements; keep the link for kinds and hazards.
   const seen = new Set<string>();
@@ -242,7 +234,7 @@ async function diffOnce(from: Snapshot, to: Snapshot, answers: Answers) {
 async function runDiffer(from: Snapshot, to: Snapshot, answers: Answers) {
   const kit = drizzle();
   const questions: Question[] = [];
-  const tableRenames: { from: TableName; to: TableName }[] = [];
+  const renames: Renames = { tables: [], columns: [] };
   const resolve = <T extends { name: string; schema?: string }>(kind: QuestionKind, qualify: (item: T) => string) => {
     return (created: T[], deleted: T[]) => {
       const free = new Map(created.map((item) => [qualify(item), item]));
@@ -276,7 +268,7 @@ async function runDiffer(from: Snapshot, to: Snapshot, answers: Answers) {
     const resolver = resolve<T>(kind, (item) => `${item.schema || 'public'}.${item.name}`);
     return async (input: { created: T[]; deleted: T[] }) => {
       const { created, deleted, renamed } = resolver(input.created, input.deleted);
-      if (kind === 'table') tableRenames.push(...(renamed as unknown as { from: TableName; to: TableName }[]));
+      if (kind === 'table') renames.tables.push(...(renamed as unknown as Renames['tables']));
       const moved = renamed
         .filter(({ from, to }) => from.name === to.name)
         .map(({ from, to }) => ({ name: from.name, schemaFrom: from.schema || 'public', schemaTo: to.schema || 'public' }));
@@ -286,8 +278,11 @@ async function runDiffer(from: Snapshot, to: Snapshot, answers: Answers) {
   const perTable = <T extends { name: string }>(kind: QuestionKind) => {
     return async (input: { tableName: string; schema: string; created: T[]; deleted: T[] }) => {
       const table = `${input.schema || 'public'}.${input.tableName}`;
-      const resolver = resolve<T>(kind, (item) => `${table}.${item.name}`);
-      return { tableName: input.tableName, schema: input.schema, ...resolver(input.created, input.deleted) };
+      const resolved = resolve<T>(kind, (item) => `${table}.${item.name}`)(input.created, input.deleted);
+      if (kind === 'column') {
+        renames.columns.push(...resolved.renamed.map(({ from, to }) => ({ table: { name: input.tableName, schema: input.schema }, from: from.name, to: to.name })));
+      }
+      return { tableName: input.tableName, schema: input.schema, ...resolved };
     };
   };
   const prev = kit.squashPgScheme(kit.pgSchema.parse(from), 'push');
@@ -306,36 +301,59 @@ async function runDiffer(from: Snapshot, to: Snapshot, answers: Answers) {
     movable('view') as any,
     from, to, 'push',
     );
-    return { statements, questions, tableRenames };
+    return { statements, questions, renames };
   } catch (error) {
-    return { statements: undefined, error, questions, tableRenames };
+    return { statements: undefined, error, questions, renames };
   }
 }
 
-function renameTables(snapshot: Snapshot, renames: { from: TableName; to: TableName }[]): Snapshot {
+/** Prod's snapshot with the renamed tables and columns under their new names, references included. */
+function renamed(snapshot: Snapshot, renames: Renames): Snapshot {
   const key = (table: TableName) => `${table.schema || 'public'}.${table.name}`;
-  const renamed = (name: string, schema: string) => renames.find(({ from }) => from.name === name && (from.schema || 'public') === (schema || 'public'))?.to;
+  const sameTable = (a: TableName, b: TableName) => a.name === b.name && (a.schema || 'public') === (b.schema || 'public');
   const tables: Record<string, any> = { ...snapshot.tables };
-  for (const { from, to } of renames) {
+  for (const { from, to } of renames.tables) {
     delete tables[key(from)];
     tables[key(to)] = { ...snapshot.tables[key(from)], name: to.name, schema: to.schema };
   }
+  const newTable = (table: TableName) => renames.tables.find(({ from }) => sameTable(from, table))?.to ?? table;
+  const newColumn = (table: TableName, column: string) => renames.columns.find((rename) => sameTable(rename.table, table) && rename.from === column)?.to ?? column;
   for (const [tableKey, table] of Object.entries(tables)) {
-    const foreignKeys = Object.fromEntries(Object.entries<any>(table.foreignKeys ?? {}).map(([name, fk]) => {
-      const target = renamed(fk.tableTo, fk.schemaTo);
-      return [name, { ...fk, tableFrom: table.name, ...(target ? { tableTo: target.name, schemaTo: target.schema || 'public' } : {}) }];
-    }));
-    tables[tableKey] = { ...table, foreignKeys };
+    const here = { name: table.name, schema: table.schema };
+    const columns = (names: string[]) => names.map((name) => newColumn(here, name));
+    const map = (items: Record<string, any> = {}, change: (item: any) => any) => Object.fromEntries(Object.entries(items).map(([name, item]) => [name, change(item)]));
+    tables[tableKey] = {
+      ...table,
+      columns: Object.fromEntries(Object.values<any>(table.columns).map((column) => [newColumn(here, column.name), { ...column, name: newColumn(here, column.name) }])),
+      compositePrimaryKeys: map(table.compositePrimaryKeys, (pk) => ({ ...pk, columns: columns(pk.columns) })),
+      uniqueConstraints: map(table.uniqueConstraints, (unique) => ({ ...unique, columns: columns(unique.columns) })),
+      indexes: map(table.indexes, (index) => ({
+        ...index,
+        columns: index.columns.map((column: any) => (column.isExpression ? column : { ...column, expression: newColumn(here, column.expression) })),
+      })),
+      foreignKeys: map(table.foreignKeys, (fk) => {
+        const target = newTable({ name: fk.tableTo, schema: fk.schemaTo });
+        return {
+          ...fk, tableFrom: table.name, tableTo: target.name, schemaTo: target.schema || 'public',
+          columnsFrom: columns(fk.columnsFrom), columnsTo: fk.columnsTo.map((name: string) => newColumn(target, name)),
+        };
+      }),
+    };
   }
   return { ...snapshot, tables };
 }
 
-/** A table rename or move (or both) as the differ's own statements. */
-function renameJson({ from, to }: { from: TableName; to: TableName }): any[] {
-  const [schemaFrom, schemaTo] = [from.schema || 'public', to.schema || 'public'];
+/** Table renames and moves, then column renames, as the differ's own statements. */
+function renameJson(renames: Renames): any[] {
   return [
-    ...(schemaFrom !== schemaTo ? [{ type: 'alter_table_set_schema', tableName: from.name, schemaFrom, schemaTo }] : []),
-    ...(from.name !== to.name ? [{ type: 'rename_table', fromSchema: to.schema, toSchema: to.schema, tableNameFrom: from.name, tableNameTo: to.name }] : []),
+    ...renames.tables.flatMap(({ from, to }) => {
+      const [schemaFrom, schemaTo] = [from.schema || 'public', to.schema || 'public'];
+      return [
+        ...(schemaFrom !== schemaTo ? [{ type: 'alter_table_set_schema', tableName: from.name, schemaFrom, schemaTo }] : []),
+        ...(from.name !== to.name ? [{ type: 'rename_table', fromSchema: to.schema, toSchema: to.schema, tableNameFrom: from.name, tableNameTo: to.name }] : []),
+      ];
+    }),
+    ...renames.columns.map(({ table, from, to }) => ({ type: 'alter_table_rename_column', tableName: table.name, schema: table.schema, oldColumnName: from, newColumnName: to })),
   ];
 }
 
