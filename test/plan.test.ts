@@ -91,6 +91,20 @@ describe.concurrent('statements', () => {
     expect(position(/^DROP TABLE "gone"/)).toBeLessThan(position(/^DROP FUNCTION public\.old/));
   });
 
+  test('views are rebuilt only when a column under them changes type or goes', async () => {
+    const base = 'create table t(id int, n int); create materialized view mv as select id from t; create view v as select id from mv;';
+    const indexOnly = await planBetween(base, `${base} create index t_n on t(n);`);
+    expect(indexOnly.statements.map((statement) => statement.kind)).toEqual(['create_index_pg']);
+    const retyped = await planBetween(base, base.replace('id int', 'id bigint'));
+    expect(retyped.statements.map((statement) => statement.sql)).toEqual([
+      'DROP VIEW public.v',
+      'DROP MATERIALIZED VIEW public.mv',
+      'ALTER TABLE "t" ALTER COLUMN "id" SET DATA TYPE bigint;',
+      'CREATE MATERIALIZED VIEW public.mv AS SELECT t.id\n   FROM t WITH DATA',
+      'CREATE VIEW public.v AS SELECT mv.id\n   FROM mv',
+    ]);
+  });
+
   test('a new enum value is applied outside the transaction', async () => {
     const result = await planBetween("create type s as enum ('a')", "create type s as enum ('a', 'b')");
     expect(result.statements.map(({ sql, transactional }) => [sql, transactional])).toEqual([[`ALTER TYPE "public"."s" ADD VALUE 'b';`, false]]);

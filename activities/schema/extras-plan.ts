@@ -21,7 +21,7 @@ export interface Refusal {
 
 /** What drizzle's statements do, as far as the extras care. Keys as in extras.ts. */
 export interface DrizzleEffects {
-  /** Tables drizzle alters, renames or drops, under prod's names: views on them must be rebuilt. */
+  /** Tables whose columns drizzle drops or changes the type of: views on them must be rebuilt. */
   touchedTables: Set<string>;
   /** Objects drizzle creates or recreates: their comments, grants and settings start from scratch. */
   created: Set<string>;
@@ -38,15 +38,23 @@ const ON_TABLES = new Set(['view', 'matview', 'index', 'trigger', 'constraint', 
 const REBUILT_WITH_TABLE = new Set(['view', 'matview']);
 const REBUILT_WITH_COLUMNS = new Set(['trigger', 'policy', 'rule', 'statistics']);
 
+// Postgres refuses these while a view (or a trigger's or policy's expression) uses the column; renames are fine.
+const BREAKS_VIEWS = new Set(['drop_table', 'alter_table_drop_column', 'pg_alter_table_alter_column_set_type',
+  'alter_table_alter_column_set_generated', 'alter_table_alter_column_drop_generated', 'alter_table_alter_column_alter_generated']);
+
 export function drizzleEffects(statements: any[], namedPrimaryKeys: Set<string>): DrizzleEffects {
   const touchedTables = new Set<string>();
   const created = new Set<string>();
   const previousName = new Map<string, string>();
   const qualified = (schema: string | undefined, name: string) => `${schema || 'public'}.${name}`;
   for (const statement of statements) {
-    if (statement.tableName) touchedTables.add(`table ${qualified(statement.schema ?? statement.schemaFrom, statement.tableName)}`);
-    if (statement.tableNameFrom) touchedTables.add(`table ${qualified(statement.fromSchema, statement.tableNameFrom)}`);
-    for (const column of statement.columnsWithEnum ?? []) touchedTables.add(`table ${qualified(column.tableSchema, column.table)}`);
+    // Renames come first in drizzle's statements: later ones name tables as dev does, prod's dependencies as prod does.
+    const touch = (schema: string | undefined, table: string) => {
+      const key = `table ${qualified(schema, table)}`;
+      touchedTables.add(previousName.get(key) ?? key);
+    };
+    if (BREAKS_VIEWS.has(statement.type)) touch(statement.schema, statement.tableName);
+    for (const column of statement.columnsWithEnum ?? []) touch(column.tableSchema, column.table);
     switch (statement.type) {
       case 'rename_table':
         previousName.set(`table ${qualified(statement.toSchema, statement.tableNameTo)}`, `table ${qualified(statement.fromSchema, statement.tableNameFrom)}`);
@@ -362,6 +370,10 @@ function planObjects(prod: Extras, dev: Extras, effects: DrizzleEffects, touched
   for (const key of dropOrder.filter((key) => !dropLate(key))) out.emit(out.before, `drop_${prodObjects.get(key)!.kind}`, key, [dropSql(prodObjects.get(key)!)]);
   for (const [key, sqls] of alters) out.emit(out.before, `alter_${devObjects.get(key)!.kind}`, key, sqls);
   for (const key of createOrder.filter((key) => !createLate(key))) out.emit(out.before, `create_${devObjects.get(key)!.kind}`, key, createSql(devObjects.get(key)!));
+  for (const key of creates) {
+    const missing = (devObjects.get(key)!.details.roles ?? []).filter((role: string) => !prod.roles.includes(role));
+    if (missing.length) out.refusals.push({ kind: 'policy', object: key, reason: `${key} applies to roles missing on prod's server (${missing.join(', ')}); create them first` });
+  }
   for (const key of createOrder.filter(createLate)) out.emit(out.after, `create_${devObjects.get(key)!.kind}`, key, createSql(devObjects.get(key)!));
   for (const key of dropOrder.filter(dropLate)) out.emit(out.after, `drop_${prodObjects.get(key)!.kind}`, key, [dropSql(prodObjects.get(key)!)]);
   return creates;

@@ -65,7 +65,7 @@ const NOT_EXTENSION_MEMBER = (catalog: string, oid: string) =>
 // A function is the same function when its name and argument types are: parameter names may change.
 const FUNCTION_KEY = `'function ' || n.nspname || '.' || p.proname || '(' || oidvectortypes(p.proargtypes) || ')'`;
 
-// Rows: classid, objid, kind, key, target, definition, details. `alias` rows map more catalog rows
+// Rows: classid, objid, kind, key, target, definition, details. `aliases` maps more catalog rows
 // (view rules, row and array types, composite relations) onto an object's key for dependencies.
 const OBJECTS = `
 with nsp as (select oid, nspname from pg_namespace where nspname = any($1)),
@@ -151,11 +151,11 @@ union all
     format('CREATE POLICY %I ON %I.%I AS %s FOR %s TO %s', po.polname, c.nspname, c.relname,
       case when po.polpermissive then 'PERMISSIVE' else 'RESTRICTIVE' end,
       case po.polcmd when 'r' then 'SELECT' when 'a' then 'INSERT' when 'w' then 'UPDATE' when 'd' then 'DELETE' else 'ALL' end,
-      (select string_agg(case when r = 0 then 'PUBLIC' else format('%I', (select rolname from pg_roles where oid = r)) end, ', ' order by 1)
+      (select string_agg(case when r = 0 then 'PUBLIC' else format('%I', (select rolname from pg_roles where oid = r)) end, ', ' order by r)
        from unnest(po.polroles) r))
       || coalesce(' USING (' || pg_get_expr(po.polqual, po.polrelid) || ')', '')
       || coalesce(' WITH CHECK (' || pg_get_expr(po.polwithcheck, po.polrelid) || ')', ''),
-    '{}'
+    jsonb_build_object('roles', (select coalesce(jsonb_agg(rolname), '[]') from pg_roles where oid = any(po.polroles)))
   from pg_policy po join rel c on c.oid = po.polrelid
 union all
   select 'pg_rewrite'::regclass, r.oid, 'rule', 'rule ' || c.nspname || '.' || c.relname || '.' || r.rulename,
