@@ -33,13 +33,16 @@ export type Answers = Record<string, string>;
 
 export interface PlannedStatement {
   sql: string;
-  /** The differ's statement type, e.g. `create_table`, `alter_table_add_column`. */
+  /** The differ's statement type (`create_table`, `alter_table_add_column`), or ours for what it does
+   * not model (`create_view`, `set_collation`, `grant`, ...). */
   kind: string;
-  /** false where Postgres refuses the statement inside a transaction block. */
+  /** false where Postgres refuses the statement inside a transaction block, or where what it adds
+   * cannot be used in the same transaction (a new enum value). */
   transactional: boolean;
   hazards: Hazard[];
 }
 
+/** A difference the plan cannot express: while there is one, the plan must not be applied. */
 export interface Unsupported {
   kind: string;
   object: string;
@@ -118,9 +121,9 @@ function droppedPrimaryKeySql(kind: string, json: any, prod: Extras): string | u
 }
 
 /** The snapshot without what extras.ts plans instead: views (drizzle orders them wrongly), policies
- * (their expressions get lost), sequences
- * other than serial and identity ones (drizzle loses their type and ownership), tables in partitioning
- * or inheritance (drizzle skips parents and flattens children) and constraints it cannot express. */
+ * (their expressions get lost), sequences other than serial and identity ones (drizzle loses their
+ * type and ownership), tables in partitioning or inheritance (drizzle skips parents and flattens
+ * children) and constraints it cannot express. */
 function drizzleView(snapshot: Snapshot, sides: Extras[]): Snapshot {
   const special = new Set(sides.flatMap((extras) => extras.specialTables.map((table) => table.snapshotKey)));
   const tables = Object.fromEntries(Object.entries(snapshot.tables).filter(([key]) => !special.has(key)).map(([key, table]) => {
