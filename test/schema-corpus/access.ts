@@ -1,8 +1,8 @@
 // Comments, privileges, row-level security.
 import type { CorpusCase } from './case.ts';
 
-// Roles belong to the server, which all cases share: create them idempotently.
-const role = (name: string) => `do $$ begin create role ${name}; exception when duplicate_object then null; end $$;`;
+// Roles belong to the server, which all cases share: create them idempotently (also when two cases race).
+const role = (name: string) => `do $$ begin create role ${name}; exception when duplicate_object or unique_violation then null; end $$;`;
 const roles = `${role('corpus_reader')} ${role('corpus_writer')}`;
 const t = 'create table t(id int primary key, secret text);';
 
