@@ -213,6 +213,7 @@ function columnDefault(raw: string | null, dataType: string, isArray: boolean): 
     return /^-?[\d.]+(?:e-?\d+)?$/.test(value) ? Number(value) : value;
   }
   if (dataType.includes('numeric')) return value.includes("'") ? value : `'${value}'`;
+  // FIX: only literals are JSON; drizzle-kit throws on an expression such as jsonb_build_object().
   if ((dataType === 'json' || dataType === 'jsonb') && value.startsWith("'")) return `'${JSON.stringify(JSON.parse(value.slice(1, -1)))}'::${dataType}`;
   if (dataType === 'boolean') return value === 'true';
   if (value === 'NULL' || (value.startsWith("'") && value.endsWith("'"))) return value;
