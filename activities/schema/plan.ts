@@ -106,7 +106,7 @@ export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, opt
     statements: ordered.map(({ sql, kind }, index) => ({ sql, kind, transactional: isTransactional(sql), hazards: hazards[index]! })),
     unsupported: [
       ...extras.refusals,
-      ...drizzleOmissions(from.snapshot, to.snapshot, statementsJson.flat()),
+      ...columnRefusals(from.snapshot, to.snapshot, statementsJson.flat()),
       ...empty.map(({ kind, json }) => ({ kind, object: `${json.schema || 'public'}.${json.tableName ?? json.name}`, reason: `drizzle-kit gives no SQL for ${kind}; change it by hand` })),
     ],
   });
@@ -141,21 +141,29 @@ function drizzleView(snapshot: Snapshot, sides: Extras[]): Snapshot {
   return { ...snapshot, tables, sequences: {}, views: {}, policies: {} };
 }
 
-/** drizzle-kit's differ leaves out a generated expression that changes: planning without it would be wrong. */
-function drizzleOmissions(from: Snapshot, to: Snapshot, statements: any[]): Unsupported[] {
+/** Column changes no statement can make: a generated expression that changes (drizzle-kit leaves it
+ * out) and a column order other than prod's with new columns at the end (Postgres appends them). */
+function columnRefusals(from: Snapshot, to: Snapshot, statements: any[]): Unsupported[] {
   const tableFrom = new Map(statements.filter((statement) => statement.type === 'rename_table')
     .map((statement) => [`${statement.toSchema || 'public'}.${statement.tableNameTo}`, `${statement.fromSchema || 'public'}.${statement.tableNameFrom}`]));
-  const columnFrom = new Map(statements.filter((statement) => statement.type === 'alter_table_rename_column')
-    .map((statement) => [`${statement.schema || 'public'}.${statement.tableName}.${statement.newColumnName}`, statement.oldColumnName as string]));
+  const columnTo = new Map(statements.filter((statement) => statement.type === 'alter_table_rename_column')
+    .map((statement) => [`${statement.schema || 'public'}.${statement.tableName}.${statement.oldColumnName}`, statement.newColumnName as string]));
   const refusals: Unsupported[] = [];
   for (const [key, table] of Object.entries(to.tables)) {
     const before = from.tables[tableFrom.get(key) ?? key];
-    for (const column of Object.values<any>(table.columns)) {
-      const columnKey = `${key}.${column.name}`;
-      const old = before?.columns[columnFrom.get(columnKey) ?? column.name];
-      if (old && JSON.stringify(old.generated) !== JSON.stringify(column.generated)) {
-        refusals.push({ kind: 'column', object: columnKey, reason: `the generated expression of ${columnKey} changes, which drizzle-kit does not plan; drop and re-add the column by hand` });
+    if (!before) continue;
+    const devColumns = Object.values<any>(table.columns);
+    const kept = Object.values<any>(before.columns).map((column) => ({ ...column, name: columnTo.get(`${key}.${column.name}`) ?? column.name }))
+      .filter((column) => table.columns[column.name]);
+    for (const old of kept) {
+      if (JSON.stringify(old.generated) !== JSON.stringify(table.columns[old.name].generated)) {
+        refusals.push({ kind: 'column', object: `${key}.${old.name}`, reason: `the generated expression of ${key}.${old.name} changes, which drizzle-kit does not plan; drop and re-add the column by hand` });
       }
+    }
+    const keptNames = kept.map((column) => column.name);
+    const expected = [...keptNames, ...devColumns.map((column) => column.name).filter((name) => !keptNames.includes(name))];
+    if (expected.join() !== devColumns.map((column) => column.name).join()) {
+      refusals.push({ kind: 'table', object: key, reason: `dev orders the columns of ${key} differently (${devColumns.map((column) => column.name).join(', ')}); Postgres adds new columns at the end and cannot reorder them` });
     }
   }
   return refusals;

@@ -67,5 +67,8 @@ export const tables: CorpusCase[] = [
   { name: 'rename serial column', before: 'create table t(id serial)', after: 'create table t(key serial)', renames: ['t.id=t.key'], expect: 'converges' },
   { name: 'named single-column primary key', before: '', after: 'create table t(id int constraint t_id_pk primary key)', expect: 'converges' },
   { name: 'composite primary key', before: 'create table t(a int, b int)', after: 'create table t(a int not null, b int not null, constraint t_ab primary key (a, b))', expect: 'converges' },
+  { name: 'column added in the middle', before: 'create table t(a int, c int)', after: 'create table t(a int, b int, c int)', expect: { refuses: /orders the columns/ } },
+  { name: 'column dropped from the middle and one added at the end', before: 'create table t(a int, b int, c int)', after: 'create table t(a int, c int, d int)',
+    answers: { 'column:public.t.b': 'drop' }, expect: 'converges' },
   { name: 'quoted mixed-case names', before: 'create table "Users"("Id" int)', after: 'create table "Users"("Id" int, "Full Name" text collate "C")', expect: 'converges' },
 ];
