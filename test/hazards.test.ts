@@ -84,6 +84,13 @@ describe.concurrent('hazards', () => {
     ]);
   });
 
+  test('data loss: a dropped sequence takes its counter along', async () => {
+    const hazards = await hazardsOf("create sequence ids; select nextval('ids'); select nextval('ids');", 'create sequence ids2');
+    expect(hazards.map(({ kind, message }) => [kind, message])).toEqual([
+      ['data-loss', 'drops sequence public.ids, whose counter is at 2: a sequence created in its place starts over'],
+    ]);
+  });
+
   test('no hazard when nothing is at stake', async () => {
     expect(await hazardsOf('create table t(id int)', 'create table t(id int, n int not null default 0); create table u(id int)')).toEqual([]);
   });

@@ -72,7 +72,7 @@ class ProdNames {
 
 /** `from`: the table under prod's name; `column`: a column's name on prod; `existing`: prod's tables
  * (`schema.name`), for a statement on any other table works on one the plan creates, empty. */
-type Context = { prod: pg.ClientBase; sql: string; existing: Set<string>; from: Table; column: (name: string) => string };
+type Context = { prod: pg.ClientBase; sql: string; existing: Set<string>; from: Table; column: (name: string) => string; object?: string };
 type Measure = (json: any, table: Table, context: Context) => Promise<Hazard[]>;
 
 const measures: Partial<Record<string, Measure>> = {
@@ -155,6 +155,12 @@ const measures: Partial<Record<string, Measure>> = {
     const rows = await count(prod, `SELECT count(*) AS n FROM ${sqlName(from)} f WHERE ${source.map((name) => `f.${ident(name)} IS NOT NULL`).join(' AND ')} ${orphan}`);
     return rows ? [{ kind: 'will-fail', message: `foreign key ${name} on ${display(table)}: ${rows} rows reference no row of ${tableTo}`, object: display(table), rows }] : [];
   },
+  async drop_sequence(_json, _table, { prod, object }) {
+    const [schema, name] = object!.slice('sequence '.length).split('.') as [string, string];
+    const { rows } = await prod.query<{ value: string }>(`SELECT last_value AS value FROM ${sqlName({ schema, name })} WHERE is_called`);
+    const sequence = `${schema}.${name}`;
+    return rows[0] ? [{ kind: 'data-loss', message: `drops sequence ${sequence}, whose counter is at ${rows[0].value}: a sequence created in its place starts over`, object: sequence }] : [];
+  },
   async create_constraint(_json, table, { prod, sql, from }) {
     const check = /^ALTER TABLE .* ADD CONSTRAINT (.+?) CHECK \((.*)\)$/s.exec(sql);
     if (!check) return [];
@@ -227,7 +233,7 @@ export async function measureHazards(prod: pg.ClientBase, sources: HazardSource[
     const from = names.table(table);
     const onProd = existing.has(display(from));
     const measure = measures[source.json?.type ?? source.kind];
-    const context = { prod, sql: source.sql, existing, from, column: (name: string) => names.column(table, name) };
+    const context = { prod, sql: source.sql, existing, from, column: (name: string) => names.column(table, name), object: source.object };
     const measured = measure && (onProd || !statementTable) ? await measure(source.json, table, context) : [];
     result.push([...measured, ...(onProd ? await locking(source, table, context) : [])]);
     names.note(source.json);
