@@ -212,7 +212,8 @@ const SETTING_ROWS = `
 with nsp as (select oid, nspname from pg_namespace where nspname = any($1)),
 rel as (select c.*, n.nspname, 'table ' || n.nspname || '.' || c.relname as key, format('%I.%I', n.nspname, c.relname) as target
         from pg_class c join nsp n on n.oid = c.relnamespace),
-col as (select a.*, r.key as table_key, r.target as table_target, r.nspname, r.relname, t.typcollation, t.typstorage
+col as (select a.*, r.key as table_key, format('%s ALTER COLUMN %I', r.target, a.attname) as target,
+          'column ' || r.nspname || '.' || r.relname || '.' || a.attname as key, t.typcollation, t.typstorage
         from pg_attribute a join rel r on r.oid = a.attrelid and r.relkind in ('r', 'p') join pg_type t on t.oid = a.atttypid
         where a.attnum > 0 and not a.attisdropped and a.attinhcount = 0)
 select 'unlogged' as kind, key, key as object, key as "table", target, to_jsonb(true) as value from rel where relkind in ('r', 'p') and relpersistence = 'u'
@@ -221,17 +222,13 @@ union all select 'reloptions', key, key, key, target, to_jsonb(reloptions) from 
 union all select 'replica-identity', key, key, key, target, to_jsonb(case relreplident when 'f' then 'FULL' when 'n' then 'NOTHING'
     else (select format('USING INDEX %I', ic.relname) from pg_index i join pg_class ic on ic.oid = i.indexrelid where i.indrelid = rel.oid and i.indisreplident) end)
   from rel where relkind in ('r', 'p') and relreplident <> 'd'
-union all select 'collation', 'column ' || nspname || '.' || relname || '.' || attname, 'column ' || nspname || '.' || relname || '.' || attname, table_key,
-    format('%s ALTER COLUMN %I', table_target, attname),
+union all select 'collation', key, key, table_key, target,
     jsonb_build_object('type', format_type(atttypid, atttypmod), 'collation', ${COLLATION_NAME('attcollation')})
   from col where attcollation <> typcollation
-union all select 'storage', 'column ' || nspname || '.' || relname || '.' || attname, 'column ' || nspname || '.' || relname || '.' || attname, table_key,
-    format('%s ALTER COLUMN %I', table_target, attname), jsonb_build_object('storage', attstorage, 'default', typstorage)
+union all select 'storage', key, key, table_key, target, jsonb_build_object('storage', attstorage, 'default', typstorage)
   from col where attstorage <> typstorage
-union all select 'compression', 'column ' || nspname || '.' || relname || '.' || attname, 'column ' || nspname || '.' || relname || '.' || attname, table_key,
-    format('%s ALTER COLUMN %I', table_target, attname), to_jsonb(case attcompression when 'p' then 'pglz' else 'lz4' end) from col where attcompression <> ''
-union all select 'statistics-target', 'column ' || nspname || '.' || relname || '.' || attname, 'column ' || nspname || '.' || relname || '.' || attname, table_key,
-    format('%s ALTER COLUMN %I', table_target, attname), to_jsonb(attstattarget) from col where attstattarget >= 0
+union all select 'compression', key, key, table_key, target, to_jsonb(case attcompression when 'p' then 'pglz' else 'lz4' end) from col where attcompression <> ''
+union all select 'statistics-target', key, key, table_key, target, to_jsonb(attstattarget) from col where attstattarget >= 0
 union all select 'sequence-owner', 'sequence ' || r.nspname || '.' || r.relname, 'sequence ' || r.nspname || '.' || r.relname, '', r.target,
     to_jsonb(format('%I.%I.%I', tn.nspname, t.relname, a.attname))
   from rel r join pg_depend d on d.classid = 'pg_class'::regclass and d.objid = r.oid and d.deptype = 'a' and d.refclassid = 'pg_class'::regclass
