@@ -19,8 +19,8 @@ async function pair(prodSql: string, devSql: string) {
   return { prod, dev, plan };
 }
 
-const apply = (url: string, plan: Parameters<typeof applyToProduction>[1]) =>
-  withClient(url, (client) => applyToProduction(client, plan, { promotionId: 'test', limits: DEFAULT_LIMITS }));
+const apply = (url: string, plan: Parameters<typeof applyToProduction>[1], limits = DEFAULT_LIMITS) =>
+  withClient(url, (client) => applyToProduction(client, plan, { promotionId: 'test', limits }));
 
 describe('applyToProduction', () => {
   it('applies once; a retry of the same plan is a recorded no-op', async () => {
@@ -58,4 +58,31 @@ describe('applyToProduction', () => {
     });
     expect((await apply(prod.url, plan)).alreadyApplied).toBe(false);
   });
+
+  it('commits new enum values first so that later statements can use them, and a retry carries on from there', async () => {
+    const { prod, plan } = await pair(
+      "CREATE TYPE state AS ENUM ('new'); CREATE TABLE t (id int, s state); INSERT INTO t VALUES (1, 'new');",
+      "CREATE TYPE state AS ENUM ('new', 'done'); CREATE TABLE t (id int, s state DEFAULT 'done');",
+    );
+    expect(plan.statements.map((s) => s.transactional)).toEqual([false, true]);
+    // The first attempt's main transaction cannot get its lock: the enum value is committed, the rest is not.
+    await withClient(prod.url, async (holder) => {
+      await holder.query('BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE');
+      await expect(apply(prod.url, plan, { lockTimeoutMs: 200, statementTimeoutMs: 10_000 })).rejects.toThrow(/lock timeout/);
+      await holder.query('ROLLBACK');
+    });
+    expect((await sql("SELECT state FROM _pgpromote.applied_plans", prod.name)).rows).toEqual([{ state: 'prepared' }]);
+    const retried = await apply(prod.url, plan);
+    expect(retried.statements.map((s) => s.sql)).toEqual([plan.statements[1]!.sql]);
+    expect((await sql("SELECT column_default FROM information_schema.columns WHERE table_name = 't' AND column_name = 's'", prod.name)).rows[0].column_default).toBe("'done'::state");
+    expect((await sql("SELECT state FROM _pgpromote.applied_plans", prod.name)).rows).toEqual([{ state: 'applied' }]);
+  });
+
+  it('notices drift in what drizzle-kit does not model, such as a function body', async () => {
+    const fn = (body: string) => `CREATE TABLE t (id int); CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT ${body}';`;
+    const { prod, plan } = await pair(fn('1'), fn('2'));
+    await sql("CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 3'", prod.name);
+    await expect(apply(prod.url, plan)).rejects.toThrow(/prod changed since the plan was made/);
+  });
 });
+

@@ -1,7 +1,7 @@
-// Runs a plan's statements on one database, the same way on a trial branch and on prod: one
-// transaction, bounded lock waits, a check inside the transaction before it commits.
+// Runs a plan's statements on one database, the same way on a trial branch and on prod: in
+// transactions, with bounded lock waits and a check inside the transaction before it commits.
 import type pg from 'pg';
-import type { Plan } from '../schema/plan.ts';
+import type { Plan, PlannedStatement } from '../schema/plan.ts';
 
 export interface ExecutionLimits {
   /** How long one statement may wait for a lock before the whole apply gives up (ms). */
@@ -19,46 +19,61 @@ export interface StatementResult {
   rows: number | null;
 }
 
-/** A statement failed: nothing was committed. */
+/** A statement failed: nothing of its transaction was committed. */
 export class StatementError extends Error {
   override name = 'StatementError';
 }
 
-/** Statements that cannot run in a transaction block are not applied by this version: it would leave prod half-changed on failure. */
-export function checkTransactional(plan: Plan): void {
-  const outside = plan.statements.filter((statement) => !statement.transactional);
+/** `ALTER TYPE ... ADD VALUE` may run in a transaction, but the new value is unusable until that commits. */
+const addsEnumValue = (sql: string) => /^ALTER TYPE .* ADD VALUE/is.test(sql);
+
+export interface Phases {
+  /** New enum values, committed first in a transaction of their own so that `main` can use them. */
+  prepare: PlannedStatement[];
+  /** Everything else, in one transaction. */
+  main: PlannedStatement[];
+}
+
+/** Splits a plan into its transactions; refuses statements that cannot run in a transaction at all. */
+export function phasesOf(plan: Plan): Phases {
+  const outside = plan.statements.filter((statement) => !statement.transactional && !addsEnumValue(statement.sql));
   if (outside.length) {
     throw new StatementError(
       `the plan has ${outside.length} statement(s) that cannot run inside a transaction (first: ${outside[0]!.sql.trim()}); apply them by hand or change dev so they are not needed`,
     );
   }
+  return {
+    prepare: plan.statements.filter((statement) => addsEnumValue(statement.sql)),
+    main: plan.statements.filter((statement) => !addsEnumValue(statement.sql)),
+  };
 }
 
 /**
- * Executes every statement in one transaction; `beforeCommit` runs inside it, after the statements,
- * and rolls everything back by throwing. Returns per-statement durations and row counts.
+ * Executes `statements` (of `plan`) in one transaction; `beforeCommit` runs inside it, after the
+ * statements, and rolls everything back by throwing. Returns per-statement durations and row counts.
  */
-export async function executePlan(
+export async function runInTransaction(
   client: pg.ClientBase,
   plan: Plan,
+  statements: PlannedStatement[],
   limits: ExecutionLimits,
   beforeCommit: (client: pg.ClientBase) => Promise<void>,
 ): Promise<StatementResult[]> {
-  checkTransactional(plan);
   const results: StatementResult[] = [];
   await client.query('BEGIN');
   try {
     await client.query(`SET LOCAL lock_timeout = ${Math.round(limits.lockTimeoutMs)}`);
     await client.query(`SET LOCAL statement_timeout = ${Math.round(limits.statementTimeoutMs)}`);
-    for (const [index, { sql }] of plan.statements.entries()) {
+    for (const statement of statements) {
       const started = performance.now();
       let result: pg.QueryResult;
       try {
-        result = await client.query(sql);
+        result = await client.query(statement.sql);
       } catch (error) {
-        throw new StatementError(`statement ${index + 1} of ${plan.statements.length} failed: ${(error as Error).message}\n  ${sql.trim()}`);
+        const number = plan.statements.indexOf(statement) + 1;
+        throw new StatementError(`statement ${number} of ${plan.statements.length} failed: ${(error as Error).message}\n  ${statement.sql.trim()}`);
       }
-      results.push({ sql, ms: Math.round(performance.now() - started), rows: result.rowCount ?? null });
+      results.push({ sql: statement.sql, ms: Math.round(performance.now() - started), rows: result.rowCount ?? null });
     }
     await beforeCommit(client);
     await client.query('COMMIT');

@@ -5,7 +5,7 @@
 import type pg from 'pg';
 import { drizzle, type Snapshot } from './drizzle.ts';
 import { introspect, type IntrospectOptions } from './introspect.ts';
-import { fingerprint, sha256 } from './snapshot.ts';
+import { canonicalize, fingerprint, sha256 } from './snapshot.ts';
 import { measureHazards, type Hazard, type HazardSource } from './hazards.ts';
 import { readExtras, type Extras } from './extras.ts';
 import { drizzleEffects, planExtras } from './extras-plan.ts';
@@ -77,6 +77,14 @@ export async function readSchema(client: pg.ClientBase, options: IntrospectOptio
   return { snapshot, extras: await readExtras(client, options.schemas?.length ? options.schemas : ['public']) };
 }
 
+export type Schema = Awaited<ReturnType<typeof readSchema>>;
+
+/** Hash of everything pgpromote compares: the drift check and the trial's convergence proof rest on it. */
+export function schemaFingerprint({ snapshot, extras }: Schema): string {
+  const { roles: _roles, ...compared } = extras; // roles belong to the server, not to the database
+  return sha256(fingerprint(snapshot) + JSON.stringify(canonicalize(compared)));
+}
+
 /** Plans prod → dev on live databases. */
 export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, options: PlanOptions = {}): Promise<Plan> {
   const [from, to] = await Promise.all([readSchema(prod, options), readSchema(dev, options)]);
@@ -101,8 +109,8 @@ export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, opt
   const hazards = await measureHazards(prod, ordered);
   return withHash({
     ...plan,
-    fromFingerprint: fingerprint(from.snapshot),
-    toFingerprint: fingerprint(to.snapshot),
+    fromFingerprint: schemaFingerprint(from),
+    toFingerprint: schemaFingerprint(to),
     statements: ordered.map(({ sql, kind }, index) => ({ sql, kind, transactional: isTransactional(sql), hazards: hazards[index]! })),
     unsupported: [
       ...extras.refusals,

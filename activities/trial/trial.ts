@@ -3,7 +3,7 @@
 import type pg from 'pg';
 import type { IntrospectOptions } from '../schema/introspect.ts';
 import { planPromotion, type Answers, type Hazard, type Plan } from '../schema/plan.ts';
-import { executePlan, type ExecutionLimits, type StatementResult } from '../production/execute.ts';
+import { phasesOf, runInTransaction, type ExecutionLimits, type StatementResult } from '../production/execute.ts';
 
 /** After the plan, the branch still differs from dev: the plan is incomplete. */
 export class ConvergenceError extends Error {
@@ -47,7 +47,9 @@ export async function trialPlan(
   }
   const hazardsOf = new Map(measured.statements.map((statement) => [statement.sql, statement.hazards]));
   const started = performance.now();
-  const results = await executePlan(branch, plan, options.limits, async (client) => {
+  const { prepare, main } = phasesOf(plan);
+  const results = prepare.length ? await runInTransaction(branch, plan, prepare, options.limits, async () => {}) : [];
+  results.push(...(await runInTransaction(branch, plan, main, options.limits, async (client) => {
     const remaining = await planPromotion(client, dev, planOptions);
     if (remaining.fromFingerprint === plan.toFingerprint) return;
     const rest = [
@@ -55,7 +57,7 @@ export async function trialPlan(
       ...remaining.unsupported.map((item) => `  (${item.kind} ${item.object}: ${item.reason})`),
     ].join('\n');
     throw new ConvergenceError(`after the plan, the branch still differs from dev; still needed:\n${rest || '  (differences the planner does not express)'}`);
-  });
+  })));
   return {
     statements: results.map((result) => ({ ...result, hazards: hazardsOf.get(result.sql) ?? [] })),
     totalMs: Math.round(performance.now() - started),
