@@ -2,6 +2,7 @@
 // (state in .state/), an embedded Postgres with `dev` and `prod`, and a worker; promotes dev's
 // schema to prod; prints the plan, the UI link and the command to approve. With --yes, or when
 // stdin is not a terminal (CI), it approves itself and runs to the end. Ctrl-C stops everything.
+// `--provider neon` keeps prod in a project of the loopback fake Neon API and trials on Neon branches.
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +14,9 @@ import { NativeConnection } from '@temporalio/worker';
 import { startLocalPostgres, type LocalPostgres } from './postgres.ts';
 import { startTemporalDevServer, type DevServer } from './temporal.ts';
 import { portOr } from './ports.ts';
+import { startFakeNeon } from './fake-neon.ts';
 import { RELEASE_1, PROD_DATA, RELEASE_2_CHANGES, RENAMES } from './demo-app.ts';
+import type { BranchTarget } from '../activities/branches/provider.ts';
 import { createWorker } from '../worker/worker.ts';
 import { createLogger, installTemporalLogging } from '../worker/logging.ts';
 import { DEFAULTS, activityDeps, type Config } from '../worker/config.ts';
@@ -21,8 +24,15 @@ import { PromotionClient } from '../client/client.ts';
 import { formatState } from '../client/format.ts';
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
-const STATE = path.join(ROOT, '.state');
+// PGPROMOTE_STATE_DIR lets several demos (e.g. tests) run side by side.
+const STATE = process.env.PGPROMOTE_STATE_DIR ?? path.join(ROOT, '.state');
 const interactive = process.stdin.isTTY && !process.argv.includes('--yes');
+const providerArg = process.argv.indexOf('--provider');
+const provider = providerArg > 0 ? process.argv[providerArg + 1] : 'local';
+if (provider !== 'local' && provider !== 'neon') {
+  console.error(`--provider must be local or neon, not ${provider}`);
+  process.exit(2);
+}
 
 const stops: (() => Promise<unknown>)[] = [];
 let stopping = false;
@@ -52,7 +62,7 @@ const step = (text: string) => console.log(`\n▸ ${text}`);
 
 async function main(): Promise<number> {
   mkdirSync(STATE, { recursive: true });
-  step('starting the Temporal dev server with its UI (state in .state/temporal.db)');
+  step(`starting the Temporal dev server with its UI (state in ${path.relative(ROOT, STATE) || STATE}/temporal.db)`);
   const temporal: DevServer = await startTemporalDevServer({
     ui: true,
     port: await portOr(7233),
@@ -63,13 +73,26 @@ async function main(): Promise<number> {
   stops.push(() => temporal.stop());
   console.log(`  Temporal at ${temporal.address}, UI at ${temporal.uiUrl}`);
 
-  step('starting an embedded Postgres with databases dev and prod');
+  step(`starting an embedded Postgres with databases dev and prod${provider === 'neon' ? ' (prod in a fake Neon project)' : ''}`);
   const postgres: LocalPostgres = await startLocalPostgres({ logFile: path.join(STATE, 'postgres.log') });
   stops.push(() => postgres.stop());
-  await run('CREATE DATABASE prod', postgres.url());
   await run('CREATE DATABASE dev', postgres.url());
-  await run(RELEASE_1 + PROD_DATA, postgres.url('prod'));
   await run(RELEASE_1 + RELEASE_2_CHANGES, postgres.url('dev'));
+  let prodUrl = postgres.url('prod');
+  let branch: BranchTarget = { provider: 'local' };
+  let neon: Pick<Config, 'neonApiKey' | 'neonApiUrl'> = {};
+  if (provider === 'neon') {
+    const fake = await startFakeNeon({ postgresUrl: postgres.url() });
+    stops.push(() => fake.stop());
+    const project = await fake.createProject({ schema: RELEASE_1 + PROD_DATA });
+    prodUrl = project.connectionUri;
+    branch = { provider: 'neon', projectId: project.projectId, branchId: project.branchId, databaseName: project.databaseName, roleName: project.roleName };
+    neon = { neonApiKey: fake.apiKey, neonApiUrl: fake.baseURL };
+    console.log(`  fake Neon API at ${fake.baseURL}, project ${project.projectId}, prod branch ${project.branchId}`);
+  } else {
+    await run('CREATE DATABASE prod', postgres.url());
+    await run(RELEASE_1 + PROD_DATA, prodUrl);
+  }
   console.log('  prod: release 1 with 200 users, 400 projects, 5000 tasks; dev: release 2 (renamed column, new table, new columns, new index)');
 
   const config: Config = {
@@ -78,6 +101,7 @@ async function main(): Promise<number> {
     uiUrl: temporal.uiUrl!,
     taskQueue: 'pgpromote-demo',
     secretKey: randomBytes(32).toString('hex'),
+    ...neon,
   };
   step(`starting a worker on task queue ${config.taskQueue} (logs in .state/worker.log)`);
   installTemporalLogging(createLogger('info', path.join(STATE, 'worker.log')));
@@ -93,7 +117,7 @@ async function main(): Promise<number> {
   const client = await PromotionClient.connect(config);
   stops.push(() => client.close());
   step(`promoting dev → prod (telling pgpromote: ${RENAMES.join(', ')})`);
-  const id = await client.deploy({ dev: postgres.url('dev'), prod: postgres.url('prod'), renames: RENAMES });
+  const id = await client.deploy({ dev: postgres.url('dev'), prod: prodUrl, renames: RENAMES, branch });
   console.log(`  promotion ${id}\n  Temporal UI: ${client.uiUrl(id)}`);
   const waiting = await client.waitForStage(id, ['awaiting-approval', 'finished']);
   console.log(`\n${formatState(waiting)}`);
@@ -126,7 +150,7 @@ async function main(): Promise<number> {
     return 1;
   }
   if (outcome === 'applied') {
-    const check = new pg.Client(postgres.url('prod'));
+    const check = new pg.Client(prodUrl);
     await check.connect();
     const { rows } = await check.query(`SELECT
       (SELECT count(*) FROM users WHERE display_name IS NOT NULL)::int AS users_with_names,

@@ -98,6 +98,18 @@ describe('trial', () => {
     expect((await sql("SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = 'items'", prod.name)).rows[0].n).toBe(2);
   });
 
+  it('carries the answers to its questions: a rename keeps the column\'s data', async () => {
+    const prod = await prodDatabase();
+    const dev = await createDatabase('dev', 'CREATE TABLE items (id int PRIMARY KEY, title text);');
+    created.push(dev.name);
+    const plan = await withClient(prod.url, (p) => withClient(dev.url, (d) => planPromotion(p, d, { renames: ['items.name=items.title'] })));
+    const branch = await createLocalBranchProvider(prod.url).create(branchName());
+    branches.push(branch.id);
+    const report = await trial(branch.url, dev.url, plan);
+    expect(report.statements.map((s) => s.sql)).toEqual(['ALTER TABLE "items" RENAME COLUMN "name" TO "title";']);
+    expect((await sql('SELECT title FROM items WHERE id = 1', branch.id)).rows).toEqual([{ title: 'item 1' }]);
+  });
+
   it('reports, per statement, the rows it loses as measured on the branch', async () => {
     const prod = await prodDatabase(PROD + "UPDATE items SET name = NULL WHERE id <= 30; CREATE TABLE old (id int); INSERT INTO old SELECT generate_series(1, 7);");
     const dev = await createDatabase('dev', 'CREATE TABLE items (id int PRIMARY KEY);');

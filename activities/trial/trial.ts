@@ -50,7 +50,7 @@ export async function trialPlan(
   const { prepare, main } = phasesOf(plan);
   const results = prepare.length ? await runInTransaction(branch, plan, prepare, options.limits, async () => {}) : [];
   results.push(...(await runInTransaction(branch, plan, main, options.limits, async (client) => {
-    const remaining = await planPromotion(client, dev, planOptions);
+    const remaining = await planPromotion(client, dev, { schemas: options.schemas }); // the questions are answered by now
     if (remaining.fromFingerprint === plan.toFingerprint) return;
     const rest = [
       ...remaining.statements.map((statement) => `  ${statement.sql.trim()}`),

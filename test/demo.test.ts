@@ -1,0 +1,42 @@
+// The README's main command, as CI and a user without a terminal run it: it must finish a promotion.
+import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+function demo(...args: string[]) {
+  const state = mkdtempSync(path.join(tmpdir(), 'pgpromote-demo-'));
+  try {
+    // stdin is not a terminal here, so the demo approves itself.
+    return spawnSync(process.execPath, ['--import', 'tsx', 'scripts/demo.ts', ...args], {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 180_000,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, PGPROMOTE_STATE_DIR: state },
+    });
+  } finally {
+    rmSync(state, { recursive: true, force: true });
+  }
+}
+
+describe('npm run demo', () => {
+  it.each([[[]], [['--provider', 'neon']]])('promotes dev to prod end to end (%j)', (args: string[]) => {
+    const result = demo(...args);
+    expect(result.stderr).not.toMatch(/demo failed/);
+    expect(result.status).toBe(0);
+    expect(result.stdout).toContain('not interactive: approving as "demo"');
+    expect(result.stdout).toMatch(/finished \(applied\)/);
+    expect(result.stdout).toContain('prod now: 200 users kept their names as display_name, 5000 tasks have the new priority column');
+  });
+
+  it('refuses an unknown provider', () => {
+    const result = demo('--provider', 'aws');
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('--provider must be local or neon, not aws');
+  });
+});
