@@ -1,7 +1,10 @@
 // The planner's questions, answers and renames, its input errors, ordering and determinism.
 import { describe, expect, test } from 'vitest';
-import { PlanInputError } from '../activities/schema/plan.ts';
+import { diffSnapshots, PlanInputError, type PlanOptions } from '../activities/schema/plan.ts';
+import { introspect } from '../activities/schema/introspect.ts';
+import { withoutUnchangedTables } from '../activities/schema/snapshot.ts';
 import { plan, planBetween, withClient, withDatabases } from './schema-corpus/databases.ts';
+import { corpus } from './schema-corpus/index.ts';
 
 const users = `create table users(id int primary key, name text); insert into users values (1, 'ann'), (2, 'bob');`;
 const renamedColumn = users.replace('name text', 'full_name text');
@@ -144,4 +147,53 @@ describe.concurrent('statements', () => {
     expect(result.unsupported.map(({ kind, object }) => [kind, object])).toEqual([['partitioned table', 'table public.m'], ['partition', 'table public.m1']]);
     expect(result.statements).toEqual([]);
   });
+});
+
+/** The diff of the whole snapshots and of those without their unchanged tables (as JSON, or the error),
+ * and the tables pruning keeps. */
+async function diffWholeAndPruned(before: string, after: string, options: PlanOptions = {}) {
+  return withDatabases(before, after, async (prod, dev) => {
+    const [from, to] = await Promise.all([prod, dev].map((database) => withClient(database, (client) => introspect(client, options))));
+    const diff = (pair: [typeof from, typeof to]) => diffSnapshots(...pair, options)
+      .then(({ plan, statementsJson }) => JSON.stringify([plan.statements, plan.questions, statementsJson]), String);
+    const pruned = withoutUnchangedTables(from!, to!);
+    const kept = [...new Set([...Object.keys(pruned[0].tables), ...Object.keys(pruned[1].tables)])].sort();
+    return { whole: await diff([from!, to!]), pruned: await diff(pruned), kept };
+  });
+}
+
+describe.concurrent('diffing only the tables that changed gives the same plan', () => {
+  const chain = 'create table a(id int primary key, n int); create table b(id int primary key, a int references a(id)); create table c(id int primary key);';
+  const cases: { name: string; before: string; after: string; options?: PlanOptions; kept: string[] }[] = [
+    { name: 'a changed table alone', before: chain, after: chain.replace('n int', 'n bigint'), kept: ['public.a'] },
+    { name: 'new and dropped tables, the rename candidates', before: `${chain} create table gone(id int)`,
+      after: `${chain} create table added(id int references c(id))`, kept: ['public.added', 'public.gone'] },
+    { name: 'a renamed table and those referencing it', before: chain,
+      after: chain.replace('table a(', 'table a2(').replace('references a(', 'references a2('),
+      options: { answers: { 'table:public.a': 'public.a2' } }, kept: ['public.a', 'public.a2', 'public.b'] },
+    { name: 'a renamed column and the tables referencing it', before: 'create table a(x int unique); create table b(x int references a(x)); create table c(id int)',
+      after: 'create table a(y int unique); create table b(x int references a(y)); create table c(id int)',
+      options: { renames: ['a.x=a.y'] }, kept: ['public.a', 'public.b'] },
+    { name: 'an enum losing a value keeps every table', before: `create type mood as enum ('a', 'b'); create table t(m mood); ${chain}`,
+      after: `create type mood as enum ('a'); create table t(m mood); ${chain}`, kept: ['public.a', 'public.b', 'public.c', 'public.t'] },
+    { name: 'a table moved to another schema', before: `create schema app; ${chain}`, after: `create schema app; ${chain.replace('table c(', 'table app.c(')}`,
+      options: { schemas: ['public', 'app'], answers: { 'table:public.c': 'app.c' } }, kept: ['app.c', 'public.c'] },
+  ];
+  for (const { name, before, after, options, kept } of cases) {
+    test(name, async () => {
+      const result = await diffWholeAndPruned(before, after, options);
+      expect(result.pruned).toBe(result.whole);
+      expect(result.kept).toEqual(kept);
+    });
+  }
+
+  // Every corpus case, beside tables it leaves alone.
+  const bystanders = 'create table bystander(id int primary key); create table bystander_child(b int references bystander(id));';
+  for (const { name, before, after, renames, answers, schemas } of corpus) {
+    test(`corpus: ${name}`, async () => {
+      const options = { renames, answers, schemas: schemas && ['public', ...schemas] };
+      const result = await diffWholeAndPruned(`${bystanders} ${before}`, `${bystanders} ${after}`, options);
+      expect(result.pruned).toBe(result.whole);
+    });
+  }
 });

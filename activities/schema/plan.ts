@@ -5,7 +5,7 @@
 import type pg from 'pg';
 import { drizzle, type Snapshot } from './drizzle.ts';
 import { introspect, type IntrospectOptions } from './introspect.ts';
-import { canonicalize, fingerprint, sha256 } from './snapshot.ts';
+import { canonicalize, fingerprint, sha256, withoutUnchangedTables } from './snapshot.ts';
 import { measureHazards, type Hazard, type HazardSource } from './hazards.ts';
 import { readExtras, type Extras } from './extras.ts';
 import { drizzleEffects, planExtras } from './extras-plan.ts';
@@ -89,7 +89,7 @@ export function schemaFingerprint({ snapshot, extras }: Schema): string {
 export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, options: PlanOptions = {}): Promise<Plan> {
   const [from, to] = await Promise.all([readSchema(prod, options), readSchema(dev, options)]);
   const both = [from.extras, to.extras];
-  const { plan, statementsJson } = await diffSnapshots(drizzleView(from.snapshot, both), drizzleView(to.snapshot, both), options);
+  const { plan, statementsJson } = await diffSnapshots(...withoutUnchangedTables(drizzleView(from.snapshot, both), drizzleView(to.snapshot, both)), options);
   const namedPrimaryKeys = new Set(Object.values(to.snapshot.tables)
     .filter((table) => Object.keys(table.compositePrimaryKeys ?? {}).length)
     .map((table) => `table ${table.schema || 'public'}.${table.name}`));
