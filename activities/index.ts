@@ -3,11 +3,11 @@
 // connect, and call the modules that do the work.
 import { Context } from '@temporalio/activity';
 import { seal, unseal, type Sealed } from './secrets.ts';
-import { withClient, DatabaseConfigError } from './db.ts';
+import { withClient } from './db.ts';
 import { planPromotion, type Answers, type Plan } from './schema/plan.ts';
-import { createLocalBranchProvider } from './branches/local.ts';
-import { NeonBranchProvider, type NeonProviderOptions } from './branches/neon.ts';
-import type { BranchProvider, BranchTarget } from './branches/provider.ts';
+import { createBranchProvider } from './branches/index.ts';
+import type { NeonProviderOptions } from './branches/neon.ts';
+import type { BranchTarget } from './branches/provider.ts';
 import { trialPlan, type TrialReport } from './trial/trial.ts';
 import { applyToProduction, type ApplyResult } from './production/apply.ts';
 import { DEFAULT_LIMITS, type ExecutionLimits } from './production/execute.ts';
@@ -44,17 +44,7 @@ async function heartbeating<T>(work: () => Promise<T>): Promise<T> {
 
 export function createActivities(deps: ActivityDeps) {
   const open = (sealed: Sealed) => unseal(sealed, deps.secretKey);
-  const provider = (target: BranchTarget, prod: Sealed): BranchProvider => {
-    switch (target.provider) {
-      case 'local':
-        return createLocalBranchProvider(open(prod));
-      case 'neon': {
-        if (!deps.neon?.apiKey) throw new DatabaseConfigError('this promotion branches on Neon, but the worker has no NEON_API_KEY: set it where the worker runs');
-        const { provider: _provider, ...neonTarget } = target;
-        return new NeonBranchProvider(neonTarget, deps.neon);
-      }
-    }
-  };
+  const provider = (target: BranchTarget, prod: Sealed) => createBranchProvider(target, open(prod), deps.neon);
 
   return {
     async plan(input: Databases & { answers?: Answers; renames?: string[] }): Promise<Plan> {

@@ -5,7 +5,10 @@ import { PromotionClient, UsageError, readAnswers } from './client.ts';
 import { formatPlan, formatState } from './format.ts';
 import { withClient } from '../activities/db.ts';
 import { planPromotion } from '../activities/schema/plan.ts';
-import type { BranchTarget } from '../activities/branches/provider.ts';
+import { promotionOfBranch, type BranchTarget } from '../activities/branches/provider.ts';
+import { createBranchProvider } from '../activities/branches/index.ts';
+import { activityDeps, loadConfig } from '../worker/config.ts';
+
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 const defaultUser = () => process.env.USER || userInfo().username;
@@ -26,6 +29,15 @@ function branchTarget(options: Record<string, string | undefined>): BranchTarget
     throw new UsageError('--neon-project needs --neon-branch, --neon-database and --neon-role too (see the Neon console: the prod branch and its database and role)');
   }
   return { provider: 'neon', projectId, branchId, databaseName, roleName };
+}
+
+/** Where branches of prod are made: prod's own server, or a Neon project. */
+function withBranchTarget(command: Command): Command {
+  return command
+    .option('--neon-project <id>', 'branch on this Neon project instead of cloning prod on its server')
+    .option('--neon-branch <id>', 'the Neon branch that is prod (with --neon-project)')
+    .option('--neon-database <name>', 'prod\'s database name on Neon (with --neon-project)')
+    .option('--neon-role <name>', 'the role branches connect as (with --neon-project)');
 }
 
 /** What shapes a plan, for `plan` and `deploy` alike. */
@@ -62,13 +74,9 @@ export function buildCli(): Command {
     .description('start a promotion of dev\'s schema to prod')
     .requiredOption('--dev <url>', 'the dev database (the schema to promote)')
     .requiredOption('--prod <url>', 'the prod database');
-  withPlanOptions(deploy)
+  withBranchTarget(withPlanOptions(deploy))
     .option('--approval-timeout <duration>', 'how long to wait for approval', '7 days')
     .option('--id <id>', 'promotion id (Temporal workflow id)')
-    .option('--neon-project <id>', 'branch on this Neon project instead of cloning prod on its server')
-    .option('--neon-branch <id>', 'the Neon branch that is prod (with --neon-project)')
-    .option('--neon-database <name>', 'prod\'s database name on Neon (with --neon-project)')
-    .option('--neon-role <name>', 'the role branches connect as (with --neon-project)')
     .option('--no-wait', 'return once started instead of waiting for the plan')
     .action(async (options) => {
       await withPromotions(async (client) => {
@@ -85,6 +93,25 @@ export function buildCli(): Command {
         const state = await client.waitForStage(id, ['awaiting-approval', 'finished']);
         console.log(formatState(state));
         if (state.stage === 'awaiting-approval') console.log(`\napprove: pgpromote approve ${id} --as <name>\nreject:  pgpromote reject ${id}`);
+      });
+    });
+
+  const branches = program
+    .command('branches')
+    .description('list the branches pgpromote made of prod; --delete-stale deletes those whose promotion no longer runs')
+    .requiredOption('--prod <url>', 'the prod database');
+  withBranchTarget(branches)
+    .option('--delete-stale', 'delete branches whose promotion is not running (e.g. a terminated workflow)')
+    .action(async (options) => {
+      const provider = createBranchProvider(branchTarget(options), options.prod, activityDeps(loadConfig()).neon);
+      await withPromotions(async (client) => {
+        for (const branch of await provider.list()) {
+          const promotion = promotionOfBranch(branch.name);
+          const running = promotion ? await client.isRunning(promotion) : false;
+          const stale = !running && options.deleteStale;
+          if (stale) await provider.delete(branch.id);
+          console.log(`${branch.name}\t${promotion ? `promotion ${promotion} ${running ? 'running' : 'not running'}` : 'no promotion'}${stale ? '\tdeleted' : ''}`);
+        }
       });
     });
 

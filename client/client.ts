@@ -135,6 +135,16 @@ export class PromotionClient {
     await handle.signal(rejectSignal, rejection);
   }
 
+  /** Whether a promotion is still running (false for unknown ids). */
+  async isRunning(id: string): Promise<boolean> {
+    try {
+      return (await this.temporal.workflow.getHandle(id).describe()).status.name === 'RUNNING';
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) return false;
+      throw error;
+    }
+  }
+
   /** Waits for the end; a failed promotion throws an Error whose message is the reason. */
   async result(id: string): Promise<PromotionState> {
     const handle = await this.handle(id);

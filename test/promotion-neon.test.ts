@@ -68,7 +68,7 @@ describe('promotion on a Neon branch', () => {
         prod: other.connectionUri,
         branch: { provider: 'neon', projectId: other.projectId, branchId: other.branchId, databaseName: other.databaseName, roleName: other.roleName },
       });
-      await expect(keyless.client.result(id)).rejects.toThrow(/the worker has no NEON_API_KEY/);
+      await expect(keyless.client.result(id)).rejects.toThrow(/there is no NEON_API_KEY/);
       expect(await fake.databasesOnServer(other.projectId)).toHaveLength(1);
     } finally {
       await keyless.stop();

@@ -1,6 +1,8 @@
 // End to end: a real worker, the real Temporal dev server and real Postgres databases.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { createDatabase, dropDatabase, sql, databaseUrl } from './support.ts';
 import { startWorker, type TestWorker } from './worker.ts';
 import { approveSignal, statusQuery } from '../workflows/messages.ts';
@@ -53,6 +55,14 @@ describe('promotion', () => {
     expect(waiting.stage).toBe('awaiting-approval');
     expect(waiting.plan!.statements.map((s) => s.kind).sort()).toEqual(['alter_table_add_column', 'create_reference', 'create_table']);
     expect(waiting.trial!.converged).toBe(true);
+    expect(await branchExists(waiting.branch!.id)).toBe(true);
+    // Cleaning up leftovers spares the branch of a promotion that is still running.
+    const cleanup = spawnSync(process.execPath, ['bin/pgpromote.mjs', 'branches', '--prod', prod.url, '--delete-stale'], {
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+      encoding: 'utf8',
+      env: { ...process.env, TEMPORAL_ADDRESS: worker.config.address },
+    });
+    expect(cleanup.stdout).toContain(`${waiting.branch!.name}\tpromotion ${id} running\n`);
     expect(await branchExists(waiting.branch!.id)).toBe(true);
 
     await client.approve(id, { by: 'alice', comment: 'ship it' });

@@ -13,6 +13,7 @@ import {
   ActivityFailure,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
+import { trialBranchName } from '../activities/branches/provider.ts';
 import { approveSignal, rejectSignal, statusQuery, type PromoteInput, type PromotionState, type Stage } from './messages.ts';
 
 // Errors where trying again gives the same answer.
@@ -76,7 +77,7 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
     }
 
     enter('branching');
-    const branch = await branches.createBranch({ prod: input.prod, target: input.branch, name: `pgpromote-${promotionId}-trial` });
+    const branch = await branches.createBranch({ prod: input.prod, target: input.branch, name: trialBranchName(promotionId) });
     state.branch = { id: branch.id, name: branch.name };
 
     enter('trial');

@@ -24,6 +24,10 @@ export interface BranchProvider {
 
 export const BRANCH_PREFIX = 'pgpromote-';
 
+/** A promotion's trial branch is named after it, so that a leftover can be traced to its promotion. */
+export const trialBranchName = (promotionId: string) => `${BRANCH_PREFIX}${promotionId}-trial`;
+export const promotionOfBranch = (name: string) => /^pgpromote-(.+)-trial$/.exec(name)?.[1];
+
 /** Where to make branches of prod; travels in workflow input, so it holds no secrets. */
 export type BranchTarget =
   | { provider: 'local' }
