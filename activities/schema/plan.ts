@@ -96,15 +96,14 @@ export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, opt
   const extras = planExtras(from.extras, to.extras, drizzleEffects(statementsJson.flat(), namedPrimaryKeys));
   const drizzled = plan.statements.map(({ sql, kind }, index) => ({ sql: droppedPrimaryKeySql(kind, statementsJson[index]![0], from.extras) ?? sql, kind, json: statementsJson[index]![0] }));
   const empty = drizzled.filter(({ sql }) => !sql.replace(/\/\*[\s\S]*?\*\/|--.*$/gm, '').trim());
-  // Schemas and enums before the types and functions that may use them; their drops after.
-  const first = drizzled.filter(({ kind }) => kind === 'create_schema' || kind === 'create_type_enum');
-  const last = drizzled.filter(({ kind }) => kind === 'drop_type_enum' || kind === 'drop_schema');
+  const drizzledIn = (wanted: ReturnType<typeof phase>) => drizzled.filter(({ kind }) => phase(kind) === wanted);
   const ordered: HazardSource[] = [
-    ...first,
+    ...drizzledIn('first'),
     ...extras.before,
-    ...drizzled.filter((statement) => !first.includes(statement) && !last.includes(statement)),
+    ...drizzledIn('tables'),
+    ...drizzledIn('foreign keys'),
     ...extras.after,
-    ...last,
+    ...drizzledIn('last'),
   ];
   const hazards = await measureHazards(prod, ordered);
   return withHash({
@@ -118,6 +117,15 @@ export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, opt
       ...empty.map(({ kind, json }) => ({ kind, object: `${json.schema || 'public'}.${json.tableName ?? json.name}`, reason: `drizzle-kit gives no SQL for ${kind}; change it by hand` })),
     ],
   });
+}
+
+/** Schemas and enums go before the types and functions that may use them, their drops last. New foreign
+ * keys go after the tables' other changes: drizzle-kit adds them before the unique indexes and constraints
+ * (and the recreated primary keys) they may reference. */
+function phase(kind: string): 'first' | 'tables' | 'foreign keys' | 'last' {
+  if (kind === 'create_schema' || kind === 'create_type_enum') return 'first';
+  if (kind === 'drop_type_enum' || kind === 'drop_schema') return 'last';
+  return kind === 'create_reference' ? 'foreign keys' : 'tables';
 }
 
 /** drizzle-kit does not know a single-column primary key's name and emits only a comment to drop it. */
