@@ -81,32 +81,6 @@ COMMENT ON TABLE order_items IS 'lines of an order';
 
 const MAJORS: PostgresMajor[] = [14, 16, 17, 18];
 
-// Engine bugs a major reveals; the engine is fixed elsewhere. The major's cases run as `it.fails`: they pass
-// while they throw exactly this error, and fail once it is gone (then delete the entry) or another appears.
-const KNOWN_BUGS: Partial<Record<PostgresMajor, RegExp>> = {
-  // activities/schema/extras.ts (OBJECT_ROWS, the 'other' kinds) selects pg_collation.colliculocale, a column
-  // of Postgres 15 and 16 only (14 has none, 17 renamed it colllocale), so readExtras, and with it every
-  // planPromotion and fingerprint, fails on 14, 17 and 18 with "column co.colliculocale does not exist".
-  // With that column read by version (colllocale from 17 on, none before 15), all cases here pass on 14 to 18.
-  14: /column co\.colliculocale does not exist/,
-  17: /column co\.colliculocale does not exist/,
-  18: /column co\.colliculocale does not exist/,
-};
-
-/** `it`, or for a major with a known bug `it.fails` that counts only that bug's error as the expected failure. */
-function caseOn(major: PostgresMajor, name: string, body: () => Promise<void>) {
-  const bug = KNOWN_BUGS[major];
-  if (!bug) return it(name, body);
-  it.fails(`${name} (known engine bug: ${bug.source})`, async () => {
-    try {
-      await body();
-    } catch (error) {
-      if (bug.test(String(error))) throw error;
-      console.error(`Postgres ${major}: ${name}: not the known bug but`, error); // it.fails then reports a failure
-    }
-  });
-}
-
 const planOn = (server: LocalPostgres, prod: string, dev: string, options: PlanOptions = {}): Promise<Plan> =>
   withClient(server.url(prod), (p) => withClient(server.url(dev), (d) => planPromotion(p, d, options)));
 
@@ -146,7 +120,7 @@ for (const major of MAJORS) {
     });
     afterAll(() => server?.stop());
 
-    caseOn(major, 'applies the plan to a copy of prod and converges on dev', async () => {
+    it('applies the plan to a copy of prod and converges on dev', async () => {
       // orders.note goes while orders.shipped_at comes: the planner asks whether that is a rename.
       const plan = await planOn(server, 'prod', 'dev', { answers: { 'column:public.orders.note': 'drop' } });
       expect(plan.unsupported).toEqual([]);
@@ -161,7 +135,7 @@ for (const major of MAJORS) {
       expect(replan.fromFingerprint).toBe(plan.toFingerprint);
     });
 
-    caseOn(major, 'plans nothing between identical schemas', async () => {
+    it('plans nothing between identical schemas', async () => {
       const plan = await planOn(server, 'dev', 'dev_again');
       expect(plan.statements.map((statement) => statement.sql)).toEqual([]);
       expect(plan.unsupported).toEqual([]);

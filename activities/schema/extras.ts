@@ -171,7 +171,8 @@ union all
   from (
     select 'pg_proc'::regclass as classid, p.oid as objid, pg_get_function_result(p.oid) as definition from pg_proc p join nsp n on n.oid = p.pronamespace
       where p.prokind = 'a' and ${NOT_EXTENSION_MEMBER('pg_proc', 'p.oid')}
-    union all select 'pg_collation'::regclass, co.oid, concat_ws(' ', co.collprovider, co.collcollate, co.collctype, co.colliculocale, co.collisdeterministic)
+    -- The ICU locale column is colliculocale in Postgres 15-16 and colllocale from 17; 14 has neither.
+    union all select 'pg_collation'::regclass, co.oid, concat_ws(' ', co.collprovider, co.collcollate, co.collctype, coalesce(to_jsonb(co) ->> 'colllocale', to_jsonb(co) ->> 'colliculocale'), co.collisdeterministic)
       from pg_collation co join nsp n on n.oid = co.collnamespace where ${NOT_EXTENSION_MEMBER('pg_collation', 'co.oid')}
     union all select 'pg_operator'::regclass, o.oid, o.oprcode::text from pg_operator o join nsp n on n.oid = o.oprnamespace where ${NOT_EXTENSION_MEMBER('pg_operator', 'o.oid')}
     union all select 'pg_opclass'::regclass, o.oid, '' from pg_opclass o join nsp n on n.oid = o.opcnamespace where ${NOT_EXTENSION_MEMBER('pg_opclass', 'o.oid')}
