@@ -5,18 +5,24 @@ import type { Snapshot } from './drizzle.ts';
 
 export type { Snapshot };
 
-/** Sorts object keys recursively, except a table's `columns`, whose order is the table's column order. */
+/** Sorts object keys recursively, except a table's `columns`, whose order is the table's column order.
+ * Returns what is canonical already as is, without copying: introspected snapshots are, and hashing
+ * them is on every plan's path. */
 export function canonicalize<T>(value: T, keepOrder = false): T {
-  if (Array.isArray(value)) return value.map((item) => canonicalize(item)) as T;
-  if (value === null || typeof value !== 'object') return value;
-  const keys = Object.keys(value);
-  if (!keepOrder) keys.sort();
-  const result: Record<string, unknown> = {};
-  for (const key of keys) {
-    const child = (value as Record<string, unknown>)[key];
-    if (child !== undefined) result[key] = canonicalize(child, key === 'columns' && !Array.isArray(child));
+  if (Array.isArray(value)) {
+    const items = value.map((item) => canonicalize(item));
+    return (items.some((item, index) => item !== value[index]) ? items : value) as T;
   }
-  return result as T;
+  if (value === null || typeof value !== 'object') return value;
+  const object = value as Record<string, unknown>;
+  const keys = Object.keys(object);
+  const order = keepOrder ? keys : [...keys].sort();
+  const children = order.map((key) => {
+    const child = object[key];
+    return child === undefined ? undefined : canonicalize(child, key === 'columns' && !Array.isArray(child));
+  });
+  if (order.every((key, index) => key === keys[index] && children[index] !== undefined && children[index] === object[key])) return value;
+  return Object.fromEntries(order.map((key, index) => [key, children[index]]).filter(([, child]) => child !== undefined)) as T;
 }
 
 export function sha256(text: string): string {
