@@ -44,7 +44,7 @@ const SHARED = ['enums', 'schemas', 'sequences', 'roles', 'policies', 'views'] a
  * candidates. A table that references a renamed table or column is not identical on both sides, so it stays. */
 export function withoutUnchangedTables(from: Snapshot, to: Snapshot): [Snapshot, Snapshot] {
   if (SHARED.some((part) => JSON.stringify(from[part]) !== JSON.stringify(to[part]))) return [from, to];
-  const changed = (key: string) => JSON.stringify(from.tables[key]) !== JSON.stringify(to.tables[key]);
-  const changedOnly = (snapshot: Snapshot) => ({ ...snapshot, tables: Object.fromEntries(Object.entries(snapshot.tables).filter(([key]) => changed(key))) });
+  const unchanged = new Set(Object.keys(from.tables).filter((key) => JSON.stringify(from.tables[key]) === JSON.stringify(to.tables[key])));
+  const changedOnly = (snapshot: Snapshot) => ({ ...snapshot, tables: Object.fromEntries(Object.entries(snapshot.tables).filter(([key]) => !unchanged.has(key))) });
   return [changedOnly(from), changedOnly(to)];
 }
