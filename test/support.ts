@@ -1,6 +1,7 @@
 // Helpers for tests: fresh databases on the run's shared Postgres server.
 import { inject } from 'vitest';
-import pg from 'pg';
+import type pg from 'pg';
+import { withClient } from '../activities/db.ts';
 import { randomUUID } from 'node:crypto';
 
 export const serverUrl = () => inject('postgresUrl');
@@ -12,14 +13,8 @@ export function databaseUrl(name: string): string {
 }
 
 /** Runs SQL on the server's maintenance database (or `database`), one statement string at a time. */
-export async function sql(text: string, database?: string): Promise<pg.QueryResult> {
-  const client = new pg.Client(database ? databaseUrl(database) : serverUrl());
-  await client.connect();
-  try {
-    return await client.query(text);
-  } finally {
-    await client.end();
-  }
+export function sql(text: string, database?: string): Promise<pg.QueryResult> {
+  return withClient(database ? databaseUrl(database) : serverUrl(), (client) => client.query(text));
 }
 
 /** A new empty database with a unique name, optionally loaded with `schema` (SQL). */

@@ -1,16 +1,12 @@
 // A prod and a dev database loaded with SQL, for the planner's tests; dropped afterwards.
-import pg from 'pg';
+import type pg from 'pg';
 import { planPromotion, type PlanOptions } from '../../activities/schema/plan.ts';
+import { withClient as withUrl } from '../../activities/db.ts';
 import { createDatabase, databaseUrl, dropDatabase } from '../support.ts';
 
-export async function withClient<T>(database: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client(databaseUrl(database));
-  await client.connect();
-  try {
-    return await use(client);
-  } finally {
-    await client.end();
-  }
+/** A connection to one database of the run's shared server, by name. */
+export function withClient<T>(database: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
+  return withUrl(databaseUrl(database), use);
 }
 
 export async function withDatabases<T>(before: string, after: string, use: (prod: string, dev: string) => Promise<T>): Promise<T> {
