@@ -125,6 +125,18 @@ describe('promotion', () => {
     expect((await client.result(id)).outcome).toBe('applied');
   });
 
+  it('survives a worker restart while it waits for approval', async () => {
+    const { prod, dev } = await databases('ALTER TABLE projects ADD COLUMN color text;');
+    const id = await worker.client.deploy({ dev: dev.url, prod: prod.url });
+    await worker.client.waitForStage(id, ['awaiting-approval']);
+    const { taskQueue, secretKey } = worker.config;
+    await worker.stop(); // the process that planned and trialled is gone
+    worker = await startWorker({ taskQueue, secretKey });
+    await worker.client.approve(id, { by: 'alice' });
+    expect((await worker.client.result(id)).outcome).toBe('applied');
+    expect(await columns(prod.name, 'projects')).toEqual(['id', 'owner_id', 'name', 'color']);
+  });
+
   it('finishes at once when prod already matches dev', async () => {
     const { prod, dev } = await databases('');
     const id = await worker.client.deploy({ dev: dev.url, prod: prod.url });
