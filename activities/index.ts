@@ -7,7 +7,7 @@ import { withClient } from './db.ts';
 import { planPromotion, type Answers, type Plan } from './schema/plan.ts';
 import { createBranchProvider } from './branches/index.ts';
 import type { NeonProviderOptions } from './branches/neon.ts';
-import type { BranchTarget } from './branches/provider.ts';
+import type { BranchRef, BranchTarget } from './branches/provider.ts';
 import { trialPlan, type TrialReport } from './trial/trial.ts';
 import { applyToProduction, type ApplyResult } from './production/apply.ts';
 import { DEFAULT_LIMITS, type ExecutionLimits } from './production/execute.ts';
@@ -60,6 +60,11 @@ export function createActivities(deps: ActivityDeps) {
 
     async deleteBranch(input: { prod: Sealed; target: BranchTarget; id: string }): Promise<void> {
       await provider(input.target, input.prod).delete(input.id);
+    },
+
+    /** Makes prod what `source` holds (a backup taken before the apply); prod's current state is kept as `keepAs`. */
+    async restoreProd(input: { prod: Sealed; target: BranchTarget; source: BranchRef; keepAs: string }): Promise<BranchRef> {
+      return heartbeating(() => provider(input.target, input.prod).restore(input.source, input.keepAs));
     },
 
     async trial(input: Databases & { branch: Sealed; plan: Plan; limits?: ExecutionLimits }): Promise<TrialReport> {

@@ -76,6 +76,7 @@ export function buildCli(): Command {
     .requiredOption('--prod <url>', 'the prod database');
   withBranchTarget(withPlanOptions(deploy))
     .option('--approval-timeout <duration>', 'how long to wait for approval', '7 days')
+    .option('--revert-window <duration>', 'back prod up before the apply and allow `pgpromote revert` this long after it')
     .option('--id <id>', 'promotion id (Temporal workflow id)')
     .option('--no-wait', 'return once started instead of waiting for the plan')
     .action(async (options) => {
@@ -85,6 +86,7 @@ export function buildCli(): Command {
           prod: options.prod,
           ...planOptions(options),
           approvalTimeout: options.approvalTimeout,
+          revertWindow: options.revertWindow,
           id: options.id,
           branch: branchTarget(options),
         });
@@ -148,6 +150,18 @@ export function buildCli(): Command {
       await withPromotions(async (client) => {
         await client.reject(id, { by: options.as, comment: options.comment });
         console.log(`rejected ${id}`);
+      });
+    });
+
+  program
+    .command('revert <id>')
+    .description('put prod back as it was before the apply (within the promotion\'s revert window); prod\'s state at that moment is kept as a branch')
+    .addOption(new Option('--as <name>', 'who reverts').default(defaultUser(), '$USER'))
+    .option('--comment <text>', 'why')
+    .action(async (id: string, options) => {
+      await withPromotions(async (client) => {
+        const state = await client.revert(id, { by: options.as, comment: options.comment });
+        console.log(`reverted ${id}: prod is back to its backup; its state before the revert is kept as ${state.revert?.keptAs}`);
       });
     });
 

@@ -8,7 +8,7 @@ import { parseDatabaseUrl } from '../activities/db.ts';
 import type { Answers } from '../activities/schema/plan.ts';
 import type { BranchTarget } from '../activities/branches/provider.ts';
 import { promote } from '../workflows/promote.ts';
-import { approveSignal, rejectSignal, statusQuery, type PromotionState, type Stage } from '../workflows/messages.ts';
+import { approveSignal, rejectSignal, revertSignal, statusQuery, type PromotionState, type Stage } from '../workflows/messages.ts';
 import { loadConfig, workflowUrl, type Config } from '../worker/config.ts';
 
 /** Something the user asked for cannot be done as asked; the message says what to do. */
@@ -25,6 +25,8 @@ export interface DeployOptions {
   renames?: string[];
   branch?: BranchTarget;
   approvalTimeout?: string;
+  /** After the apply, how long `revert` may restore prod's backup (e.g. `1 hour`); no backup when absent. */
+  revertWindow?: string;
   /** Workflow id; a fresh `promote-<prod db>-<random>` when absent. */
   id?: string;
 }
@@ -78,6 +80,7 @@ export class PromotionClient {
           answers: options.answers,
           renames: options.renames,
           approvalTimeout: options.approvalTimeout,
+          revertWindow: options.revertWindow,
         },
       ],
     });
@@ -102,12 +105,16 @@ export class PromotionClient {
   }
 
   /** Polls until the promotion reaches one of `stages`; returns its state then. */
-  async waitForStage(id: string, stages: Stage[], timeoutMs = 10 * 60_000): Promise<PromotionState> {
+  waitForStage(id: string, stages: Stage[], timeoutMs = 10 * 60_000): Promise<PromotionState> {
+    return this.waitUntil(id, (state) => stages.includes(state.stage), `reached ${stages.join(' or ')}`, timeoutMs);
+  }
+
+  private async waitUntil(id: string, done: (state: PromotionState) => boolean, what: string, timeoutMs = 10 * 60_000): Promise<PromotionState> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const state = await this.status(id);
-      if (stages.includes(state.stage)) return state;
-      if (Date.now() > deadline) throw new Error(`promotion ${id} is still ${state.stage} after ${timeoutMs / 1000} s`);
+      if (done(state)) return state;
+      if (Date.now() > deadline) throw new Error(`promotion ${id} has not ${what} after ${timeoutMs / 1000} s (it is ${state.stage})`);
       await new Promise((resolve) => setTimeout(resolve, 300));
     }
   }
@@ -123,7 +130,8 @@ export class PromotionClient {
       throw new UsageError(`promotion ${id} waits on plan ${state.plan.planHash}, not ${approval.planHash}: review the current plan (\`pgpromote status ${id}\`)`);
     }
     await handle.signal(approveSignal, { by: approval.by, comment: approval.comment, planHash: approval.planHash ?? state.plan.planHash });
-    return this.waitForStage(id, ['applying', 'cleaning-up', 'finished']);
+    // The workflow takes it at its next step; stages after it can be too brief to poll.
+    return this.waitUntil(id, (after) => !!after.approval || after.stage !== 'awaiting-approval', 'taken the approval');
   }
 
   async reject(id: string, rejection: { by: string; comment?: string }): Promise<void> {
@@ -133,6 +141,17 @@ export class PromotionClient {
       throw new UsageError(`promotion ${id} can no longer be rejected (it is ${state.stage}${state.outcome ? `, ${state.outcome}` : ''})`);
     }
     await handle.signal(rejectSignal, rejection);
+  }
+
+  /** Puts prod back as it was before the apply, during the promotion's revert window; returns the final state. */
+  async revert(id: string, decision: { by: string; comment?: string }): Promise<PromotionState> {
+    const handle = await this.handle(id);
+    const state = await handle.query(statusQuery);
+    if (state.stage !== 'revert-window') {
+      throw new UsageError(`promotion ${id} cannot be reverted now (it is ${state.stage}${state.outcome ? `, ${state.outcome}` : ''}); a revert is possible only within the --revert-window after the apply`);
+    }
+    await handle.signal(revertSignal, decision);
+    return this.result(id);
   }
 
   /** Whether a promotion is still running (false for unknown ids). */

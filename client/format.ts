@@ -40,6 +40,8 @@ export function formatState(state: PromotionState): string {
     if (slowest) lines.push(`  slowest on the branch: ${slowest.ms} ms — ${slowest.sql.trim().split('\n')[0]}`);
   }
   if (state.approval) lines.push(`  approved by ${state.approval.by}${state.approval.comment ? `: ${state.approval.comment}` : ''}`);
+  if (state.backup) lines.push(`  backup of prod before the apply: ${state.backup.name}${state.stage === 'finished' ? ' (deleted)' : ''}`);
+  if (state.revert) lines.push(`  reverted by ${state.revert.by}${state.revert.comment ? `: ${state.revert.comment}` : ''}; prod's state before the revert is kept as ${state.revert.keptAs ?? '(pending)'}`);
   if (state.rejection) lines.push(`  rejected by ${state.rejection.by}${state.rejection.comment ? `: ${state.rejection.comment}` : ''}`);
   if (state.apply) lines.push(`  applied ${state.apply.alreadyApplied ? '(already, by an earlier attempt)' : `${state.apply.statements.length} statements`}`);
   for (const ignored of state.ignored) lines.push(`  ignored a message from ${ignored.by}: ${ignored.reason}`);

@@ -59,6 +59,37 @@ describe('promotion on a Neon branch', () => {
     expect(fake.validationErrors).toEqual([]);
   });
 
+  it('reverts on Neon: prod is restored from its backup branch, its state kept under another name', async () => {
+    const other = await fake.createProject({ schema: SCHEMA });
+    const { client } = worker;
+    const id = await client.deploy({
+      dev: dev.url,
+      prod: other.connectionUri,
+      branch: { provider: 'neon', projectId: other.projectId, branchId: other.branchId, databaseName: other.databaseName, roleName: other.roleName },
+      revertWindow: '10 minutes',
+    });
+    await client.waitForStage(id, ['awaiting-approval']);
+    await client.approve(id, { by: 'alice' });
+    await client.waitForStage(id, ['revert-window']);
+    const columns = async () => {
+      const connection = new pg.Client(other.connectionUri);
+      await connection.connect();
+      try {
+        return (await connection.query("SELECT column_name FROM information_schema.columns WHERE table_name = 'items' ORDER BY ordinal_position")).rows.map((r) => r.column_name);
+      } finally {
+        await connection.end();
+      }
+    };
+    expect(await columns()).toEqual(['id', 'name', 'price']);
+    const done = await client.revert(id, { by: 'bob' });
+    expect(done.outcome).toBe('reverted');
+    expect(await columns()).toEqual(['id', 'name']);
+    expect(fake.requests.some((r) => r.operationId === 'restoreProjectBranch' && r.status < 300)).toBe(true);
+    // prod and the kept pre-revert state remain; the trial and backup branches are gone.
+    expect(await fake.databasesOnServer(other.projectId)).toHaveLength(2);
+    expect(fake.validationErrors).toEqual([]);
+  });
+
   it('fails clearly when the worker has no Neon API key, leaving prod alone', async () => {
     const other = await fake.createProject({ schema: SCHEMA });
     const keyless = await startWorker();

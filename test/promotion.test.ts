@@ -137,6 +137,41 @@ describe('promotion', () => {
     expect(await columns(prod.name, 'projects')).toEqual(['id', 'owner_id', 'name', 'color']);
   });
 
+  it('reverts within the revert window: prod goes back to its backup, and its state at the revert is kept', async () => {
+    const { prod, dev } = await databases('ALTER TABLE users ADD COLUMN phone text;');
+    const { client } = worker;
+    const id = await client.deploy({ dev: dev.url, prod: prod.url, revertWindow: '10 minutes' });
+    await client.waitForStage(id, ['awaiting-approval']);
+    await expect(client.revert(id, { by: 'bob' })).rejects.toThrow(/cannot be reverted now \(it is awaiting-approval\)/);
+    await client.approve(id, { by: 'alice' });
+    const applied = await client.waitForStage(id, ['revert-window', 'finished']);
+    expect(applied).toMatchObject({ stage: 'revert-window', outcome: 'applied' });
+    expect(await columns(prod.name, 'users')).toEqual(['id', 'email', 'created_at', 'phone']);
+    expect(await branchExists(applied.branch!.id)).toBe(false); // the trial branch goes right after the apply
+    await sql("UPDATE users SET phone = '555' WHERE id = 1", prod.name); // a write after the apply
+    const done = await client.revert(id, { by: 'bob', comment: 'app broke' });
+    expect(done).toMatchObject({ outcome: 'reverted', stage: 'finished', revert: { by: 'bob', comment: 'app broke' } });
+    expect(await columns(prod.name, 'users')).toEqual(['id', 'email', 'created_at']);
+    expect(await count(prod.name, 'users')).toBe(50);
+    const kept = done.revert!.keptAs!;
+    created.push(kept);
+    expect((await sql('SELECT phone FROM users WHERE id = 1', kept)).rows).toEqual([{ phone: '555' }]);
+    expect(await branchExists(done.backup!.id)).toBe(false);
+  });
+
+  it('keeps the apply when the revert window passes, and deletes the backup', async () => {
+    const { prod, dev } = await databases('ALTER TABLE users ADD COLUMN phone text;');
+    const { client } = worker;
+    const id = await client.deploy({ dev: dev.url, prod: prod.url, revertWindow: '1 second' });
+    await client.waitForStage(id, ['awaiting-approval']);
+    await client.approve(id, { by: 'alice' });
+    const done = await client.result(id);
+    expect(done).toMatchObject({ outcome: 'applied', stage: 'finished' });
+    expect(done.revert).toBeUndefined();
+    expect(await columns(prod.name, 'users')).toEqual(['id', 'email', 'created_at', 'phone']);
+    expect(await branchExists(done.backup!.id)).toBe(false);
+  });
+
   it('finishes at once when prod already matches dev', async () => {
     const { prod, dev } = await databases('');
     const id = await worker.client.deploy({ dev: dev.url, prod: prod.url });

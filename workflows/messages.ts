@@ -20,23 +20,29 @@ export interface PromoteInput {
   renames?: string[];
   /** How long to wait for a decision, e.g. `7 days`, `30 minutes`. */
   approvalTimeout?: string;
+  /**
+   * After a successful apply, how long a `revert` may put prod back as it was before (e.g. `1 hour`).
+   * prod is copied into a backup branch before the apply for it. Off when absent.
+   */
+  revertWindow?: string;
 }
 
-export interface Approval {
+/** Who decided, and why: a rejection, a revert. */
+export interface Decision {
   by: string;
   comment?: string;
+}
+
+export interface Approval extends Decision {
   /** The plan the approver reviewed: an approval of any other plan is ignored. */
   planHash: string;
 }
 
-export interface Rejection {
-  by: string;
-  comment?: string;
-}
+export type Stage =
+  | 'planning' | 'branching' | 'trial' | 'awaiting-approval' | 'backing-up' | 'applying'
+  | 'revert-window' | 'reverting' | 'cleaning-up' | 'finished';
 
-export type Stage = 'planning' | 'branching' | 'trial' | 'awaiting-approval' | 'applying' | 'cleaning-up' | 'finished';
-
-export type Outcome = 'applied' | 'up-to-date' | 'rejected' | 'expired' | 'failed';
+export type Outcome = 'applied' | 'up-to-date' | 'rejected' | 'expired' | 'failed' | 'reverted';
 
 export interface PromotionState {
   promotionId: string;
@@ -46,9 +52,13 @@ export interface PromotionState {
   outcome?: Outcome;
   plan?: Plan;
   branch?: { id: string; name: string };
+  /** prod as it was before the apply, while a revert is possible. */
+  backup?: { id: string; name: string };
   trial?: TrialReport;
   approval?: Approval & { at: string };
-  rejection?: Rejection & { at: string };
+  rejection?: Decision & { at: string };
+  /** `keptAs`: the branch that holds prod as it was when reverted (with any writes made after the apply). */
+  revert?: Decision & { at: string; keptAs?: string };
   apply?: ApplyResult;
   /** Why the promotion failed, when it did. */
   error?: string;
@@ -57,5 +67,6 @@ export interface PromotionState {
 }
 
 export const approveSignal = defineSignal<[Approval]>('approve');
-export const rejectSignal = defineSignal<[Rejection]>('reject');
+export const rejectSignal = defineSignal<[Decision]>('reject');
+export const revertSignal = defineSignal<[Decision]>('revert');
 export const statusQuery = defineQuery<PromotionState>('status');

@@ -13,8 +13,8 @@ import {
   ActivityFailure,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
-import { trialBranchName } from '../activities/branches/provider.ts';
-import { approveSignal, rejectSignal, statusQuery, type PromoteInput, type PromotionState, type Stage } from './messages.ts';
+import { backupBranchName, revertedBranchName, trialBranchName } from '../activities/branches/provider.ts';
+import { approveSignal, rejectSignal, revertSignal, statusQuery, type PromoteInput, type PromotionState, type Stage } from './messages.ts';
 
 // Errors where trying again gives the same answer.
 const nonRetryableErrorTypes = [
@@ -49,6 +49,10 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
       state.approval = { ...approval, at: now() };
     }
   });
+  setHandler(revertSignal, (revert) => {
+    if (state.stage === 'revert-window' && !state.revert) state.revert = { ...revert, at: now() };
+    else state.ignored.push({ by: revert.by, reason: `revert arrived during ${state.stage}${input.revertWindow ? '' : ' (this promotion has no revert window)'}`, at: now() });
+  });
   setHandler(rejectSignal, (rejection) => {
     if (!state.approval && BEFORE_DECISION.includes(state.stage)) {
       state.rejection = { ...rejection, at: now() };
@@ -61,6 +65,15 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
     log.info('promotion stage', { promotionId, stage });
   };
   const databases = { prod: input.prod, dev: input.dev, schemas: input.schemas };
+  const dropped = new Set<string>();
+  const dropBranches = (...which: ('branch' | 'backup')[]) =>
+    CancellationScope.nonCancellable(async () => {
+      for (const branch of which.map((key) => state[key])) {
+        if (!branch || dropped.has(branch.id)) continue;
+        await branches.deleteBranch({ prod: input.prod, target: input.branch, id: branch.id });
+        dropped.add(branch.id);
+      }
+    });
 
   try {
     enter('planning');
@@ -94,21 +107,35 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
       return state;
     }
 
+    if (input.revertWindow) {
+      enter('backing-up');
+      const backup = await branches.createBranch({ prod: input.prod, target: input.branch, name: backupBranchName(promotionId) });
+      state.backup = { id: backup.id, name: backup.name };
+    }
+
     enter('applying');
     state.apply = await changes.applyToProduction({ prod: input.prod, schemas: input.schemas, plan: state.plan, promotionId });
     state.outcome = 'applied';
+    await dropBranches('branch'); // the trial branch is not needed while a revert is still possible
+
+    if (state.backup) {
+      enter('revert-window');
+      if (await condition(() => !!state.revert, input.revertWindow as never)) {
+        enter('reverting');
+        const kept = await changes.restoreProd({ prod: input.prod, target: input.branch, source: state.backup, keepAs: revertedBranchName(promotionId) });
+        state.revert!.keptAs = kept.name;
+        state.outcome = 'reverted';
+      }
+    }
     return state;
   } catch (error) {
     state.outcome = 'failed';
     state.error = reason(error);
     throw ApplicationFailure.nonRetryable(state.error, 'PromotionFailed');
   } finally {
-    // The saga's compensation: the branch goes whatever happened, even when the workflow is cancelled.
-    if (state.branch) {
-      const { id } = state.branch;
-      state.stage = 'cleaning-up';
-      await CancellationScope.nonCancellable(() => branches.deleteBranch({ prod: input.prod, target: input.branch, id }));
-    }
+    // The saga's compensation: the branches go whatever happened, even when the workflow is cancelled.
+    state.stage = 'cleaning-up';
+    await dropBranches('branch', 'backup');
     state.stage = 'finished';
     setCurrentDetails(details(state));
     await condition(allHandlersFinished);
@@ -133,6 +160,7 @@ function details(state: PromotionState): string {
   if (state.stage === 'awaiting-approval' && state.plan) {
     lines.push(`Approve: signal \`approve\` with \`{"by": "you", "planHash": "${state.plan.planHash}"}\``);
   }
+  if (state.stage === 'revert-window') lines.push('Revert: signal `revert` with `{"by": "you"}` (prod goes back to its backup from before the apply)');
   if (state.error) lines.push(`error: ${state.error}`);
   return lines.join('\n');
 }

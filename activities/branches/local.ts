@@ -72,16 +72,22 @@ export function createLocalBranchProvider(prodUrl: string): BranchProvider {
     async restore(source, keepAs) {
       const kept = databaseName(keepAs);
       await onServer(async (client) => {
-        if (await exists(client, kept)) return; // a retried restore that already swapped
-        // As on Neon, a restore ends prod's sessions: no new ones while the databases swap names.
-        await client.query(`ALTER DATABASE ${ident(prodDatabase)} WITH ALLOW_CONNECTIONS false`);
+        // Two renames; a retry after either one carries on from where the last attempt stopped.
         try {
-          await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [prodDatabase]);
-          await client.query(`ALTER DATABASE ${ident(prodDatabase)} RENAME TO ${ident(kept)}`);
-          await client.query(`ALTER DATABASE ${ident(source.id)} RENAME TO ${ident(prodDatabase)}`);
+          if (!(await exists(client, kept))) {
+            // As on Neon, a restore ends prod's sessions: no new ones while the databases swap names.
+            await client.query(`ALTER DATABASE ${ident(prodDatabase)} WITH ALLOW_CONNECTIONS false`);
+            await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [prodDatabase]);
+            await client.query(`ALTER DATABASE ${ident(prodDatabase)} RENAME TO ${ident(kept)}`);
+          }
+          if (!(await exists(client, prodDatabase))) {
+            if (!(await exists(client, source.id))) throw new DatabaseConfigError(`cannot restore prod: its backup ${source.name} is gone (prod's last state is kept as ${kept})`);
+            await client.query(`ALTER DATABASE ${ident(source.id)} RENAME TO ${ident(prodDatabase)}`);
+          }
         } finally {
-          const current = (await exists(client, kept)) ? kept : prodDatabase;
-          await client.query(`ALTER DATABASE ${ident(current)} WITH ALLOW_CONNECTIONS true`);
+          for (const database of [prodDatabase, kept]) {
+            if (await exists(client, database)) await client.query(`ALTER DATABASE ${ident(database)} WITH ALLOW_CONNECTIONS true`);
+          }
         }
       });
       return { id: kept, name: keepAs };

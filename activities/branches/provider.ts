@@ -24,9 +24,12 @@ export interface BranchProvider {
 
 export const BRANCH_PREFIX = 'pgpromote-';
 
-/** A promotion's trial branch is named after it, so that a leftover can be traced to its promotion. */
+/** A promotion's branches are named after it, so that a leftover can be traced to its promotion. */
 export const trialBranchName = (promotionId: string) => `${BRANCH_PREFIX}${promotionId}-trial`;
-export const promotionOfBranch = (name: string) => /^pgpromote-(.+)-trial$/.exec(name)?.[1];
+export const backupBranchName = (promotionId: string) => `${BRANCH_PREFIX}${promotionId}-backup`;
+/** Where a revert keeps prod's state from before it (it may hold writes made after the apply): never deleted by us. */
+export const revertedBranchName = (promotionId: string) => `${BRANCH_PREFIX}${promotionId}-reverted`;
+export const promotionOfBranch = (name: string) => /^pgpromote-(.+)-(?:trial|backup)$/.exec(name)?.[1];
 
 /** Where to make branches of prod; travels in workflow input, so it holds no secrets. */
 export type BranchTarget =
