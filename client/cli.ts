@@ -40,6 +40,15 @@ function withBranchTarget(command: Command): Command {
     .option('--neon-role <name>', 'the role branches connect as (with --neon-project)');
 }
 
+/** approve, reject, revert: a person decides about one promotion, and says who they are and why. */
+function decision(program: Command, name: string, description: string): Command {
+  return program
+    .command(`${name} <id>`)
+    .description(description)
+    .addOption(new Option('--as <name>', 'who decides').default(defaultUser(), '$USER'))
+    .option('--comment <text>', 'why');
+}
+
 /** What shapes a plan, for `plan` and `deploy` alike. */
 function withPlanOptions(command: Command): Command {
   return command
@@ -128,11 +137,7 @@ export function buildCli(): Command {
       });
     });
 
-  program
-    .command('approve <id>')
-    .description('approve the plan a promotion waits on, and apply it to prod')
-    .addOption(new Option('--as <name>', 'who approves').default(defaultUser(), '$USER'))
-    .option('--comment <text>', 'why')
+  decision(program, 'approve', 'approve the plan a promotion waits on, and apply it to prod')
     .option('--plan <hash>', 'the plan hash you reviewed (refused if the promotion waits on another)')
     .action(async (id: string, options) => {
       await withPromotions(async (client) => {
@@ -141,11 +146,7 @@ export function buildCli(): Command {
       });
     });
 
-  program
-    .command('reject <id>')
-    .description('reject a promotion: prod stays as it is, its branch is deleted')
-    .addOption(new Option('--as <name>', 'who rejects').default(defaultUser(), '$USER'))
-    .option('--comment <text>', 'why')
+  decision(program, 'reject', 'reject a promotion: prod stays as it is, its branch is deleted')
     .action(async (id: string, options) => {
       await withPromotions(async (client) => {
         await client.reject(id, { by: options.as, comment: options.comment });
@@ -153,11 +154,7 @@ export function buildCli(): Command {
       });
     });
 
-  program
-    .command('revert <id>')
-    .description('put prod back as it was before the apply (within the promotion\'s revert window); prod\'s state at that moment is kept as a branch')
-    .addOption(new Option('--as <name>', 'who reverts').default(defaultUser(), '$USER'))
-    .option('--comment <text>', 'why')
+  decision(program, 'revert', 'put prod back as it was before the apply (within the promotion\'s revert window); prod\'s state at that moment is kept as a branch')
     .action(async (id: string, options) => {
       await withPromotions(async (client) => {
         const state = await client.revert(id, { by: options.as, comment: options.comment });
