@@ -268,6 +268,7 @@ export async function startFakeNeon(options: FakeNeonOptions): Promise<FakeNeon>
   const spec = new OpenApi();
   const apiKey = options.apiKey ?? `fake-neon-${hex(12)}`;
   const admin = new pg.Pool({ connectionString: options.postgresUrl, max: 2 });
+  admin.on('error', () => {}); // an idle connection dropped by the server (e.g. it stops first) must not crash the process
   const server = new URL(options.postgresUrl);
   const projects = new Map<string, ProjectRecord>();
   const requests: RecordedRequest[] = [];
@@ -657,11 +658,14 @@ export async function startFakeNeon(options: FakeNeonOptions): Promise<FakeNeon>
     async stop() {
       httpServer.closeAllConnections();
       await new Promise((resolve) => httpServer.close(resolve));
-      for (const p of projects.values()) {
-        for (const db of await databasesOnServer(p.id)) await admin.query(`DROP DATABASE IF EXISTS ${ident(db)} WITH (FORCE)`);
-        await admin.query(`DROP ROLE IF EXISTS ${ident(p.roleName)}`);
+      try {
+        for (const p of projects.values()) {
+          for (const db of await databasesOnServer(p.id)) await admin.query(`DROP DATABASE IF EXISTS ${ident(db)} WITH (FORCE)`);
+          await admin.query(`DROP ROLE IF EXISTS ${ident(p.roleName)}`);
+        }
+      } finally {
+        await admin.end();
       }
-      await admin.end();
     },
   };
 }
