@@ -1,5 +1,5 @@
-// The promotion: plan → branch → trial → approval → apply → clean up. Deterministic orchestration
-// only; everything that touches a database is an activity.
+// The promotion: plan → branch → trial → approval → (backup) → apply → (revert window) → clean up.
+// Deterministic orchestration only; everything that touches a database is an activity.
 import {
   ApplicationFailure,
   CancellationScope,
@@ -29,10 +29,10 @@ const branches = proxyActivities<Activities>({
   heartbeatTimeout: '30 seconds',
   retry: { ...retry, maximumAttempts: 5 },
 });
+const changes = proxyActivities<Activities>({ startToCloseTimeout: '2 hours', heartbeatTimeout: '30 seconds', retry });
+
 /** Stages in which a rejection still stops the promotion. */
 const BEFORE_DECISION: Stage[] = ['planning', 'branching', 'trial', 'awaiting-approval'];
-
-const changes = proxyActivities<Activities>({ startToCloseTimeout: '2 hours', heartbeatTimeout: '30 seconds', retry });
 
 export async function promote(input: PromoteInput): Promise<PromotionState> {
   const { workflowId: promotionId } = workflowInfo();
