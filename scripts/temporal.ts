@@ -99,17 +99,19 @@ export async function startTemporalDevServer(options: DevServerOptions = {}): Pr
   const output = options.logFile ? openSync(options.logFile, 'a') : 'ignore';
   const child = spawn(cli, args, { stdio: ['ignore', output, output] });
   const address = `127.0.0.1:${port}`;
+  const killOnExit = () => child.kill('SIGTERM'); // never leave a server behind a crashed parent
+  process.once('exit', killOnExit);
+  const stop = () => {
+    process.off('exit', killOnExit);
+    return stopProcess(child);
+  };
   try {
     await waitUntilHealthy(child, address, options.readyTimeoutMs ?? 60_000);
   } catch (error) {
-    await stopProcess(child);
+    await stop();
     throw error;
   }
-  return {
-    address,
-    uiUrl: options.ui ? `http://127.0.0.1:${uiPort}` : undefined,
-    stop: () => stopProcess(child),
-  };
+  return { address, uiUrl: options.ui ? `http://127.0.0.1:${uiPort}` : undefined, stop };
 }
 
 async function waitUntilHealthy(child: ChildProcess, address: string, timeoutMs: number): Promise<void> {
