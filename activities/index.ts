@@ -4,7 +4,7 @@
 import { Context } from '@temporalio/activity';
 import { seal, unseal, type Sealed } from './secrets.ts';
 import { withClient } from './db.ts';
-import { planPromotion, type Answers, type Plan } from './schema/plan.ts';
+import { planUrls, type Answers, type Plan } from './schema/plan.ts';
 import { createBranchProvider } from './branches/index.ts';
 import type { NeonProviderOptions } from './branches/neon.ts';
 import type { BranchRef, BranchTarget } from './branches/provider.ts';
@@ -48,9 +48,7 @@ export function createActivities(deps: ActivityDeps) {
 
   return {
     async plan(input: Databases & { answers?: Answers; renames?: string[] }): Promise<Plan> {
-      return withClient(open(input.prod), (prod) =>
-        withClient(open(input.dev), (dev) => planPromotion(prod, dev, input)),
-      );
+      return planUrls(open(input.prod), open(input.dev), input);
     },
 
     async createBranch(input: { prod: Sealed; target: BranchTarget; name: string }): Promise<SealedBranch> {

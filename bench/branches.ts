@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { startLocalPostgres } from '../scripts/postgres.ts';
 import { connect, withClient } from '../activities/db.ts';
 import { createLocalBranchProvider } from '../activities/branches/local.ts';
-import { planPromotion } from '../activities/schema/plan.ts';
+import { planUrls } from '../activities/schema/plan.ts';
 import { trialPlan } from '../activities/trial/trial.ts';
 import { DEFAULT_LIMITS } from '../activities/production/execute.ts';
 
@@ -46,7 +46,7 @@ async function measure(server: Awaited<ReturnType<typeof startLocalPostgres>>, r
   await exec(server.url(), `CREATE DATABASE ${dev}`);
   await exec(server.url(prod), PROD(rows));
   await exec(server.url(dev), PROD(0).replace(/INSERT[^;]*;/g, '') + DEV_CHANGES);
-  const plan = await withClient(server.url(prod), (p) => withClient(server.url(dev), (d) => planPromotion(p, d)));
+  const plan = await planUrls(server.url(prod), server.url(dev));
   const provider = createLocalBranchProvider(server.url(prod));
 
   const templateMs = await time(() => provider.create('pgpromote-bench-template'));

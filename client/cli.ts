@@ -3,8 +3,7 @@ import { Command, Option } from 'commander';
 import { userInfo } from 'node:os';
 import { PromotionClient, UsageError, readAnswers } from './client.ts';
 import { formatPlan, formatState } from './format.ts';
-import { withClient } from '../activities/db.ts';
-import { planPromotion } from '../activities/schema/plan.ts';
+import { planUrls } from '../activities/schema/plan.ts';
 import { promotionOfBranch, type BranchTarget } from '../activities/branches/provider.ts';
 import { createBranchProvider } from '../activities/branches/index.ts';
 import { activityDeps, loadConfig } from '../worker/config.ts';
@@ -74,7 +73,7 @@ export function buildCli(): Command {
   withPlanOptions(plan)
     .option('--json', 'print exactly one JSON document')
     .action(async (options) => {
-      const result = await withClient(options.from, (prod) => withClient(options.to, (dev) => planPromotion(prod, dev, planOptions(options))));
+      const result = await planUrls(options.from, options.to, planOptions(options));
       console.log(options.json ? JSON.stringify(result, null, 2) : formatPlan(result));
     });
 

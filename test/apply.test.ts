@@ -2,7 +2,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { createDatabase, dropDatabase, sql } from './support.ts';
 import { withClient } from '../activities/db.ts';
-import { planPromotion } from '../activities/schema/plan.ts';
+import { planUrls } from '../activities/schema/plan.ts';
 import { applyToProduction } from '../activities/production/apply.ts';
 import { DEFAULT_LIMITS } from '../activities/production/execute.ts';
 
@@ -15,7 +15,7 @@ async function pair(prodSql: string, devSql: string) {
   const prod = await createDatabase('prod', prodSql);
   const dev = await createDatabase('dev', devSql);
   created.push(prod.name, dev.name);
-  const plan = await withClient(prod.url, (p) => withClient(dev.url, (d) => planPromotion(p, d)));
+  const plan = await planUrls(prod.url, dev.url);
   return { prod, dev, plan };
 }
 

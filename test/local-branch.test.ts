@@ -4,7 +4,7 @@ import { createDatabase, dropDatabase, sql } from './support.ts';
 import { connect, withClient } from '../activities/db.ts';
 import { createLocalBranchProvider } from '../activities/branches/local.ts';
 import { BRANCH_PREFIX } from '../activities/branches/provider.ts';
-import { planPromotion, type Plan } from '../activities/schema/plan.ts';
+import { planUrls, type Plan } from '../activities/schema/plan.ts';
 import { trialPlan } from '../activities/trial/trial.ts';
 import { DEFAULT_LIMITS } from '../activities/production/execute.ts';
 import { randomUUID } from 'node:crypto';
@@ -80,7 +80,7 @@ describe('trial', () => {
     const prod = await prodDatabase();
     const dev = await createDatabase('dev', devSchema);
     created.push(dev.name);
-    const plan = await withClient(prod.url, (p) => withClient(dev.url, (d) => planPromotion(p, d)));
+    const plan = await planUrls(prod.url, dev.url);
     const branch = await createLocalBranchProvider(prod.url).create(branchName());
     branches.push(branch.id);
     return { prod, dev, plan, branch };
@@ -102,7 +102,7 @@ describe('trial', () => {
     const prod = await prodDatabase();
     const dev = await createDatabase('dev', 'CREATE TABLE items (id int PRIMARY KEY, title text);');
     created.push(dev.name);
-    const plan = await withClient(prod.url, (p) => withClient(dev.url, (d) => planPromotion(p, d, { renames: ['items.name=items.title'] })));
+    const plan = await planUrls(prod.url, dev.url, { renames: ['items.name=items.title'] });
     const branch = await createLocalBranchProvider(prod.url).create(branchName());
     branches.push(branch.id);
     const report = await trial(branch.url, dev.url, plan);
@@ -114,7 +114,7 @@ describe('trial', () => {
     const prod = await prodDatabase(PROD + "UPDATE items SET name = NULL WHERE id <= 30; CREATE TABLE old (id int); INSERT INTO old SELECT generate_series(1, 7);");
     const dev = await createDatabase('dev', 'CREATE TABLE items (id int PRIMARY KEY);');
     created.push(dev.name);
-    const plan = await withClient(prod.url, (p) => withClient(dev.url, (d) => planPromotion(p, d)));
+    const plan = await planUrls(prod.url, dev.url);
     const branch = await createLocalBranchProvider(prod.url).create(branchName());
     branches.push(branch.id);
     const report = await trial(branch.url, dev.url, plan);

