@@ -67,8 +67,3 @@ export async function withClient<T>(url: string, use: (client: pg.Client) => Pro
     await client.end().catch(() => {});
   }
 }
-
-/** Quotes an identifier for SQL. */
-export function ident(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}

@@ -5,6 +5,7 @@
 // test/catalog.test.ts.
 import type pg from 'pg';
 import type { Snapshot } from './drizzle.ts';
+import { literal } from '../quote.ts';
 
 /** Our own bookkeeping lives here, never compared or planned. */
 export const INTERNAL_SCHEMA = '_pgpromote';
@@ -212,9 +213,11 @@ function columnDefault(raw: string | null, dataType: string, isArray: boolean): 
   if (NUMBER_TYPES.includes(dataType)) {
     return /^-?[\d.]+(?:e-?\d+)?$/.test(value) ? Number(value) : value;
   }
-  if (dataType.includes('numeric')) return value.includes("'") ? value : `'${value}'`;
+  if (dataType.includes('numeric')) return value.includes("'") ? value : literal(value);
   // FIX: only literals are JSON; drizzle-kit throws on an expression such as jsonb_build_object().
-  if ((dataType === 'json' || dataType === 'jsonb') && value.startsWith("'")) return `'${JSON.stringify(JSON.parse(value.slice(1, -1)))}'::${dataType}`;
+  if ((dataType === 'json' || dataType === 'jsonb') && value.startsWith("'")) {
+    return `${literal(JSON.stringify(JSON.parse(value.slice(1, -1).replace(/''/g, "'"))))}::${dataType}`;
+  }
   if (dataType === 'boolean') return value === 'true';
   if (value === 'NULL' || (value.startsWith("'") && value.endsWith("'"))) return value;
   return value.replace(/\\/g, '`\\');

@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import Module from 'node:module';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import type { Unsquash } from './drizzle-names.ts';
 
 export type Snapshot = {
   version: string;
@@ -55,9 +56,11 @@ export interface DrizzleInternals {
   pgSchema: { parse(snapshot: unknown): Snapshot };
   /** The SQL that one JSON statement of the differ turns into (the differ's own generator). */
   fromJson(statements: any[], dialect: 'postgresql', action?: 'push'): string[];
+  /** Reads the differ's squashed keys and references (`name;columns;...`). */
+  PgSquasher: Unsquash;
 }
 
-const EXPORTED = ['fromDatabase', 'applyPgSnapshotsDiff', 'squashPgScheme', 'pgSchema', 'fromJson'] as const;
+const EXPORTED = ['fromDatabase', 'applyPgSnapshotsDiff', 'squashPgScheme', 'pgSchema', 'fromJson', 'PgSquasher'] as const;
 
 let internals: DrizzleInternals | undefined;
 

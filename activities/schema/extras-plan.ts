@@ -4,13 +4,15 @@
 // triggers, ...), settings, comments and grants under dev's names, then the removed functions, types
 // and extensions. An object replaced or dropped takes with it, and recreates, what depends on it.
 import type { CatalogObject, Extras, Grant, Setting } from './extras.ts';
-import { ident } from '../db.ts';
+import { ident, literal, qualified } from '../quote.ts';
 
 export interface ExtraStatement {
   sql: string;
   kind: string;
   /** The object concerned, by key (`table public.t`), for hazards. */
   object: string;
+  /** A new check constraint's name and expression, for hazards to count the rows that violate it. */
+  check?: { name: string; expression: string };
 }
 
 export interface Refusal {
@@ -46,39 +48,39 @@ export function drizzleEffects(statements: any[], namedPrimaryKeys: Set<string>)
   const touchedTables = new Set<string>();
   const created = new Set<string>();
   const previousName = new Map<string, string>();
-  const qualified = (schema: string | undefined, name: string) => `${schema || 'public'}.${name}`;
+  const dotted = (schema: string | undefined, name: string) => `${schema || 'public'}.${name}`;
   for (const statement of statements) {
     // Renames come first in drizzle's statements: later ones name tables as dev does, prod's dependencies as prod does.
     const touch = (schema: string | undefined, table: string) => {
-      const key = `table ${qualified(schema, table)}`;
+      const key = `table ${dotted(schema, table)}`;
       touchedTables.add(previousName.get(key) ?? key);
     };
     if (BREAKS_VIEWS.has(statement.type)) touch(statement.schema, statement.tableName);
     for (const column of statement.columnsWithEnum ?? []) touch(column.tableSchema, column.table);
     switch (statement.type) {
       case 'rename_table':
-        previousName.set(`table ${qualified(statement.toSchema, statement.tableNameTo)}`, `table ${qualified(statement.fromSchema, statement.tableNameFrom)}`);
+        previousName.set(`table ${dotted(statement.toSchema, statement.tableNameTo)}`, `table ${dotted(statement.fromSchema, statement.tableNameFrom)}`);
         break;
       case 'alter_table_set_schema':
-        previousName.set(`table ${qualified(statement.schemaTo, statement.tableName)}`, `table ${qualified(statement.schemaFrom, statement.tableName)}`);
+        previousName.set(`table ${dotted(statement.schemaTo, statement.tableName)}`, `table ${dotted(statement.schemaFrom, statement.tableName)}`);
         break;
       case 'alter_table_rename_column': {
-        const table = qualified(statement.schema, statement.tableName);
+        const table = dotted(statement.schema, statement.tableName);
         previousName.set(`column ${table}.${statement.newColumnName}`, `column ${table}.${statement.oldColumnName}`);
         break;
       }
       case 'create_table':
-        created.add(`table ${qualified(statement.schema, statement.tableName)}`);
+        created.add(`table ${dotted(statement.schema, statement.tableName)}`);
         break;
       case 'alter_table_add_column':
-        created.add(`column ${qualified(statement.schema, statement.tableName)}.${statement.column.name}`);
+        created.add(`column ${dotted(statement.schema, statement.tableName)}.${statement.column.name}`);
         break;
       case 'create_type_enum':
       case 'alter_type_drop_value':
-        created.add(`type ${qualified(statement.schema ?? statement.enumSchema, statement.name)}`);
+        created.add(`type ${dotted(statement.schema ?? statement.enumSchema, statement.name)}`);
         break;
       case 'create_index_pg':
-        created.add(`index ${qualified(statement.schema, statement.data.name)}`);
+        created.add(`index ${dotted(statement.schema, statement.data.name)}`);
         break;
     }
   }
@@ -127,7 +129,7 @@ function createSql(object: CatalogObject): string[] {
   const { target, details } = object;
   switch (object.kind) {
     case 'extension':
-      return [`CREATE EXTENSION ${target} WITH SCHEMA ${details.schema} VERSION '${details.version}'`];
+      return [`CREATE EXTENSION ${target} WITH SCHEMA ${details.schema} VERSION ${literal(details.version)}`];
     case 'function':
       return [object.definition.trimEnd()];
     case 'domain':
@@ -183,7 +185,7 @@ function alterSql(prod: CatalogObject, dev: CatalogObject): string[] | undefined
   switch (dev.kind) {
     case 'extension':
       return [
-        ...(prod.details.version !== dev.details.version ? [`ALTER EXTENSION ${target} UPDATE TO '${dev.details.version}'`] : []),
+        ...(prod.details.version !== dev.details.version ? [`ALTER EXTENSION ${target} UPDATE TO ${literal(dev.details.version)}`] : []),
         ...(prod.details.schema !== dev.details.schema ? [`ALTER EXTENSION ${target} SET SCHEMA ${dev.details.schema}`] : []),
       ];
     case 'sequence':
@@ -250,7 +252,6 @@ const SETTINGS: Record<Setting['kind'], SettingSql> = {
 
 const byKey = <T>(items: T[], key: (item: T) => string) => new Map(items.map((item) => [key(item), item]));
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-const literal = (text: string) => `'${text.replace(/'/g, "''")}'`;
 
 /** The statements planned so far, by where they go. */
 class Output {
@@ -259,8 +260,12 @@ class Output {
   readonly before: ExtraStatement[] = [];
   readonly after: ExtraStatement[] = [];
   readonly refusals: Refusal[] = [];
-  emit(list: ExtraStatement[], kind: string, object: string, sqls: string[]) {
-    list.push(...sqls.map((sql) => ({ sql, kind, object })));
+  emit(list: ExtraStatement[], kind: string, object: string, sqls: string[], check?: ExtraStatement['check']) {
+    list.push(...sqls.map((sql) => ({ sql, kind, object, ...(check ? { check } : {}) })));
+  }
+  create(list: ExtraStatement[], created: CatalogObject) {
+    const expression = created.kind === 'constraint' ? /^CHECK \((.*)\)$/s.exec(created.definition)?.[1] : undefined;
+    this.emit(list, `create_${created.kind}`, created.key, createSql(created), expression === undefined ? undefined : { name: created.details.rawName, expression });
   }
 }
 
@@ -369,12 +374,12 @@ function planObjects(prod: Extras, dev: Extras, effects: DrizzleEffects, touched
   }
   for (const key of dropOrder.filter((key) => !dropLate(key))) out.emit(out.before, `drop_${prodObjects.get(key)!.kind}`, key, [dropSql(prodObjects.get(key)!)]);
   for (const [key, sqls] of alters) out.emit(out.before, `alter_${devObjects.get(key)!.kind}`, key, sqls);
-  for (const key of createOrder.filter((key) => !createLate(key))) out.emit(out.before, `create_${devObjects.get(key)!.kind}`, key, createSql(devObjects.get(key)!));
+  for (const key of createOrder.filter((key) => !createLate(key))) out.create(out.before, devObjects.get(key)!);
   for (const key of creates) {
     const missing = (devObjects.get(key)!.details.roles ?? []).filter((role: string) => !prod.roles.includes(role));
     if (missing.length) out.refusals.push({ kind: 'policy', object: key, reason: `${key} applies to roles missing on prod's server (${missing.join(', ')}); create them first` });
   }
-  for (const key of createOrder.filter(createLate)) out.emit(out.after, `create_${devObjects.get(key)!.kind}`, key, createSql(devObjects.get(key)!));
+  for (const key of createOrder.filter(createLate)) out.create(out.after, devObjects.get(key)!);
   for (const key of dropOrder.filter(dropLate)) out.emit(out.after, `drop_${prodObjects.get(key)!.kind}`, key, [dropSql(prodObjects.get(key)!)]);
   return creates;
 }
@@ -390,8 +395,8 @@ function renameImplicitNames(prod: Extras, dev: Extras, effects: DrizzleEffects,
       ?? (name.kind === 'primary key' && !effects.namedPrimaryKeys.has(name.owner) ? `${table}_pkey` : undefined);
     if (current === undefined || current === name.name) continue;
     out.emit(out.after, 'rename', name.owner, [name.kind === 'primary key'
-      ? `ALTER TABLE ${ident(schema)}.${ident(table)} RENAME CONSTRAINT ${ident(current)} TO ${ident(name.name)}`
-      : `ALTER SEQUENCE ${ident(schema)}.${ident(current)} RENAME TO ${ident(name.name)}`]);
+      ? `ALTER TABLE ${qualified(schema, table)} RENAME CONSTRAINT ${ident(current)} TO ${ident(name.name)}`
+      : `ALTER SEQUENCE ${qualified(schema, current)} RENAME TO ${ident(name.name)}`]);
   }
 }
 

@@ -2,7 +2,7 @@
 // fail, and locks held on big tables. Our own analysis: drizzle-kit's pgSuggestions inserts TRUNCATE
 // statements, so it is never used.
 import type pg from 'pg';
-import { ident } from '../db.ts';
+import { ident, qualified } from '../quote.ts';
 
 export interface Hazard {
   kind: 'data-loss' | 'will-fail' | 'locking';
@@ -15,25 +15,54 @@ export interface Hazard {
   bytes?: number;
 }
 
-/** A planned statement as hazards see it: drizzle's statements carry their JSON, ours the object's key. */
+/** A planned statement as hazards see it: drizzle's statements carry their JSON (names decoded, keys
+ * and references unsquashed), ours the object's key and, for a check constraint, its expression. */
 export interface HazardSource {
   sql: string;
   kind: string;
   json?: any;
   object?: string;
+  check?: { name: string; expression: string };
 }
 
 /** Tables at least this big are worth a warning for any ACCESS EXCLUSIVE lock. */
 export const LARGE_TABLE_BYTES = 64 * 1024 * 1024;
 
 type Table = { schema: string; name: string };
-const sqlName = (table: Table) => `${ident(table.schema)}.${ident(table.name)}`;
+const sqlName = (table: Table) => qualified(table.schema, table.name);
 const display = (table: Table, column?: string) => [table.schema, table.name, column].filter(Boolean).join('.');
 const quoteList = (columns: string[]) => columns.map(ident).join(', ');
 
+/** Always over the extended protocol, which takes exactly one statement: a measure never runs a second one on prod. */
+async function query<T extends pg.QueryResultRow>(prod: pg.ClientBase, sql: string, params: unknown[] = []) {
+  return prod.query<T>({ text: sql, values: params, queryMode: 'extended' } as pg.QueryConfig);
+}
+
 async function count(prod: pg.ClientBase, sql: string, params: unknown[] = []): Promise<number> {
-  const { rows } = await prod.query<{ n: string }>(sql, params);
+  const { rows } = await query<{ n: string }>(prod, sql, params);
   return Number(rows[0]?.n ?? 0);
+}
+
+/** The names of a table's columns on prod. */
+async function columnsOnProd(prod: pg.ClientBase, table: Table): Promise<Set<string>> {
+  const { rows } = await query<{ name: string }>(prod, `SELECT a.attname AS name FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped`, [table.schema, table.name]);
+  return new Set(rows.map((row) => row.name));
+}
+
+/** A column's type on prod, as Postgres spells it. */
+async function typeOnProd(prod: pg.ClientBase, table: Table, column: string): Promise<string | undefined> {
+  const { rows } = await query<{ type: string }>(prod, `SELECT format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a
+    WHERE a.attrelid = $1::regclass AND a.attname = $2`, [sqlName(table), column]);
+  return rows[0]?.type;
+}
+
+/** The new type of a type change: built-in types as drizzle spells them, others (enums, domains) qualified. */
+function newTypeOf(json: any): string {
+  const { name } = json.newDataType;
+  if (!json.typeSchema || json.typeSchema === 'undefined') return name;
+  const [, base, brackets] = /^(.*?)((?:\[\d*\])*)$/s.exec(name)!;
+  return `${qualified(json.typeSchema, base!)}${brackets}`;
 }
 
 /** The table a statement works on, if it is one that prod has. */
@@ -45,8 +74,6 @@ function tableOf(source: HazardSource): Table | undefined {
 
 const rewrites = new Set(['set_unlogged', 'reset_unlogged', 'set_collation', 'reset_collation']);
 const blocksWrites = new Set(['create_index_pg', 'create_index']);
-
-const newTypeOf = (sql: string) => /SET DATA TYPE (.+?)(?: USING .*)?;?$/s.exec(sql)?.[1];
 
 /** Statements name tables and columns as they are after the renames before them; measures query prod. */
 class ProdNames {
@@ -72,7 +99,7 @@ class ProdNames {
 
 /** `from`: the table under prod's name; `column`: a column's name on prod; `existing`: prod's tables
  * (`schema.name`), for a statement on any other table works on one the plan creates, empty. */
-type Context = { prod: pg.ClientBase; sql: string; existing: Set<string>; from: Table; column: (name: string) => string; object?: string };
+type Context = { prod: pg.ClientBase; source: HazardSource; existing: Set<string>; from: Table; column: (name: string) => string };
 type Measure = (json: any, table: Table, context: Context) => Promise<Hazard[]>;
 
 const measures: Partial<Record<string, Measure>> = {
@@ -97,13 +124,14 @@ const measures: Partial<Record<string, Measure>> = {
     const object = display(table, added.name);
     return rows ? [{ kind: 'will-fail', message: `adds NOT NULL column ${object} without a default to a table with ${rows} rows`, object, rows }] : [];
   },
-  async pg_alter_table_alter_column_set_type(json, table, { prod, sql, from, column }) {
+  async pg_alter_table_alter_column_set_type(json, table, { prod, from, column }) {
     const quoted = ident(column(json.columnName));
     const object = display(table, json.columnName);
-    const newType = newTypeOf(sql) ?? json.newDataType.name;
+    const newType = newTypeOf(json);
     try {
       // A value that differs after a round trip through the new type is changed by it: rounded, truncated, ...
-      const rows = await count(prod, `SELECT count(*) AS n FROM ${sqlName(from)} WHERE ${quoted} IS DISTINCT FROM ${quoted}::${newType}::${json.oldDataType.name}`);
+      const oldType = await typeOnProd(prod, from, column(json.columnName));
+      const rows = await count(prod, `SELECT count(*) AS n FROM ${sqlName(from)} WHERE ${quoted} IS DISTINCT FROM ${quoted}::${newType}::${oldType}`);
       return rows ? [{ kind: 'data-loss', message: `changes ${object} to ${newType}, which alters ${rows} values`, object, rows }] : [];
     } catch (error: any) {
       return [{ kind: 'will-fail', message: `changes ${object} to ${newType}, but prod's values do not convert: ${error.message}`, object }];
@@ -125,8 +153,8 @@ const measures: Partial<Record<string, Measure>> = {
     return rows ? [{ kind: 'data-loss', message: `drops schema ${json.name} whose tables hold ${rows} rows`, object: json.name, rows }] : [];
   },
   async create_unique_constraint(json, table, context) {
-    const [name, columns] = String(json.data).split(';');
-    return duplicates(context, table, name!, columns!.split(',').map((name) => ident(context.column(name))), 'unique constraint');
+    const { name, columns } = json.data;
+    return duplicates(context, table, name, columns.map((name: string) => ident(context.column(name))), 'unique constraint');
   },
   async create_index_pg(json, table, context) {
     const { data } = json;
@@ -135,44 +163,48 @@ const measures: Partial<Record<string, Measure>> = {
     return duplicates(context, table, data.name, expressions, 'unique index');
   },
   async create_composite_pk(json, table, context) {
-    const [columns, name] = String(json.data).split(';');
-    const onProd = columns!.split(',').map(context.column);
-    return [...(await duplicates(context, table, name!, onProd.map(ident), 'primary key')), ...(await nulls(context, table, onProd))];
+    const { name, columns } = json.data;
+    const onProd: string[] = columns.map(context.column);
+    return [...(await duplicates(context, table, name, onProd.map(ident), 'primary key')), ...(await nulls(context, table, onProd))];
   },
   async alter_table_alter_column_set_pk(json, table, context) {
     const onProd = context.column(json.columnName);
     return [...(await duplicates(context, table, `${table.name}_pkey`, [ident(onProd)], 'primary key')), ...(await nulls(context, table, [onProd]))];
   },
   async create_reference(json, table, { prod, existing, from, column }) {
-    const [name, , columnsFrom, tableTo, columnsTo, , , schemaTo] = String(json.data).split(';');
-    const source = columnsFrom!.split(',').map(column);
-    const to = columnsTo!.split(',');
-    const target = { schema: schemaTo || 'public', name: tableTo! };
+    const { name, columnsFrom, tableTo, columnsTo, schemaTo } = json.data;
+    const source: string[] = columnsFrom.map(column);
+    const target = { schema: schemaTo || 'public', name: tableTo };
+    // A column the plan adds holds no values yet: no orphans. Nor can references to new columns be checked before they exist.
+    const onProd = await columnsOnProd(prod, from);
+    if (!source.every((name) => onProd.has(name))) return [];
+    const targetExists = existing.has(display(target));
+    const onProdTarget = targetExists ? await columnsOnProd(prod, target) : new Set<string>();
+    if (targetExists && !columnsTo.every((name: string) => onProdTarget.has(name))) return [];
     // A referenced table the plan creates is empty: every reference is then an orphan.
-    const orphan = existing.has(display(target))
-      ? `AND NOT EXISTS (SELECT FROM ${sqlName(target)} t WHERE ${source.map((name, i) => `t.${ident(to[i]!)} = f.${ident(name)}`).join(' AND ')})`
+    const orphan = targetExists
+      ? `AND NOT EXISTS (SELECT FROM ${sqlName(target)} t WHERE ${source.map((name, i) => `t.${ident(columnsTo[i])} = f.${ident(name)}`).join(' AND ')})`
       : '';
     const rows = await count(prod, `SELECT count(*) AS n FROM ${sqlName(from)} f WHERE ${source.map((name) => `f.${ident(name)} IS NOT NULL`).join(' AND ')} ${orphan}`);
     return rows ? [{ kind: 'will-fail', message: `foreign key ${name} on ${display(table)}: ${rows} rows reference no row of ${tableTo}`, object: display(table), rows }] : [];
   },
-  async drop_sequence(_json, _table, { prod, object }) {
-    const [schema, name] = object!.slice('sequence '.length).split('.') as [string, string];
-    const { rows } = await prod.query<{ value: string }>(`SELECT last_value AS value FROM ${sqlName({ schema, name })} WHERE is_called`);
+  async drop_sequence(_json, _table, { prod, source }) {
+    const [schema, name] = source.object!.slice('sequence '.length).split('.') as [string, string];
+    const { rows } = await query<{ value: string }>(prod, `SELECT last_value AS value FROM ${sqlName({ schema, name })} WHERE is_called`);
     const sequence = `${schema}.${name}`;
     return rows[0] ? [{ kind: 'data-loss', message: `drops sequence ${sequence}, whose counter is at ${rows[0].value}: a sequence created in its place starts over`, object: sequence }] : [];
   },
-  async create_constraint(_json, table, { prod, sql, from }) {
-    const check = /^ALTER TABLE .* ADD CONSTRAINT (.+?) CHECK \((.*)\)$/s.exec(sql);
+  async create_constraint(_json, table, { prod, source: { check }, from }) {
     if (!check) return [];
     let rows: number;
     try {
-      rows = await count(prod, `SELECT count(*) AS n FROM ${sqlName(from)} WHERE NOT (${check[2]})`);
+      rows = await count(prod, `SELECT count(*) AS n FROM ${sqlName(from)} WHERE NOT (${check.expression})`);
     } catch (error: any) {
       // It names a column or function the plan creates: nothing on prod to measure yet.
       if (error.code === '42703' || error.code === '42883') return [];
       throw error;
     }
-    return rows ? [{ kind: 'will-fail', message: `check constraint ${check[1]} on ${display(table)} is violated by ${rows} rows`, object: display(table), rows }] : [];
+    return rows ? [{ kind: 'will-fail', message: `check constraint ${check.name} on ${display(table)} is violated by ${rows} rows`, object: display(table), rows }] : [];
   },
 };
 
@@ -190,9 +222,9 @@ async function nulls({ prod, from }: Context, table: Table, columns: string[]): 
 
 /** A type change rewrites the table unless the old type converts to the new one without work (varchar → text, longer varchar). */
 async function typeChangeRewrites(source: HazardSource, from: Table, column: string, prod: pg.ClientBase): Promise<boolean> {
-  const newType = newTypeOf(source.sql);
+  const newType = newTypeOf(source.json);
   try {
-    const { rows } = await prod.query<{ cheap: boolean }>(
+    const { rows } = await query<{ cheap: boolean }>(prod, 
       `SELECT a.atttypid = $3::regtype OR EXISTS (SELECT FROM pg_cast WHERE castsource = a.atttypid AND casttarget = $3::regtype AND castmethod = 'b') AS cheap
        FROM pg_attribute a WHERE a.attrelid = $1::regclass AND a.attname = $2`, [sqlName(from), column, newType]);
     return !rows[0]?.cheap;
@@ -206,7 +238,7 @@ async function locking(source: HazardSource, table: Table, { prod, from, column 
     || (source.kind === 'pg_alter_table_alter_column_set_type' && (await typeChangeRewrites(source, from, column(source.json.columnName), prod)));
   const building = blocksWrites.has(source.kind);
   if (!rewritten && !building && !/^ALTER TABLE/i.test(source.sql)) return [];
-  const { rows } = await prod.query<{ bytes: string }>(
+  const { rows } = await query<{ bytes: string }>(prod,
     `SELECT pg_total_relation_size(c.oid) AS bytes FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`,
     [from.schema, from.name]);
   if (!rows[0]) return []; // created by the plan
@@ -222,7 +254,7 @@ async function locking(source: HazardSource, table: Table, { prod, from, column 
 
 /** Hazards of each planned statement, in plan order. */
 export async function measureHazards(prod: pg.ClientBase, sources: HazardSource[]): Promise<Hazard[][]> {
-  const { rows } = await prod.query<{ name: string }>(`SELECT n.nspname || '.' || c.relname AS name FROM pg_class c
+  const { rows } = await query<{ name: string }>(prod, `SELECT n.nspname || '.' || c.relname AS name FROM pg_class c
     JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p')`);
   const existing = new Set(rows.map((row) => row.name));
   const names = new ProdNames();
@@ -233,7 +265,7 @@ export async function measureHazards(prod: pg.ClientBase, sources: HazardSource[
     const from = names.table(table);
     const onProd = existing.has(display(from));
     const measure = measures[source.json?.type ?? source.kind];
-    const context = { prod, sql: source.sql, existing, from, column: (name: string) => names.column(table, name), object: source.object };
+    const context = { prod, source, existing, from, column: (name: string) => names.column(table, name) };
     const measured = measure && (onProd || !statementTable) ? await measure(source.json, table, context) : [];
     result.push([...measured, ...(onProd ? await locking(source, table, context) : [])]);
     names.note(source.json);

@@ -10,7 +10,9 @@ import { canonicalize, fingerprint, sha256, withoutUnchangedTables } from './sna
 import { measureHazards, type Hazard, type HazardSource } from './hazards.ts';
 import { readExtras, type Extras } from './extras.ts';
 import { drizzleEffects, planExtras } from './extras-plan.ts';
-import { ident } from '../db.ts';
+import { nameCodec, type NameCodec } from './drizzle-names.ts';
+import { loadParser, parseStatements, statementKindError } from './statement-kinds.ts';
+import { ident, qualified } from '../quote.ts';
 
 export type { Hazard };
 
@@ -111,18 +113,33 @@ export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, opt
     ...extras.after,
     ...drizzledIn('last'),
   ];
+  await refuseUnsafeStatements(ordered);
   const hazards = await measureHazards(prod, ordered);
   return withHash({
     ...plan,
     fromFingerprint: schemaFingerprint(from),
     toFingerprint: schemaFingerprint(to),
-    statements: ordered.map(({ sql, kind }, index) => ({ sql, kind, transactional: isTransactional(sql), hazards: hazards[index]! })),
+    statements: ordered.map(({ sql, kind }, index) => ({ sql, kind, transactional: isTransactional(kind), hazards: hazards[index]! })),
     unsupported: [
       ...extras.refusals,
       ...columnRefusals(from.snapshot, to.snapshot, statementsJson.flat()),
-      ...empty.map(({ kind, json }) => ({ kind, object: `${json.schema || 'public'}.${json.tableName ?? json.name}`, reason: `drizzle-kit gives no SQL for ${kind}; change it by hand` })),
+      ...empty.map(({ kind, json }) => ({ kind, object: drizzleObject(json), reason: `drizzle-kit gives no SQL for ${kind}; change it by hand` })),
     ],
   });
+}
+
+const drizzleObject = (json: any) => `${json.schema || 'public'}.${json.tableName ?? json.name}`;
+
+/** Every statement must parse as exactly one statement of its kind: what quoting missed shows up here. */
+async function refuseUnsafeStatements(statements: HazardSource[]) {
+  await loadParser();
+  for (const { sql, kind, json, object } of statements) {
+    const reason = statementKindError(sql, kind);
+    if (!reason) continue;
+    const name = json ? drizzleObject(json) : object || '(a setting)';
+    throw new PlanInputError(`cannot plan ${kind} of ${name} safely: ${reason}. Dev has a name or definition pgpromote cannot plan safely; `
+      + `rename the object on dev (or change it on prod by hand), then plan again. The statement: ${sql}`);
+  }
 }
 
 /** Schemas and enums go before the types and functions that may use them, their drops last. New foreign
@@ -139,7 +156,7 @@ function droppedPrimaryKeySql(kind: string, json: any, prod: Extras): string | u
   if (kind !== 'alter_table_alter_column_drop_pk') return undefined;
   const table = { schema: json.schema || 'public', name: json.tableName };
   const primaryKey = prod.implicitNames.find((name) => name.kind === 'primary key' && name.owner === `table ${table.schema}.${table.name}`);
-  return primaryKey && `ALTER TABLE ${ident(table.schema)}.${ident(table.name)} DROP CONSTRAINT ${ident(primaryKey.name)}`;
+  return primaryKey && `ALTER TABLE ${qualified(table.schema, table.name)} DROP CONSTRAINT ${ident(primaryKey.name)}`;
 }
 
 /** The snapshot without what extras.ts plans instead: views (drizzle orders them wrongly), policies
@@ -192,9 +209,9 @@ function columnRefusals(from: Snapshot, to: Snapshot, statements: any[]): Unsupp
 }
 
 
-// Postgres refuses CONCURRENTLY in a transaction block, and a new enum value cannot be used in the
-// transaction that adds it.
-const isTransactional = (sql: string) => !/\bCONCURRENTLY\b/i.test(sql) && !/^ALTER TYPE .* ADD VALUE/is.test(sql);
+// A new enum value cannot be used in the transaction that adds it. (No planned index is CONCURRENTLY.)
+// Decided by kind, never by the SQL's text, which holds dev's names.
+const isTransactional = (kind: string) => kind !== 'alter_type_add_value';
 
 /** Diffs two snapshots. Renames given as `old=new` are matched against the questions, round after round,
  * because a column question appears only once its table's own question is answered. */
@@ -227,34 +244,38 @@ export async function diffSnapshots(
 type TableName = { name: string; schema: string };
 type Renames = { tables: { from: TableName; to: TableName }[]; columns: { table: TableName; from: string; to: string }[] };
 
-async function diffOnce(from: Snapshot, to: Snapshot, answers: Answers) {
+async function diffOnce(realFrom: Snapshot, realTo: Snapshot, answers: Answers) {
   const kit = drizzle();
-  const first = await runDiffer(from, to, answers);
+  const codec = nameCodec(realFrom, realTo);
+  const [from, to] = [codec.encodeSnapshot(realFrom), codec.encodeSnapshot(realTo)];
+  const first = await runDiffer(from, to, answers, codec);
   let { statements, questions } = first;
   if (first.renames.tables.length || first.renames.columns.length) {
     // drizzle-kit looks up a renamed table's old columns under its new name (and crashes), and plans
     // only the rename of a renamed column: rename them in prod's snapshot, diff again, renames first.
-    const second = await runDiffer(renamed(from, first.renames), to, answers);
+    const second = await runDiffer(renamed(from, first.renames), to, answers, codec);
     if (!second.statements) throw second.error;
     statements = [...renameJson(first.renames), ...second.statements];
     questions = [...new Map([...first.questions, ...second.questions].map((question) => [question.id, question])).values()];
   } else if (!statements) throw first.error;
   // One JSON statement gives zero or more SQL statements; keep the link for kinds and hazards.
+  await loadParser();
   const seen = new Set<string>();
   const planned: Omit<PlannedStatement, 'hazards'>[] = [];
   const statementsJson: any[][] = [];
-  for (const json of statements) {
-    for (const sql of kit.fromJson([json], 'postgresql', 'push')) {
+  for (const encoded of statements) {
+    const json = codec.decodeStatement(encoded, kit.PgSquasher);
+    for (const sql of kit.fromJson([encoded], 'postgresql', 'push').flatMap(oneByOne).map(codec.decodeSql)) {
       if (seen.has(sql)) continue;
       seen.add(sql);
-      planned.push({ sql: repairedSql(json, sql), kind: json.type, transactional: isTransactional(sql) });
+      planned.push({ sql: repairedSql(json, sql), kind: json.type, transactional: isTransactional(json.type) });
       statementsJson.push([json]);
     }
   }
   questions.sort((a, b) => a.id.localeCompare(b.id));
   const plan = withHash({
-    fromFingerprint: fingerprint(from),
-    toFingerprint: fingerprint(to),
+    fromFingerprint: fingerprint(realFrom),
+    toFingerprint: fingerprint(realTo),
     planHash: '',
     statements: planned.map((statement) => ({ ...statement, hazards: [] })),
     questions,
@@ -263,19 +284,31 @@ async function diffOnce(from: Snapshot, to: Snapshot, answers: Answers) {
   return { plan, statementsJson };
 }
 
-/** One run of drizzle-kit's differ, with our answers as its rename resolvers. */
-async function runDiffer(from: Snapshot, to: Snapshot, answers: Answers) {
+/** drizzle-kit writes some changes (a foreign key's actions, a primary key's columns) as two statements in
+ * one string: split by the parser while the names are still tokens. Text the parser refuses is left to
+ * the check of every planned statement. */
+function oneByOne(sql: string): string[] {
+  try {
+    const statements = parseStatements(sql);
+    return statements.length > 1 ? statements.map((statement) => `${statement.sql};`) : [sql];
+  } catch {
+    return [sql];
+  }
+}
+
+/** One run of drizzle-kit's differ on encoded snapshots, with our answers as its rename resolvers. */
+async function runDiffer(from: Snapshot, to: Snapshot, answers: Answers, codec: NameCodec) {
   const kit = drizzle();
   const questions: Question[] = [];
   const renames: Renames = { tables: [], columns: [] };
   const resolve = <T extends { name: string; schema?: string }>(kind: QuestionKind, qualify: (item: T) => string) => {
     return (created: T[], deleted: T[]) => {
-      const free = new Map(created.map((item) => [qualify(item), item]));
+      const free = new Map(created.map((item) => [codec.decode(qualify(item)), item]));
       const candidates = [...free.keys()];
       const renamed: { from: T; to: T }[] = [];
       const dropped: T[] = [];
       for (const item of deleted) {
-        const object = qualify(item);
+        const object = codec.decode(qualify(item));
         if (!candidates.length) {
           dropped.push(item);
           continue;

@@ -1,0 +1,133 @@
+// Defence in depth: every planned statement is read back with Postgres' own parser (libpg-query) and
+// must be exactly one statement of a node type its kind may produce. A name or definition that slipped
+// through quoting would show up as a second statement or a statement of another kind.
+import { loadModule, parseSync } from 'libpg-query';
+
+const SETTINGS = ['unlogged', 'force-rls', 'reloptions', 'replica-identity', 'collation', 'storage', 'compression', 'statistics-target'];
+
+/** Statement kind (drizzle-kit's statement types, and ours from extras-plan.ts) → the parse-tree node
+ * types its SQL may be. A kind missing here cannot be planned. */
+export const STATEMENT_NODES: Readonly<Record<string, readonly string[]>> = {
+  // drizzle-kit's statements (views, policies and roles are planned by extras-plan.ts, never by drizzle)
+  create_schema: ['CreateSchemaStmt'],
+  rename_schema: ['RenameStmt'],
+  drop_schema: ['DropStmt'],
+  create_type_enum: ['CreateEnumStmt'],
+  alter_type_add_value: ['AlterEnumStmt'],
+  rename_type_enum: ['RenameStmt'],
+  move_type_enum: ['AlterObjectSchemaStmt'],
+  drop_type_enum: ['DropStmt'],
+  // drizzle removes enum values by retyping its columns to text, recreating the type and retyping them back
+  alter_type_drop_value: ['AlterTableStmt', 'DropStmt', 'CreateEnumStmt'],
+  create_table: ['CreateStmt', 'AlterTableStmt'], // and ENABLE ROW LEVEL SECURITY
+  drop_table: ['DropStmt'],
+  rename_table: ['RenameStmt'],
+  alter_table_set_schema: ['AlterObjectSchemaStmt'],
+  alter_table_set_new_schema: ['AlterObjectSchemaStmt'],
+  alter_table_remove_from_schema: ['AlterObjectSchemaStmt'],
+  alter_table_rename_column: ['RenameStmt'],
+  alter_table_add_column: ['AlterTableStmt'],
+  alter_table_drop_column: ['AlterTableStmt'],
+  pg_alter_table_alter_column_set_type: ['AlterTableStmt'],
+  alter_table_alter_column_set_default: ['AlterTableStmt'],
+  alter_table_alter_column_drop_default: ['AlterTableStmt'],
+  alter_table_alter_column_set_notnull: ['AlterTableStmt'],
+  alter_table_alter_column_drop_notnull: ['AlterTableStmt'],
+  alter_table_alter_column_set_generated: ['AlterTableStmt'],
+  alter_table_alter_column_drop_generated: ['AlterTableStmt'],
+  alter_table_alter_column_alter_generated: ['AlterTableStmt'],
+  alter_table_alter_column_set_identity: ['AlterTableStmt'],
+  alter_table_alter_column_drop_identity: ['AlterTableStmt'],
+  alter_table_alter_column_change_identity: ['AlterTableStmt'],
+  alter_table_alter_column_set_pk: ['AlterTableStmt'],
+  alter_table_alter_column_drop_pk: ['AlterTableStmt'],
+  create_unique_constraint: ['AlterTableStmt'],
+  delete_unique_constraint: ['AlterTableStmt'],
+  create_check_constraint: ['AlterTableStmt'],
+  delete_check_constraint: ['AlterTableStmt'],
+  create_composite_pk: ['AlterTableStmt'],
+  delete_composite_pk: ['AlterTableStmt'],
+  alter_composite_pk: ['AlterTableStmt'],
+  create_reference: ['AlterTableStmt'],
+  delete_reference: ['AlterTableStmt'],
+  alter_reference: ['AlterTableStmt'],
+  enable_rls: ['AlterTableStmt'],
+  disable_rls: ['AlterTableStmt'],
+  create_index_pg: ['IndexStmt'],
+  drop_index: ['DropStmt'],
+  // drizzle's and ours
+  create_sequence: ['CreateSeqStmt'],
+  alter_sequence: ['AlterSeqStmt'],
+  drop_sequence: ['DropStmt'],
+  rename_sequence: ['RenameStmt'],
+  move_sequence: ['AlterObjectSchemaStmt'],
+  // ours
+  set: ['VariableSetStmt'],
+  create_extension: ['CreateExtensionStmt'],
+  alter_extension: ['AlterExtensionStmt', 'AlterObjectSchemaStmt'],
+  drop_extension: ['DropStmt'],
+  create_function: ['CreateFunctionStmt'],
+  alter_function: ['CreateFunctionStmt'], // CREATE OR REPLACE
+  drop_function: ['DropStmt'],
+  create_domain: ['CreateDomainStmt', 'AlterDomainStmt'],
+  alter_domain: ['AlterDomainStmt'],
+  drop_domain: ['DropStmt'],
+  create_composite: ['CompositeTypeStmt'],
+  drop_composite: ['DropStmt'],
+  create_view: ['ViewStmt'],
+  drop_view: ['DropStmt'],
+  create_matview: ['CreateTableAsStmt'],
+  drop_matview: ['DropStmt'],
+  create_index: ['IndexStmt'],
+  create_trigger: ['CreateTrigStmt', 'AlterTableStmt'], // and ENABLE / DISABLE TRIGGER
+  drop_trigger: ['DropStmt'],
+  create_constraint: ['AlterTableStmt'],
+  drop_constraint: ['AlterTableStmt'],
+  create_policy: ['CreatePolicyStmt'],
+  drop_policy: ['DropStmt'],
+  create_rule: ['RuleStmt'],
+  drop_rule: ['DropStmt'],
+  create_statistics: ['CreateStatsStmt', 'AlterStatsStmt'],
+  drop_statistics: ['DropStmt'],
+  ...Object.fromEntries(SETTINGS.flatMap((setting) => [[`set_${setting}`, ['AlterTableStmt']], [`reset_${setting}`, ['AlterTableStmt']]])),
+  'set_sequence-owner': ['AlterSeqStmt'],
+  'reset_sequence-owner': ['AlterSeqStmt'],
+  rename: ['RenameStmt'],
+  comment: ['CommentStmt'],
+  grant: ['GrantStmt'], // REVOKE is a GrantStmt too
+  revoke: ['GrantStmt'],
+};
+
+let loaded: Promise<void> | undefined;
+
+/** Loads the parser (WASM, bundled) once per process. */
+export function loadParser(): Promise<void> {
+  loaded ??= loadModule();
+  return loaded;
+}
+
+/** The statements of an SQL text as the parser sees them: node type and their own text. Needs loadParser(). */
+export function parseStatements(sql: string): { node: string; sql: string }[] {
+  if (!sql.replace(/\/\*[\s\S]*?\*\/|--.*$/gm, '').trim()) return [];
+  const { stmts } = parseSync(sql) as { stmts: { stmt: Record<string, unknown>; stmt_location?: number; stmt_len?: number }[] };
+  const bytes = Buffer.from(sql, 'utf8'); // the parser's locations count bytes
+  return stmts.map(({ stmt, stmt_location: start = 0, stmt_len: length }) => ({
+    node: Object.keys(stmt)[0]!,
+    sql: bytes.subarray(start, length === undefined || length === 0 ? undefined : start + length).toString('utf8').trim(),
+  }));
+}
+
+/** Why `sql` is not exactly one statement of `kind`, or undefined when it is. Needs loadParser(). */
+export function statementKindError(sql: string, kind: string): string | undefined {
+  const allowed = STATEMENT_NODES[kind];
+  if (!allowed) return `pgpromote does not know which statement a ${kind} is`;
+  let statements: { node: string }[];
+  try {
+    statements = parseStatements(sql);
+  } catch (error: any) {
+    return `Postgres' parser refuses it (${error.message})`;
+  }
+  if (statements.length !== 1) return `it is ${statements.length} statements (${statements.map(({ node }) => node).join(', ')}), not one`;
+  if (!allowed.includes(statements[0]!.node)) return `it is a ${statements[0]!.node}, not what ${kind} writes (${allowed.join(' or ')})`;
+  return undefined;
+}
