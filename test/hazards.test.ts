@@ -58,6 +58,14 @@ describe.concurrent('hazards', () => {
     ]);
   });
 
+  test('a new column with a foreign key on an existing table has no orphans to measure', async () => {
+    const before = 'create table p(id int primary key); insert into p values (1); create table c(id int); insert into c values (1), (2);';
+    const result = await planBetween(before, 'create table p(id int primary key); create table c(id int, p int references p(id), q int references p(id));');
+    expect(result.statements.map(({ kind, hazards }) => [kind, hazards])).toEqual([
+      ['alter_table_add_column', []], ['alter_table_add_column', []], ['create_reference', []], ['create_reference', []],
+    ]);
+  });
+
   test('will fail: an enum value still in use is removed', async () => {
     const before = "create type s as enum ('a', 'b'); create table t(s s); insert into t values ('a'), ('b'), ('b');";
     expect(kinds(await hazardsOf(before, "create type s as enum ('a'); create table t(s s);"))).toContainEqual({ kind: 'will-fail', object: 'public.t.s', rows: 2 });

@@ -392,12 +392,20 @@ function renameImplicitNames(prod: Extras, dev: Extras, effects: DrizzleEffects,
     const owner = previousKey(name.owner, effects.previousName);
     const [schema, table] = name.owner.replace(/^\w+ /, '').split('.') as [string, string];
     const current = prodNames.get(`${name.kind} ${owner}`)?.name
-      ?? (name.kind === 'primary key' && !effects.namedPrimaryKeys.has(name.owner) ? `${table}_pkey` : undefined);
+      ?? (name.kind === 'primary key' && !effects.namedPrimaryKeys.has(name.owner) ? defaultPrimaryKeyName(table) : undefined);
     if (current === undefined || current === name.name) continue;
     out.emit(out.after, 'rename', name.owner, [name.kind === 'primary key'
       ? `ALTER TABLE ${qualified(schema, table)} RENAME CONSTRAINT ${ident(current)} TO ${ident(name.name)}`
       : `ALTER SEQUENCE ${qualified(schema, current)} RENAME TO ${ident(name.name)}`]);
   }
+}
+
+/** The name Postgres gives a new table's primary key: `<table>_pkey` within 63 bytes, the table's name
+ * cut at a character boundary (its makeObjectName). */
+function defaultPrimaryKeyName(table: string): string {
+  let kept = table;
+  while (Buffer.byteLength(`${kept}_pkey`) > 63) kept = [...kept].slice(0, -1).join('');
+  return `${kept}_pkey`;
 }
 
 type Fresh = (object: string, parent: string | null) => boolean;

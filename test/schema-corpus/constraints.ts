@@ -13,6 +13,8 @@ export const constraints: CorpusCase[] = [
   { name: 'unique nulls not distinct', before: 'create table t(a int)', after: 'create table t(a int unique nulls not distinct)', expect: 'converges' },
   { name: 'multi-column unique', before: 'create table t(a int, b int)', after: 'create table t(a int, b int, constraint t_a_b unique (a, b))', expect: 'converges' },
   { name: 'add foreign key', before: `${parent} create table c(p int)`, after: `${parent} create table c(p int references parent(id))`, expect: 'converges' },
+  { name: 'new column with a foreign key on an existing table with rows', before: `${parent} insert into parent values (1); create table c(id int); insert into c values (1), (2);`,
+    after: `${parent} create table c(id int, p int references parent(id))`, expect: 'converges' },
   { name: 'foreign key actions', before: `${parent} create table c(p int references parent(id))`,
     after: `${parent} create table c(p int references parent(id) on delete cascade on update set null)`, expect: 'converges' },
   { name: 'drop foreign key', before: `${parent} create table c(p int references parent(id))`, after: `${parent} create table c(p int)`, expect: 'converges' },

@@ -1,8 +1,10 @@
 // A prod and a dev database loaded with SQL, for the planner's tests; dropped afterwards.
 import type pg from 'pg';
-import { planUrls, type PlanOptions } from '../../activities/schema/plan.ts';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { planUrls, type Plan, type PlanOptions } from '../../activities/schema/plan.ts';
 import { withClient as withUrl } from '../../activities/db.ts';
-import { createDatabase, databaseUrl, dropDatabase } from '../support.ts';
+import { createDatabase, databaseUrl, dropDatabase, sql } from '../support.ts';
 
 /** A connection to one database of the run's shared server, by name. */
 export function withClient<T>(database: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -25,4 +27,44 @@ export function plan(prod: string, dev: string, options: PlanOptions = {}) {
 /** Plans `before` → `after` on fresh databases. */
 export function planBetween(before: string, after: string, options: PlanOptions = {}) {
   return withDatabases(before, after, (prod, dev) => plan(prod, dev, options));
+}
+
+export async function schemaDump(database: string): Promise<string> {
+  const { stdout } = await promisify(execFile)('pg_dump', ['--schema-only', databaseUrl(database)], { maxBuffer: 64 << 20 });
+  return stdout
+    .split('\n')
+    // \restrict lines carry a random key per dump
+    .filter((line) => line.trim() && !line.startsWith('--') && !/^SET |^SELECT pg_catalog\.set_config|^\\(un)?restrict /.test(line))
+    .join('\n');
+}
+
+/** Applies the plan as the workflow does: runs of transactional statements in one transaction each, the others alone. */
+async function apply(database: string, plan: Plan): Promise<void> {
+  await withClient(database, async (client) => {
+    let inTransaction = false;
+    for (const statement of plan.statements) {
+      if (statement.transactional !== inTransaction) {
+        await client.query(inTransaction ? 'COMMIT' : 'BEGIN');
+        inTransaction = statement.transactional;
+      }
+      try {
+        await client.query(statement.sql);
+      } catch (error: any) {
+        throw new Error(`${error.message}\n  in: ${statement.sql}\n  plan:\n${plan.statements.map((s) => `    ${s.sql}`).join('\n')}`);
+      }
+    }
+    if (inTransaction) await client.query('COMMIT');
+  });
+}
+
+/** A copy of prod (with its rows) with the plan applied, for `use`; dropped afterwards. */
+export async function withAppliedCopy<T>(prod: string, plan: Plan, use: (copy: string) => Promise<T>): Promise<T> {
+  const copy = `${prod}_copy`;
+  await sql(`CREATE DATABASE "${copy}" TEMPLATE "${prod}"`);
+  try {
+    await apply(copy, plan);
+    return await use(copy);
+  } finally {
+    await dropDatabase(copy);
+  }
 }
