@@ -99,6 +99,7 @@ describe('the parser check', () => {
     expect(statementKindError('ALTER TABLE "x" ADD COLUMN c int;DELETE FROM users;--" int', 'alter_table_add_column'))
       .toBe('it is 2 statements (AlterTableStmt, DeleteStmt), not one');
     expect(statementKindError('DELETE FROM users', 'alter_table_add_column')).toBe('it is a DeleteStmt, not what alter_table_add_column writes (AlterTableStmt)');
+    expect(statementKindError('DROP TABLE "users"', 'drop_view')).toBe('it is a DropStmt OBJECT_TABLE, not what drop_view writes (DropStmt OBJECT_VIEW)');
     expect(statementKindError('COMMENT ON TABLE t IS \'x\'', 'no_such_kind')).toBe('pgpromote does not know which statement a no_such_kind is');
     expect(statementKindError('ALTER TABLE "t', 'alter_table_add_column')).toMatch(/^Postgres' parser refuses it/);
   });
@@ -109,6 +110,6 @@ describe('the parser check', () => {
         + `Dev has a name or definition pgpromote cannot plan safely; rename the object on dev (or change it on prod by hand), then plan again. `
         + `The statement: COMMENT ON TABLE "t" IS 'x'; DELETE FROM users`));
     await expect(refuseUnsafeStatements([{ sql: 'DROP TABLE "users"', kind: 'alter_table_add_column', json: { tableName: 'users', schema: '' } }]))
-      .rejects.toThrow(/^cannot plan alter_table_add_column of public\.users safely: it is a DropStmt/);
+      .rejects.toThrow(/^cannot plan alter_table_add_column of public\.users safely: it is a DropStmt OBJECT_TABLE/);
   });
 });

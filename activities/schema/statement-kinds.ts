@@ -6,21 +6,21 @@ import { loadModule, parseSync } from 'libpg-query';
 const SETTINGS = ['unlogged', 'force-rls', 'reloptions', 'replica-identity', 'collation', 'storage', 'compression', 'statistics-target'];
 
 /** Statement kind (drizzle-kit's statement types, and ours from extras-plan.ts) → the parse-tree node
- * types its SQL may be. A kind missing here cannot be planned. */
+ * types its SQL may be; a DROP also says what it drops. A kind missing here cannot be planned. */
 export const STATEMENT_NODES: Readonly<Record<string, readonly string[]>> = {
   // drizzle-kit's statements (views, policies and roles are planned by extras-plan.ts, never by drizzle)
   create_schema: ['CreateSchemaStmt'],
   rename_schema: ['RenameStmt'],
-  drop_schema: ['DropStmt'],
+  drop_schema: ['DropStmt OBJECT_SCHEMA'],
   create_type_enum: ['CreateEnumStmt'],
   alter_type_add_value: ['AlterEnumStmt'],
   rename_type_enum: ['RenameStmt'],
   move_type_enum: ['AlterObjectSchemaStmt'],
-  drop_type_enum: ['DropStmt'],
+  drop_type_enum: ['DropStmt OBJECT_TYPE'],
   // drizzle removes enum values by retyping its columns to text, recreating the type and retyping them back
-  alter_type_drop_value: ['AlterTableStmt', 'DropStmt', 'CreateEnumStmt'],
+  alter_type_drop_value: ['AlterTableStmt', 'DropStmt OBJECT_TYPE', 'CreateEnumStmt'],
   create_table: ['CreateStmt', 'AlterTableStmt'], // and ENABLE ROW LEVEL SECURITY
-  drop_table: ['DropStmt'],
+  drop_table: ['DropStmt OBJECT_TABLE'],
   rename_table: ['RenameStmt'],
   alter_table_set_schema: ['AlterObjectSchemaStmt'],
   alter_table_set_new_schema: ['AlterObjectSchemaStmt'],
@@ -54,41 +54,41 @@ export const STATEMENT_NODES: Readonly<Record<string, readonly string[]>> = {
   enable_rls: ['AlterTableStmt'],
   disable_rls: ['AlterTableStmt'],
   create_index_pg: ['IndexStmt'],
-  drop_index: ['DropStmt'],
+  drop_index: ['DropStmt OBJECT_INDEX'],
   // drizzle's and ours
   create_sequence: ['CreateSeqStmt'],
   alter_sequence: ['AlterSeqStmt'],
-  drop_sequence: ['DropStmt'],
+  drop_sequence: ['DropStmt OBJECT_SEQUENCE'],
   rename_sequence: ['RenameStmt'],
   move_sequence: ['AlterObjectSchemaStmt'],
   // ours
   set: ['VariableSetStmt'],
   create_extension: ['CreateExtensionStmt'],
   alter_extension: ['AlterExtensionStmt', 'AlterObjectSchemaStmt'],
-  drop_extension: ['DropStmt'],
+  drop_extension: ['DropStmt OBJECT_EXTENSION'],
   create_function: ['CreateFunctionStmt'],
   alter_function: ['CreateFunctionStmt'], // CREATE OR REPLACE
-  drop_function: ['DropStmt'],
+  drop_function: ['DropStmt OBJECT_FUNCTION', 'DropStmt OBJECT_PROCEDURE'],
   create_domain: ['CreateDomainStmt', 'AlterDomainStmt'],
   alter_domain: ['AlterDomainStmt'],
-  drop_domain: ['DropStmt'],
+  drop_domain: ['DropStmt OBJECT_DOMAIN'],
   create_composite: ['CompositeTypeStmt'],
-  drop_composite: ['DropStmt'],
+  drop_composite: ['DropStmt OBJECT_TYPE'],
   create_view: ['ViewStmt'],
-  drop_view: ['DropStmt'],
+  drop_view: ['DropStmt OBJECT_VIEW'],
   create_matview: ['CreateTableAsStmt'],
-  drop_matview: ['DropStmt'],
+  drop_matview: ['DropStmt OBJECT_MATVIEW'],
   create_index: ['IndexStmt'],
   create_trigger: ['CreateTrigStmt', 'AlterTableStmt'], // and ENABLE / DISABLE TRIGGER
-  drop_trigger: ['DropStmt'],
+  drop_trigger: ['DropStmt OBJECT_TRIGGER'],
   create_constraint: ['AlterTableStmt'],
   drop_constraint: ['AlterTableStmt'],
   create_policy: ['CreatePolicyStmt'],
-  drop_policy: ['DropStmt'],
+  drop_policy: ['DropStmt OBJECT_POLICY'],
   create_rule: ['RuleStmt'],
-  drop_rule: ['DropStmt'],
+  drop_rule: ['DropStmt OBJECT_RULE'],
   create_statistics: ['CreateStatsStmt', 'AlterStatsStmt'],
-  drop_statistics: ['DropStmt'],
+  drop_statistics: ['DropStmt OBJECT_STATISTIC_EXT'],
   ...Object.fromEntries(SETTINGS.flatMap((setting) => [[`set_${setting}`, ['AlterTableStmt']], [`reset_${setting}`, ['AlterTableStmt']]])),
   'set_sequence-owner': ['AlterSeqStmt'],
   'reset_sequence-owner': ['AlterSeqStmt'],
@@ -112,9 +112,15 @@ export function parseStatements(sql: string): { node: string; sql: string }[] {
   const { stmts } = parseSync(sql) as { stmts: { stmt: Record<string, unknown>; stmt_location?: number; stmt_len?: number }[] };
   const bytes = Buffer.from(sql, 'utf8'); // the parser's locations count bytes
   return stmts.map(({ stmt, stmt_location: start = 0, stmt_len: length }) => ({
-    node: Object.keys(stmt)[0]!,
+    node: nodeName(stmt),
     sql: bytes.subarray(start, length === undefined || length === 0 ? undefined : start + length).toString('utf8').trim(),
   }));
+}
+
+/** `AlterTableStmt`; `DropStmt OBJECT_VIEW` for a DROP. */
+function nodeName(stmt: Record<string, any>): string {
+  const [node] = Object.keys(stmt) as [string];
+  return node === 'DropStmt' ? `${node} ${stmt[node].removeType}` : node;
 }
 
 /** Why `sql` is not exactly one statement of `kind`, or undefined when it is. Needs loadParser(). */
