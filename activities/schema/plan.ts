@@ -131,7 +131,7 @@ export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, opt
 const drizzleObject = (json: any) => `${json.schema || 'public'}.${json.tableName ?? json.name}`;
 
 /** Every statement must parse as exactly one statement of its kind: what quoting missed shows up here. */
-async function refuseUnsafeStatements(statements: HazardSource[]) {
+export async function refuseUnsafeStatements(statements: HazardSource[]) {
   await loadParser();
   for (const { sql, kind, json, object } of statements) {
     const reason = statementKindError(sql, kind);
