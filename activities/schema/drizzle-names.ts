@@ -11,7 +11,7 @@ import { ident, literal } from '../quote.ts';
 const PLAIN = /^[A-Za-z0-9_]*$/;
 
 export interface NameCodec {
-  encode(name: string): string;
+  /** Real names in place of the tokens of a text (a qualified name built from encoded parts). */
   decode(text: string): string;
   encodeSnapshot(snapshot: Snapshot): Snapshot;
   /** The generator's SQL with each token quoted as the name it stands for. */
@@ -55,7 +55,6 @@ export function nameCodec(...snapshots: Snapshot[]): NameCodec {
     return Object.fromEntries(Object.entries(value).map(([key, child]) => [key, decodeDeep(child)]));
   };
   return {
-    encode,
     decode,
     encodeSnapshot: (snapshot) => encodeSnapshot(snapshot, encode),
     decodeSql: (sql) => sql.replace(token, (_, quote: string, hex: string) => (quote === "'" ? literal(nameOf(hex)) : ident(nameOf(hex)))),
