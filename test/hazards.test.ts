@@ -1,7 +1,7 @@
 // Hazards measured on prod: rows lost, rows that make a statement fail, locks on tables.
 import { describe, expect, test } from 'vitest';
 import type { Hazard } from '../activities/schema/hazards.ts';
-import { planBetween } from './schema-corpus/databases.ts';
+import { plan, planBetween, withClient, withDatabases } from './schema-corpus/databases.ts';
 
 /** The hazards of the plan from `before` to `after`, with the statement each belongs to. */
 async function hazardsOf(before: string, after: string, answers?: Record<string, string>) {
@@ -64,6 +64,15 @@ describe.concurrent('hazards', () => {
     expect(result.statements.map(({ kind, hazards }) => [kind, hazards])).toEqual([
       ['alter_table_add_column', []], ['alter_table_add_column', []], ['create_reference', []], ['create_reference', []],
     ]);
+  });
+
+  test('measuring runs nothing that writes on prod: a check calling setval() leaves the sequence alone', async () => {
+    const before = "create sequence s; select setval('s', 5); create table t(n int); insert into t values (1);";
+    await withDatabases(before, "create sequence s; create table t(n int check (setval('s', 100) > 0));", async (prod, dev) => {
+      await expect(plan(prod, dev)).rejects.toThrow(/read-only transaction/);
+      const { rows } = await withClient(prod, (client) => client.query('select last_value::int as n from s'));
+      expect(rows).toEqual([{ n: 5 }]);
+    });
   });
 
   test('will fail: an enum value still in use is removed', async () => {

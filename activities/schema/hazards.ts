@@ -254,6 +254,16 @@ async function locking(source: HazardSource, table: Table, { prod, from, column 
 
 /** Hazards of each planned statement, in plan order. */
 export async function measureHazards(prod: pg.ClientBase, sources: HazardSource[]): Promise<Hazard[][]> {
+  // Measures evaluate dev's expressions (checks, index expressions) on prod's rows: they may read, never write.
+  await prod.query('SET default_transaction_read_only = on');
+  try {
+    return await measureAll(prod, sources);
+  } finally {
+    await prod.query('RESET default_transaction_read_only');
+  }
+}
+
+async function measureAll(prod: pg.ClientBase, sources: HazardSource[]): Promise<Hazard[][]> {
   const { rows } = await query<{ name: string }>(prod, `SELECT n.nspname || '.' || c.relname AS name FROM pg_class c
     JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p')`);
   const existing = new Set(rows.map((row) => row.name));
