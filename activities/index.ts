@@ -9,8 +9,9 @@ import { createBranchProvider } from './branches/index.ts';
 import type { NeonProviderOptions } from './branches/neon.ts';
 import type { BranchRef, BranchTarget } from './branches/provider.ts';
 import { trialPlan, type TrialReport } from './trial/trial.ts';
-import { applyToProduction, type ApplyResult } from './production/apply.ts';
+import { applyToProduction, settleAbandonedApply, type ApplyResult } from './production/apply.ts';
 import { DEFAULT_LIMITS, type ExecutionLimits } from './production/execute.ts';
+import { openSession, type AttemptIdentity } from './production/session.ts';
 
 export interface ActivityDeps {
   /** Opens the sealed connection strings in workflow input (PGPROMOTE_SECRET_KEY). */
@@ -34,12 +35,19 @@ export interface SealedBranch {
 
 /** Heartbeats while `work` runs, so that the server notices a dead worker and cancellation reaches us. */
 async function heartbeating<T>(work: () => Promise<T>): Promise<T> {
-  const timer = setInterval(() => Context.current().heartbeat(), 5_000);
+  const timer = setInterval(() => Context.current().heartbeat(), 2_000);
   try {
     return await work();
   } finally {
     clearInterval(timer);
   }
+}
+
+/** The promotion (workflow run) and the attempt this activity runs for. */
+function attempt(): AttemptIdentity {
+  const { workflowExecution, attempt } = Context.current().info;
+  if (!workflowExecution) throw new Error('this activity runs only for a promotion workflow');
+  return { promotionId: workflowExecution.workflowId, runId: workflowExecution.runId, attempt };
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -48,7 +56,7 @@ export function createActivities(deps: ActivityDeps) {
 
   return {
     async plan(input: Databases & { answers?: Answers; renames?: string[] }): Promise<Plan> {
-      return planUrls(open(input.prod), open(input.dev), input);
+      return heartbeating(() => planUrls(open(input.prod), open(input.dev), input));
     },
 
     async createBranch(input: { prod: Sealed; target: BranchTarget; name: string }): Promise<SealedBranch> {
@@ -66,19 +74,28 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     async trial(input: Databases & { branch: Sealed; plan: Plan; limits?: ExecutionLimits }): Promise<TrialReport> {
+      const limits = input.limits ?? DEFAULT_LIMITS;
+      return heartbeating(async () => {
+        const branch = await openSession(open(input.branch), 'trial', attempt(), limits);
+        try {
+          return await withClient(open(input.dev), (dev) => trialPlan(branch, dev, input.plan, { ...input, limits }));
+        } finally {
+          await branch.end().catch(() => {});
+        }
+      });
+    },
+
+    async applyToProduction(input: { prod: Sealed; schemas?: string[]; plan: Plan; limits?: ExecutionLimits }): Promise<ApplyResult> {
+      const limits = input.limits ?? DEFAULT_LIMITS;
       return heartbeating(() =>
-        withClient(open(input.branch), (branch) =>
-          withClient(open(input.dev), (dev) => trialPlan(branch, dev, input.plan, { ...input, limits: input.limits ?? DEFAULT_LIMITS })),
-        ),
+        applyToProduction(open(input.prod), input.plan, { schemas: input.schemas, limits, identity: attempt(), signal: Context.current().cancellationSignal }),
       );
     },
 
-    async applyToProduction(input: { prod: Sealed; schemas?: string[]; plan: Plan; promotionId: string; limits?: ExecutionLimits }): Promise<ApplyResult> {
-      return heartbeating(() =>
-        withClient(open(input.prod), (prod) =>
-          applyToProduction(prod, input.plan, { ...input, limits: input.limits ?? DEFAULT_LIMITS }),
-        ),
-      );
+    /** Once the workflow has given the apply up: no attempt can commit any more; says whether one did. */
+    async settleAbandonedApply(input: { prod: Sealed; plan: Plan; limits?: ExecutionLimits }) {
+      const { promotionId, runId } = attempt();
+      return settleAbandonedApply(open(input.prod), input.plan, { promotionId, runId }, input.limits ?? DEFAULT_LIMITS);
     },
   };
 }

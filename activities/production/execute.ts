@@ -8,9 +8,14 @@ export interface ExecutionLimits {
   lockTimeoutMs: number;
   /** How long one statement may run (ms). */
   statementTimeoutMs: number;
+  /**
+   * How long the server keeps a transaction whose client went quiet (ms): a frozen or vanished worker
+   * holds prod's locks no longer than this, and its transaction can never commit after it.
+   */
+  idleInTransactionTimeoutMs: number;
 }
 
-export const DEFAULT_LIMITS: ExecutionLimits = { lockTimeoutMs: 10_000, statementTimeoutMs: 15 * 60_000 };
+export const DEFAULT_LIMITS: ExecutionLimits = { lockTimeoutMs: 10_000, statementTimeoutMs: 15 * 60_000, idleInTransactionTimeoutMs: 5_000 };
 
 export interface StatementResult {
   sql: string;
@@ -48,22 +53,26 @@ export function phasesOf(plan: Plan): Phases {
   };
 }
 
-/**
- * Executes `statements` (of `plan`) in one transaction; `beforeCommit` runs inside it, after the
- * statements, and rolls everything back by throwing. Returns per-statement durations and row counts.
- */
+/** Checks that run inside the transaction: `afterBegin` before the statements, `beforeCommit` after them. Either rolls everything back by throwing. */
+export interface TransactionChecks {
+  afterBegin?: (client: pg.ClientBase) => Promise<unknown>;
+  beforeCommit?: (client: pg.ClientBase) => Promise<unknown>;
+}
+
+/** Executes `statements` (of `plan`) in one transaction, with `checks` inside it. Returns per-statement durations and row counts. */
 export async function runInTransaction(
   client: pg.ClientBase,
   plan: Plan,
   statements: PlannedStatement[],
   limits: ExecutionLimits,
-  beforeCommit: (client: pg.ClientBase) => Promise<void>,
+  checks: TransactionChecks = {},
 ): Promise<StatementResult[]> {
   const results: StatementResult[] = [];
   await client.query('BEGIN');
   try {
     await client.query(`SET LOCAL lock_timeout = ${Math.round(limits.lockTimeoutMs)}`);
     await client.query(`SET LOCAL statement_timeout = ${Math.round(limits.statementTimeoutMs)}`);
+    await checks.afterBegin?.(client);
     for (const statement of statements) {
       const started = performance.now();
       let result: pg.QueryResult;
@@ -75,7 +84,7 @@ export async function runInTransaction(
       }
       results.push({ sql: statement.sql, ms: Math.round(performance.now() - started), rows: result.rowCount ?? null });
     }
-    await beforeCommit(client);
+    await checks.beforeCommit?.(client);
     await client.query('COMMIT');
   } catch (error) {
     await client.query('ROLLBACK').catch(() => {});
