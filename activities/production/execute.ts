@@ -29,6 +29,17 @@ export class StatementError extends Error {
   override name = 'StatementError';
 }
 
+/** A statement did not fail on its own: its connection was lost or ended, or it waited too long for a
+ * lock. Nothing of its transaction was committed, and another attempt may well succeed. */
+export class StatementInterruptedError extends Error {
+  override name = 'StatementInterruptedError';
+}
+
+// No SQLSTATE: the connection broke. 08: connection exceptions; 57P0x: the session was ended (by an
+// administrator, a newer attempt, a restart); 25P03: idle in transaction too long; 55P03: lock timeout.
+const interrupted = (error: { code?: string }) =>
+  !error.code || error.code.startsWith('08') || /^57P0\d$/.test(error.code) || error.code === '25P03' || error.code === '55P03';
+
 /** `ALTER TYPE ... ADD VALUE` may run in a transaction, but the new value is unusable until that commits. */
 const addsEnumValue = (sql: string) => /^ALTER TYPE .* ADD VALUE/is.test(sql);
 
@@ -80,7 +91,8 @@ export async function runInTransaction(
         result = await client.query(statement.sql);
       } catch (error) {
         const number = plan.statements.indexOf(statement) + 1;
-        throw new StatementError(`statement ${number} of ${plan.statements.length} failed: ${(error as Error).message}\n  ${statement.sql.trim()}`);
+        const Failure = interrupted(error as { code?: string }) ? StatementInterruptedError : StatementError;
+        throw new Failure(`statement ${number} of ${plan.statements.length} failed: ${(error as Error).message}\n  ${statement.sql.trim()}`);
       }
       results.push({ sql: statement.sql, ms: Math.round(performance.now() - started), rows: result.rowCount ?? null });
     }
