@@ -156,6 +156,20 @@ describe('faults', { timeout: 600_000 }, () => {
     expect(await prodState(prod.name)).toEqual(APPLIED);
   });
 
+  it('a worker killed right after the apply committed: the promotion reports applied, and prod has the plan once', async () => {
+    const { prod, dev } = await databases();
+    const killed = await startWorker(config);
+    const id = await client.deploy({ dev: dev.url, prod: prod.url });
+    await client.waitForStage(id, ['awaiting-approval']);
+    await client.approve(id, { by: 'alice' });
+    // Whether the worker reported the apply before it died is up to chance; the outcome must not be.
+    await waitFor('the commit', async () => ((await prodState(prod.name)).ledger[0] === 'applied' ? true : undefined));
+    killed.signal('SIGKILL');
+    await startWorker(config);
+    expect((await client.result(id)).outcome).toBe('applied');
+    expect(await prodState(prod.name)).toEqual(APPLIED);
+  });
+
   it('a worker killed in each stage: every next worker carries the promotion on, and prod gets the plan once', async () => {
     const { prod, dev } = await databases();
     let current = await startWorker(config);
