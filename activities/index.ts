@@ -7,7 +7,7 @@ import { withClient } from './db.ts';
 import { planUrls, type Answers, type Plan } from './schema/plan.ts';
 import { createBranchProvider } from './branches/index.ts';
 import type { NeonProviderOptions } from './branches/neon.ts';
-import type { BranchRef, BranchTarget } from './branches/provider.ts';
+import type { BranchKind, BranchMeta, BranchRef, BranchTarget, Restored } from './branches/provider.ts';
 import { trialPlan, type TrialReport } from './trial/trial.ts';
 import { applyToProduction, type ApplyResult } from './production/apply.ts';
 import { DEFAULT_LIMITS, type ExecutionLimits } from './production/execute.ts';
@@ -42,6 +42,13 @@ async function heartbeating<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Who is making a branch: the promotion (workflow run) this activity works for. */
+function madeBy(kind: BranchKind): BranchMeta {
+  const { workflowExecution, namespace } = Context.current().info;
+  if (!workflowExecution) throw new Error('branch activities run only for a promotion workflow');
+  return { promotionId: workflowExecution.workflowId, runId: workflowExecution.runId, kind, namespace };
+}
+
 export function createActivities(deps: ActivityDeps) {
   const open = (sealed: Sealed) => unseal(sealed, deps.secretKey);
   const provider = (target: BranchTarget, prod: Sealed) => createBranchProvider(target, open(prod), deps.neon);
@@ -51,8 +58,8 @@ export function createActivities(deps: ActivityDeps) {
       return planUrls(open(input.prod), open(input.dev), input);
     },
 
-    async createBranch(input: { prod: Sealed; target: BranchTarget; name: string }): Promise<SealedBranch> {
-      const branch = await heartbeating(() => provider(input.target, input.prod).create(input.name));
+    async createBranch(input: { prod: Sealed; target: BranchTarget; name: string; kind: 'trial' | 'backup' }): Promise<SealedBranch> {
+      const branch = await heartbeating(() => provider(input.target, input.prod).create(input.name, madeBy(input.kind)));
       return { id: branch.id, name: branch.name, url: seal(branch.url, deps.secretKey) };
     },
 
@@ -61,8 +68,8 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     /** Makes prod what `source` holds (a backup taken before the apply); prod's current state is kept as `keepAs`. */
-    async restoreProd(input: { prod: Sealed; target: BranchTarget; source: BranchRef; keepAs: string }): Promise<BranchRef> {
-      return heartbeating(() => provider(input.target, input.prod).restore(input.source, input.keepAs));
+    async restoreProd(input: { prod: Sealed; target: BranchTarget; source: BranchRef; keepAs: string }): Promise<Restored> {
+      return heartbeating(() => provider(input.target, input.prod).restore(input.source, input.keepAs, madeBy('reverted')));
     },
 
     async trial(input: Databases & { branch: Sealed; plan: Plan; limits?: ExecutionLimits }): Promise<TrialReport> {

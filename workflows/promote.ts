@@ -90,7 +90,7 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
     }
 
     enter('branching');
-    const branch = await branches.createBranch({ prod: input.prod, target: input.branch, name: trialBranchName(promotionId) });
+    const branch = await branches.createBranch({ prod: input.prod, target: input.branch, name: trialBranchName(promotionId), kind: 'trial' });
     state.branch = { id: branch.id, name: branch.name };
 
     enter('trial');
@@ -109,7 +109,7 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
 
     if (input.revertWindow) {
       enter('backing-up');
-      const backup = await branches.createBranch({ prod: input.prod, target: input.branch, name: backupBranchName(promotionId) });
+      const backup = await branches.createBranch({ prod: input.prod, target: input.branch, name: backupBranchName(promotionId), kind: 'backup' });
       state.backup = { id: backup.id, name: backup.name };
     }
 
@@ -122,8 +122,8 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
       enter('revert-window');
       if (await condition(() => !!state.revert, input.revertWindow as never)) {
         enter('reverting');
-        const kept = await changes.restoreProd({ prod: input.prod, target: input.branch, source: state.backup, keepAs: revertedBranchName(promotionId) });
-        state.revert!.keptAs = kept.name;
+        const restored = await changes.restoreProd({ prod: input.prod, target: input.branch, source: state.backup, keepAs: revertedBranchName(promotionId) });
+        state.revert!.keptAs = restored.kept.name;
         state.outcome = 'reverted';
       }
     }

@@ -1,5 +1,6 @@
 // A branch is a copy of prod, with its data, where a plan is tried before prod is touched.
 // Providers are interchangeable: one file per implementation, all behind this interface.
+import { DatabaseConfigError } from '../db.ts';
 
 export interface BranchRef {
   id: string;
@@ -11,15 +12,45 @@ export interface Branch extends BranchRef {
   url: string;
 }
 
+/** trial: where the plan is tried; backup: prod before the apply; reverted: prod's state before a revert (a salvage copy). */
+export type BranchKind = 'trial' | 'backup' | 'reverted';
+
+/** Who made a branch, stored with it: a name may be shortened with a hash, so it cannot be read back. */
+export interface BranchMeta {
+  promotionId: string;
+  runId: string;
+  kind: BranchKind;
+  /** The Temporal namespace the promotion runs in. */
+  namespace: string;
+}
+
+export interface ListedBranch extends BranchRef {
+  /** Absent when the branch carries no readable pgpromote metadata (made by hand, or by an older pgpromote). */
+  meta?: BranchMeta;
+}
+
+/** What a restore did; `prod` was checked to be in place (under its name, accepting connections) before returning. */
+export interface Restored {
+  prod: BranchRef;
+  kept: BranchRef;
+}
+
 export interface BranchProvider {
-  /** A copy of prod as it is now. Idempotent: when `name` exists already, returns that branch. */
-  create(name: string): Promise<Branch>;
-  /** Deleting a branch that does not exist is not an error. */
+  /**
+   * A copy of prod as it is now, recording `meta`. Idempotent for the same run only: an existing branch of
+   * that name made by another run of the same promotion (which has ended, since a workflow id runs once at
+   * a time) is replaced if it is a trial or backup; any other existing branch is refused.
+   */
+  create(name: string, meta: BranchMeta): Promise<Branch>;
+  /** Deleting a branch that does not exist is not an error; prod, and what is not a pgpromote branch, are refused. */
   delete(id: string): Promise<void>;
-  /** Branches this tool made (their names start with BRANCH_PREFIX), to clean up leftovers. */
-  list(): Promise<BranchRef[]>;
-  /** Makes prod what `source` (a branch made by `create` earlier) holds; keeps prod's current state as a branch named `keepAs`. */
-  restore(source: BranchRef, keepAs: string): Promise<BranchRef>;
+  /** Branches this tool made (their names start with BRANCH_PREFIX), with their metadata, to clean up leftovers. */
+  list(): Promise<ListedBranch[]>;
+  /**
+   * Makes prod what `source` (a backup made by `create` for the promotion of `kept`) holds; keeps prod's
+   * current state as a branch named `keepAs`, recorded with `kept` (kind `reverted`).
+   */
+  restore(source: BranchRef, keepAs: string, kept: BranchMeta): Promise<Restored>;
 }
 
 export const BRANCH_PREFIX = 'pgpromote-';
@@ -29,9 +60,50 @@ export const trialBranchName = (promotionId: string) => `${BRANCH_PREFIX}${promo
 export const backupBranchName = (promotionId: string) => `${BRANCH_PREFIX}${promotionId}-backup`;
 /** Where a revert keeps prod's state from before it (it may hold writes made after the apply): never deleted by us. */
 export const revertedBranchName = (promotionId: string) => `${BRANCH_PREFIX}${promotionId}-reverted`;
-export const promotionOfBranch = (name: string) => /^pgpromote-(.+)-(?:trial|backup)$/.exec(name)?.[1];
+
+const KINDS: readonly string[] = ['trial', 'backup', 'reverted'] satisfies BranchKind[];
+
+/** Metadata from its stored form, or undefined when it is not a complete pgpromote record. */
+export function readMeta(stored: Record<string, unknown> | undefined): BranchMeta | undefined {
+  if (!stored) return undefined;
+  const { promotionId, runId, kind, namespace } = stored;
+  const strings = [promotionId, runId, kind, namespace].every((v) => typeof v === 'string' && v !== '');
+  return strings && KINDS.includes(kind as string)
+    ? { promotionId: promotionId as string, runId: runId as string, kind: kind as BranchKind, namespace: namespace as string }
+    : undefined;
+}
+
+export const describeMeta = (meta: BranchMeta) =>
+  `${meta.kind} branch of promotion ${meta.promotionId} (run ${meta.runId}, namespace ${meta.namespace})`;
+
+/**
+ * Whether `create` may reuse or replace a branch that already has the name it was asked for: the same run
+ * reuses it; another run of the same promotion in the same namespace has ended (Temporal runs one workflow
+ * id at a time), so its trial or backup is stale and replaced. Anything else throws, saying why.
+ */
+export function existingBranchAction(name: string, existing: BranchMeta | undefined, wanted: BranchMeta): 'reuse' | 'replace' {
+  const refuse = (why: string) => {
+    throw new DatabaseConfigError(`cannot create branch ${name}: it exists already and ${why}; rename or drop it by hand if it is not needed, or use another promotion id`);
+  };
+  if (!existing) return refuse('has no pgpromote metadata (made by hand, or by an older pgpromote)');
+  if (existing.kind === 'reverted') return refuse(`is a salvage copy of prod (${describeMeta(existing)})`);
+  if (existing.promotionId !== wanted.promotionId || existing.namespace !== wanted.namespace || existing.kind !== wanted.kind) {
+    return refuse(`belongs to another promotion: ${describeMeta(existing)}`);
+  }
+  return existing.runId === wanted.runId ? 'reuse' : 'replace';
+}
 
 /** Where to make branches of prod; travels in workflow input, so it holds no secrets. */
 export type BranchTarget =
-  | { provider: 'local' }
+  | {
+      provider: 'local';
+      /**
+       * How the local copy is made. `dump` (the default): pg_dump | pg_restore, prod stays fully usable.
+       * `template`: CREATE DATABASE … TEMPLATE prod, fast, but new connections to prod wait for the whole
+       * copy; for demos and tests.
+       */
+      copy?: LocalCopy;
+    }
   | { provider: 'neon'; projectId: string; branchId: string; databaseName: string; roleName: string };
+
+export type LocalCopy = 'dump' | 'template';
