@@ -11,11 +11,9 @@ import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import type pg from 'pg';
 import { withClient, ident, literal, DatabaseConfigError } from '../db.ts';
+import { describeMeta, existingBranchAction, readMeta } from './meta.ts';
 import {
   BRANCH_PREFIX,
-  describeMeta,
-  existingBranchAction,
-  readMeta,
   type Branch,
   type BranchMeta,
   type BranchProvider,

@@ -2,10 +2,9 @@
 // documents as transient, and every change waits for its operations, so a returned branch is usable.
 import { createApiClient, EndpointType, type Operation } from '@neondatabase/api-client';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { existingBranchAction, readMeta } from './meta.ts';
 import {
   BRANCH_PREFIX,
-  existingBranchAction,
-  readMeta,
   type Branch,
   type BranchMeta,
   type BranchProvider,

@@ -3,7 +3,8 @@
 // salvage copy of prod, a branch without readable metadata and a running promotion's branch are kept,
 // each with the reason.
 import { Client, type ConnectionLike } from '@temporalio/client';
-import { describeMeta, type BranchMeta, type ListedBranch } from './provider.ts';
+import { describeMeta } from './meta.ts';
+import type { BranchMeta, ListedBranch } from './provider.ts';
 
 /** What Temporal says about the run that made a branch. */
 export type RunStatus = { state: 'running' } | { state: 'ended'; status: string } | { state: 'unknown'; why: string };
