@@ -221,6 +221,17 @@ describe('local revert (restore)', () => {
     expect(await exists(backup.id)).toBe(false);
   });
 
+  it('finishes after a crash right after the swap: prod in place but still recorded as the backup', async () => {
+    const { prod, provider, backup, keepAs } = await backedUp();
+    await sql(`ALTER DATABASE "${prod.name}" RENAME TO "${keepAs}"`);
+    await sql(`ALTER DATABASE "${backup.id}" RENAME TO "${prod.name}"`);
+    created.push(keepAs);
+    await provider.restore(backup, keepAs, meta('reverted'));
+    expect((await names(prod.name))[0]).toBe('item 1');
+    expect(await commentOn(prod.name)).toBeNull();
+    expect((await provider.list()).find((b) => b.id === keepAs)?.meta).toEqual(meta('reverted'));
+  });
+
   it('puts prod\'s name back when, after that crash, the backup has gone too', async () => {
     const { prod, provider, backup, keepAs } = await backedUp();
     await sql(`ALTER DATABASE "${prod.name}" RENAME TO "${keepAs}"`);

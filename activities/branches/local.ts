@@ -15,6 +15,7 @@ import { describeMeta, existingBranchAction, readMeta } from './meta.ts';
 import {
   BRANCH_PREFIX,
   type Branch,
+  type BranchKind,
   type BranchMeta,
   type BranchProvider,
   type ListedBranch,
@@ -79,8 +80,14 @@ export function createLocalBranchProvider(prodUrl: string, { copy = 'dump' }: Lo
 
   async function copyInto(client: pg.Client, scratch: string) {
     if (copy === 'template' && (await sessionsOn(client, prodDatabase)).length === 0) {
-      await client.query(`CREATE DATABASE ${ident(scratch)} TEMPLATE ${ident(prodDatabase)}`);
-      return;
+      const copied = await client.query(`CREATE DATABASE ${ident(scratch)} TEMPLATE ${ident(prodDatabase)}`).then(
+        () => true,
+        (error: { code?: string }) => {
+          if (error.code === '55006') return false; // a session arrived on prod meanwhile
+          throw error;
+        },
+      );
+      if (copied) return;
     }
     await checkDumpVersion(client);
     await client.query(`CREATE DATABASE ${ident(scratch)} TEMPLATE template0`);
@@ -142,10 +149,12 @@ export function createLocalBranchProvider(prodUrl: string, { copy = 'dump' }: Lo
         if (!prodThere && !keptThere) {
           throw new DatabaseConfigError(`cannot revert: prod's database ${prodDatabase} does not exist, nor its kept copy ${kept}; check the prod URL`);
         }
+        const ours = (meta: BranchMeta | undefined, kind: BranchKind) =>
+          meta?.kind === kind && meta.promotionId === keptMeta.promotionId && meta.namespace === keptMeta.namespace;
         if (prodThere && keptThere) {
-          // Done by an earlier attempt, unless that name is taken by something else.
-          const found = await metaOf(client, kept);
-          if (found?.kind !== 'reverted' || found.promotionId !== keptMeta.promotionId || found.namespace !== keptMeta.namespace) {
+          // Swapped by an earlier attempt (prod still carrying the backup's record if it stopped right after
+          // the swap), unless that name is taken by something else.
+          if (!ours(await metaOf(client, kept), 'reverted') && !ours(await metaOf(client, prodDatabase), 'backup')) {
             throw new DatabaseConfigError(`cannot revert: ${kept} exists already and is not this promotion's copy of prod; rename or drop it by hand`);
           }
         } else if (prodThere) {
@@ -153,7 +162,7 @@ export function createLocalBranchProvider(prodUrl: string, { copy = 'dump' }: Lo
             throw new DatabaseConfigError(`cannot revert: the backup ${source.name} is gone; prod was not touched`);
           }
           const backup = await metaOf(client, source.id);
-          if (backup?.kind !== 'backup' || backup.promotionId !== keptMeta.promotionId || backup.namespace !== keptMeta.namespace) {
+          if (!ours(backup, 'backup')) {
             throw new DatabaseConfigError(`cannot revert: ${source.name} is not a backup made by promotion ${keptMeta.promotionId} (it is ${backup ? describeMeta(backup) : 'without pgpromote metadata'}); prod was not touched`);
           }
           await giveProdsOwner(client, source.id);
@@ -177,8 +186,9 @@ export function createLocalBranchProvider(prodUrl: string, { copy = 'dump' }: Lo
             await putBack(client, kept, error as Error);
           }
         }
-        await record(client, prodDatabase, null); // it carried the backup's metadata
+        // In this order, so that a retry after a crash here still recognises the swap as done.
         await record(client, kept, keptMeta);
+        await record(client, prodDatabase, null); // it carried the backup's metadata
         await allowConnections(client, prodDatabase, true);
         await allowConnections(client, kept, true);
         await confirmProd(client);
