@@ -71,6 +71,10 @@ beforeAll(async () => {
   const handMade = `${BRANCH_PREFIX}by-hand-${randomUUID().slice(0, 8)}`;
   await sql(`CREATE DATABASE "${handMade}"`);
   fixtures['no metadata'] = { id: handMade, name: handMade };
+  // As Neon keeps prod at a restore: named as a salvage copy, without annotations.
+  const unannotated = revertedBranchName(id('neon-reverted'));
+  await sql(`CREATE DATABASE "${unannotated}"`);
+  fixtures['salvage copy without metadata'] = { id: unannotated, name: unannotated };
 });
 
 afterAll(async () => {
@@ -92,6 +96,7 @@ describe('stale branches', () => {
     expect(byLabel['running backup, other namespace']!.reason).toMatch(/namespace pgpromote-other\), which is still running$/);
     expect(byLabel['salvage copy']!.reason).toMatch(/^salvage copy of prod, never deleted automatically; drop it by hand once you have what you need/);
     expect(byLabel['no metadata']!.reason).toMatch(/^no pgpromote metadata/);
+    expect(byLabel['salvage copy without metadata']!.reason).toBe('salvage copy of prod, never deleted automatically; drop it by hand once you have what you need');
     expect(byLabel['unknown run']!.reason).toMatch(/Temporal at this address does not know the run .*so it is not known to have ended/);
   });
 

@@ -59,7 +59,8 @@ export const BRANCH_PREFIX = 'pgpromote-';
 export const trialBranchName = (promotionId: string) => `${BRANCH_PREFIX}${promotionId}-trial`;
 export const backupBranchName = (promotionId: string) => `${BRANCH_PREFIX}${promotionId}-backup`;
 /** Where a revert keeps prod's state from before it (it may hold writes made after the apply): never deleted by us. */
-export const revertedBranchName = (promotionId: string) => `${BRANCH_PREFIX}${promotionId}-reverted`;
+export const REVERTED_SUFFIX = '-reverted';
+export const revertedBranchName = (promotionId: string) => `${BRANCH_PREFIX}${promotionId}${REVERTED_SUFFIX}`;
 
 /** Where to make branches of prod; travels in workflow input, so it holds no secrets. */
 export type BranchTarget =

@@ -4,7 +4,7 @@
 // each with the reason.
 import { Client, type ConnectionLike } from '@temporalio/client';
 import { describeMeta } from './meta.ts';
-import type { BranchMeta, ListedBranch } from './provider.ts';
+import { REVERTED_SUFFIX, type BranchMeta, type ListedBranch } from './provider.ts';
 
 /** What Temporal says about the run that made a branch. */
 export type RunStatus = { state: 'running' } | { state: 'ended'; status: string } | { state: 'unknown'; why: string };
@@ -20,12 +20,15 @@ export async function judgeBranches(branches: ListedBranch[], runStatus: (meta: 
   for (const branch of branches) {
     const keep = (reason: string) => verdicts.push({ branch, stale: false, reason });
     const { meta } = branch;
+    const salvage = 'salvage copy of prod, never deleted automatically; drop it by hand once you have what you need';
     if (!meta) {
-      keep('no pgpromote metadata, so its promotion is unknown (made by hand, or by an older pgpromote); drop it by hand if you know it is not needed');
+      // Neon cannot annotate the branch its restore keeps: there, only the name says what it is.
+      if (branch.name.endsWith(REVERTED_SUFFIX)) keep(salvage);
+      else keep('no pgpromote metadata, so its promotion is unknown (made by hand, or by an older pgpromote); drop it by hand if you know it is not needed');
       continue;
     }
     if (meta.kind === 'reverted') {
-      keep(`salvage copy of prod, never deleted automatically; drop it by hand once you have what you need (${describeMeta(meta)})`);
+      keep(`${salvage} (${describeMeta(meta)})`);
       continue;
     }
     const run = await runStatus(meta);
