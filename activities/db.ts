@@ -73,3 +73,8 @@ export async function withClient<T>(url: string, use: (client: pg.Client) => Pro
 export function ident(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
+
+/** Quotes a string literal for SQL (standard_conforming_strings, on since Postgres 9.1). */
+export function literal(value: string): string {
+  return `'${value.replace(/'/g, "''")}'`;
+}

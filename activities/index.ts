@@ -7,7 +7,7 @@ import { withClient } from './db.ts';
 import { planUrls, type Answers, type Plan } from './schema/plan.ts';
 import { createBranchProvider } from './branches/index.ts';
 import type { NeonProviderOptions } from './branches/neon.ts';
-import type { BranchRef, BranchTarget } from './branches/provider.ts';
+import type { BranchKind, BranchMeta, BranchRef, BranchTarget, Restored } from './branches/provider.ts';
 import { trialPlan, type TrialReport } from './trial/trial.ts';
 import { applyToProduction, settleAbandonedApply, type ApplyResult } from './production/apply.ts';
 import { DEFAULT_LIMITS, type ExecutionLimits } from './production/execute.ts';
@@ -43,11 +43,17 @@ async function heartbeating<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
-/** The promotion (workflow run) and the attempt this activity runs for. */
-function attempt(): AttemptIdentity {
-  const { workflowExecution, attempt } = Context.current().info;
+/** The promotion (workflow run), namespace and attempt this activity runs for. */
+function promotionRun(): AttemptIdentity & { namespace: string } {
+  const { workflowExecution, attempt, namespace } = Context.current().info;
   if (!workflowExecution) throw new Error('this activity runs only for a promotion workflow');
-  return { promotionId: workflowExecution.workflowId, runId: workflowExecution.runId, attempt };
+  return { promotionId: workflowExecution.workflowId, runId: workflowExecution.runId, attempt, namespace };
+}
+
+/** Who is making a branch: recorded with it. */
+function madeBy(kind: BranchKind): BranchMeta {
+  const { promotionId, runId, namespace } = promotionRun();
+  return { promotionId, runId, kind, namespace };
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -59,8 +65,8 @@ export function createActivities(deps: ActivityDeps) {
       return heartbeating(() => planUrls(open(input.prod), open(input.dev), input));
     },
 
-    async createBranch(input: { prod: Sealed; target: BranchTarget; name: string }): Promise<SealedBranch> {
-      const branch = await heartbeating(() => provider(input.target, input.prod).create(input.name));
+    async createBranch(input: { prod: Sealed; target: BranchTarget; name: string; kind: 'trial' | 'backup' }): Promise<SealedBranch> {
+      const branch = await heartbeating(() => provider(input.target, input.prod).create(input.name, madeBy(input.kind)));
       return { id: branch.id, name: branch.name, url: seal(branch.url, deps.secretKey) };
     },
 
@@ -69,14 +75,14 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     /** Makes prod what `source` holds (a backup taken before the apply); prod's current state is kept as `keepAs`. */
-    async restoreProd(input: { prod: Sealed; target: BranchTarget; source: BranchRef; keepAs: string }): Promise<BranchRef> {
-      return heartbeating(() => provider(input.target, input.prod).restore(input.source, input.keepAs));
+    async restoreProd(input: { prod: Sealed; target: BranchTarget; source: BranchRef; keepAs: string }): Promise<Restored> {
+      return heartbeating(() => provider(input.target, input.prod).restore(input.source, input.keepAs, madeBy('reverted')));
     },
 
     async trial(input: Databases & { branch: Sealed; plan: Plan; limits?: ExecutionLimits }): Promise<TrialReport> {
       const limits = input.limits ?? DEFAULT_LIMITS;
       return heartbeating(async () => {
-        const branch = await openSession(open(input.branch), 'trial', attempt(), limits);
+        const branch = await openSession(open(input.branch), 'trial', promotionRun(), limits);
         try {
           return await withClient(open(input.dev), (dev) => trialPlan(branch, dev, input.plan, { ...input, limits }));
         } finally {
@@ -88,13 +94,13 @@ export function createActivities(deps: ActivityDeps) {
     async applyToProduction(input: { prod: Sealed; schemas?: string[]; plan: Plan; limits?: ExecutionLimits }): Promise<ApplyResult> {
       const limits = input.limits ?? DEFAULT_LIMITS;
       return heartbeating(() =>
-        applyToProduction(open(input.prod), input.plan, { schemas: input.schemas, limits, identity: attempt(), signal: Context.current().cancellationSignal }),
+        applyToProduction(open(input.prod), input.plan, { schemas: input.schemas, limits, identity: promotionRun(), signal: Context.current().cancellationSignal }),
       );
     },
 
     /** Once the workflow has given the apply up: no attempt can commit any more; says whether one did. */
     async settleAbandonedApply(input: { prod: Sealed; plan: Plan; limits?: ExecutionLimits }) {
-      const { promotionId, runId } = attempt();
+      const { promotionId, runId } = promotionRun();
       return settleAbandonedApply(open(input.prod), input.plan, { promotionId, runId }, input.limits ?? DEFAULT_LIMITS);
     },
   };

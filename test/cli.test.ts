@@ -5,8 +5,6 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createDatabase, dropDatabase } from './support.ts';
 import { freePort } from '../scripts/ports.ts';
-import { createLocalBranchProvider } from '../activities/branches/local.ts';
-import { trialBranchName } from '../activities/branches/provider.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -84,17 +82,6 @@ describe('pgpromote CLI', () => {
     const result = pgpromote(['deploy', '--dev', dev, '--prod', prod], { PGPROMOTE_SECRET_KEY: '' });
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('PGPROMOTE_SECRET_KEY is not set');
-  });
-
-  it('lists the branches it made of prod and deletes those whose promotion is gone', async () => {
-    const provider = createLocalBranchProvider(prod);
-    const leftover = await provider.create(trialBranchName('promote-gone-1234'));
-    const listed = pgpromote(['branches', '--prod', prod]);
-    expect(listed.stderr).toBe('');
-    expect(listed.stdout).toContain(`${leftover.name}\tpromotion promote-gone-1234 not running\n`);
-    const cleaned = pgpromote(['branches', '--prod', prod, '--delete-stale']);
-    expect(cleaned.stdout).toContain(`${leftover.name}\tpromotion promote-gone-1234 not running\tdeleted\n`);
-    expect((await provider.list()).map((b) => b.name)).not.toContain(leftover.name);
   });
 
   it('says when the Temporal server cannot be reached', async () => {

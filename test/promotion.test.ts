@@ -62,7 +62,7 @@ describe('promotion', () => {
       encoding: 'utf8',
       env: { ...process.env, TEMPORAL_ADDRESS: worker.config.address },
     });
-    expect(cleanup.stdout).toContain(`${waiting.branch!.name}\tpromotion ${id} running\n`);
+    expect(cleanup.stdout).toMatch(new RegExp(`^${waiting.branch!.id}\tskipped: trial branch of promotion ${id} \\(run [\\w-]+, namespace default\\), which is still running$`, 'm'));
     expect(await branchExists(waiting.branch!.id)).toBe(true);
 
     await client.approve(id, { by: 'alice', comment: 'ship it' });

@@ -105,7 +105,7 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
     }
 
     enter('branching');
-    const branch = await branches.createBranch({ prod: input.prod, target: input.branch, name: trialBranchName(promotionId) });
+    const branch = await branches.createBranch({ prod: input.prod, target: input.branch, name: trialBranchName(promotionId), kind: 'trial' });
     state.branch = { id: branch.id, name: branch.name };
 
     enter('trial');
@@ -124,7 +124,7 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
 
     if (input.revertWindow) {
       enter('backing-up');
-      const backup = await branches.createBranch({ prod: input.prod, target: input.branch, name: backupBranchName(promotionId) });
+      const backup = await branches.createBranch({ prod: input.prod, target: input.branch, name: backupBranchName(promotionId), kind: 'backup' });
       state.backup = { id: backup.id, name: backup.name };
     }
 
@@ -138,9 +138,9 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
       if (await condition(() => !!state.revert, input.revertWindow as never)) {
         enter('reverting');
         keepBackup = true;
-        const kept = await changes.restoreProd({ prod: input.prod, target: input.branch, source: state.backup, keepAs: revertedBranchName(promotionId) });
-        keepBackup = false; // prod is confirmed restored from it
-        state.revert!.keptAs = kept.name;
+        const restored = await changes.restoreProd({ prod: input.prod, target: input.branch, source: state.backup, keepAs: revertedBranchName(promotionId) });
+        keepBackup = false; // prod is confirmed in place, restored from it
+        state.revert!.keptAs = restored.kept.name;
         state.outcome = 'reverted';
       }
     }
