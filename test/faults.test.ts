@@ -220,6 +220,41 @@ describe('faults', { timeout: 600_000 }, () => {
     }
   });
 
+  it('a revert while someone is connected to the backup ends that session and puts prod back', async () => {
+    const { prod, dev } = await databases();
+    await startWorker(config);
+    const id = await client.deploy({ dev: dev.url, prod: prod.url, revertWindow: '10 minutes' });
+    await client.waitForStage(id, ['awaiting-approval']);
+    await client.approve(id, { by: 'alice' });
+    const applied = await client.waitForStage(id, ['revert-window', 'finished']);
+    expect(applied.stage).toBe('revert-window');
+    const backupUrl = Object.assign(new URL(prod.url), { pathname: `/${applied.backup!.id}` }).toString();
+    const { connect } = await import('../activities/db.ts');
+    const onBackup = await connect(backupUrl, 'someone');
+    try {
+      const reverted = await client.revert(id, { by: 'bob' });
+      expect(reverted.outcome).toBe('reverted');
+      await expect(onBackup.query('SELECT 1')).rejects.toThrow();
+    } finally {
+      await onBackup.end().catch(() => {});
+    }
+    expect(await prodState(prod.name)).toMatchObject({ constraints: 0, items: 200 });
+  });
+
+  it('a revert whose backup is gone fails before touching prod: prod stays as the promotion left it', async () => {
+    const { prod, dev } = await databases();
+    await startWorker(config);
+    const id = await client.deploy({ dev: dev.url, prod: prod.url, revertWindow: '10 minutes' });
+    await client.waitForStage(id, ['awaiting-approval']);
+    await client.approve(id, { by: 'alice' });
+    const applied = await client.waitForStage(id, ['revert-window', 'finished']);
+    await dropDatabase(applied.backup!.id);
+    await expect(client.revert(id, { by: 'bob' })).rejects.toThrow(/the revert failed; prod stays as the promotion left it/);
+    const after = await client.status(id);
+    expect(after).toMatchObject({ stage: 'finished', outcome: 'applied' });
+    expect(await prodState(prod.name)).toEqual(APPLIED);
+  });
+
   it('a promotion id used again starts a new promotion that applies its plan, even the same plan as before', async () => {
     const { prod, dev } = await databases();
     await startWorker(config);
