@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
-import { seal, redactUrl } from '../activities/secrets.ts';
+import { NO_SECRET_KEY, seal, redactUrl } from '../activities/secrets.ts';
 import { parseDatabaseUrl } from '../activities/db.ts';
 import type { Answers } from '../activities/schema/plan.ts';
 import type { BranchTarget } from '../activities/branches/provider.ts';
@@ -58,9 +58,8 @@ export class PromotionClient {
   }
 
   async deploy(options: DeployOptions): Promise<string> {
-    if (!this.config.secretKey) {
-      throw new UsageError('PGPROMOTE_SECRET_KEY is not set: the client seals connection strings with it and the worker opens them; give both the same value');
-    }
+    const keys = this.config.secretKeys;
+    if (!keys.length) throw new UsageError(NO_SECRET_KEY);
     const prod = parseDatabaseUrl(options.prod);
     parseDatabaseUrl(options.dev);
     const id = options.id ?? `promote-${prod.pathname.slice(1)}-${randomBytes(4).toString('hex')}`;
@@ -71,8 +70,8 @@ export class PromotionClient {
       staticSummary: `promote ${devLabel} → ${prodLabel}`,
       args: [
         {
-          dev: seal(options.dev, this.config.secretKey),
-          prod: seal(options.prod, this.config.secretKey),
+          dev: seal(options.dev, keys),
+          prod: seal(options.prod, keys),
           devLabel,
           prodLabel,
           branch: options.branch ?? { provider: 'local' },
