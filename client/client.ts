@@ -8,7 +8,8 @@ import { parseDatabaseUrl } from '../activities/db.ts';
 import type { Answers } from '../activities/schema/plan.ts';
 import type { BranchTarget } from '../activities/branches/provider.ts';
 import { promote } from '../workflows/promote.ts';
-import { approveSignal, rejectSignal, revertSignal, statusQuery, type PromotionState, type Stage } from '../workflows/messages.ts';
+import { approveSignal, rejectSignal, revertSignal, statusQuery, type PromoteInput, type PromotionState, type Stage } from '../workflows/messages.ts';
+import { MAX_PROMOTION_ID_LENGTH, promoteInputProblems } from '../workflows/input.ts';
 import { loadConfig, workflowUrl, type Config } from '../worker/config.ts';
 
 /** Something the user asked for cannot be done as asked; the message says what to do. */
@@ -57,31 +58,33 @@ export class PromotionClient {
     return workflowUrl(this.config, id);
   }
 
+  /** Checks the input first: a promotion that cannot succeed is not started. */
   async deploy(options: DeployOptions): Promise<string> {
     const keys = this.config.secretKeys;
     if (!keys.length) throw new UsageError(NO_SECRET_KEY);
     const prod = parseDatabaseUrl(options.prod);
     parseDatabaseUrl(options.dev);
-    const id = options.id ?? `promote-${prod.pathname.slice(1)}-${randomBytes(4).toString('hex')}`;
+    const id = options.id ?? defaultPromotionId(prod.pathname.slice(1));
     const [devLabel, prodLabel] = [redactUrl(options.dev), redactUrl(options.prod)];
+    const input: PromoteInput = {
+      dev: seal(options.dev, keys),
+      prod: seal(options.prod, keys),
+      devLabel,
+      prodLabel,
+      branch: options.branch ?? { provider: 'local' },
+      schemas: options.schemas,
+      answers: options.answers,
+      renames: options.renames,
+      approvalTimeout: options.approvalTimeout,
+      revertWindow: options.revertWindow,
+    };
+    const problems = promoteInputProblems(input, id);
+    if (problems.length) throw new UsageError(`nothing was started:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
     await this.temporal.workflow.start(promote, {
       taskQueue: this.config.taskQueue,
       workflowId: id,
       staticSummary: `promote ${devLabel} → ${prodLabel}`,
-      args: [
-        {
-          dev: seal(options.dev, keys),
-          prod: seal(options.prod, keys),
-          devLabel,
-          prodLabel,
-          branch: options.branch ?? { provider: 'local' },
-          schemas: options.schemas,
-          answers: options.answers,
-          renames: options.renames,
-          approvalTimeout: options.approvalTimeout,
-          revertWindow: options.revertWindow,
-        },
-      ],
+      args: [input],
     });
     return id;
   }
@@ -120,6 +123,10 @@ export class PromotionClient {
 
   /** Approves the plan the promotion is waiting on; `planHash` binds the approval to the plan you reviewed. */
   async approve(id: string, approval: { by: string; comment?: string; planHash?: string }): Promise<PromotionState> {
+    requireDecider(approval.by);
+    if (approval.planHash !== undefined && !approval.planHash.trim()) {
+      throw new UsageError(`--plan is empty: give the plan hash you reviewed (\`pgpromote status ${id}\` prints it), or leave --plan out to approve the plan the promotion waits on`);
+    }
     const handle = await this.handle(id);
     const state = await handle.query(statusQuery);
     if (state.stage !== 'awaiting-approval' || !state.plan) {
@@ -134,6 +141,7 @@ export class PromotionClient {
   }
 
   async reject(id: string, rejection: { by: string; comment?: string }): Promise<void> {
+    requireDecider(rejection.by);
     const handle = await this.handle(id);
     const state = await handle.query(statusQuery);
     if (state.stage === 'applying' || state.stage === 'cleaning-up' || state.stage === 'finished') {
@@ -144,6 +152,7 @@ export class PromotionClient {
 
   /** Puts prod back as it was before the apply, during the promotion's revert window; returns the final state. */
   async revert(id: string, decision: { by: string; comment?: string }): Promise<PromotionState> {
+    requireDecider(decision.by);
     const handle = await this.handle(id);
     const state = await handle.query(statusQuery);
     if (state.stage !== 'revert-window') {
@@ -173,6 +182,17 @@ export class PromotionClient {
       throw error;
     }
   }
+}
+
+/** `promote-<prod db>-<random>`, with the database's name cut to what a promotion id may hold. */
+function defaultPromotionId(database: string): string {
+  const suffix = randomBytes(4).toString('hex');
+  const name = database.replace(/[^A-Za-z0-9_-]+/g, '-').slice(0, MAX_PROMOTION_ID_LENGTH - `promote--${suffix}`.length);
+  return `promote-${name}-${suffix}`;
+}
+
+function requireDecider(by: string): void {
+  if (!by.trim()) throw new UsageError('--as is empty: say who decides, e.g. --as alice');
 }
 
 /** Reads a `{questionId: answer}` JSON file. */
