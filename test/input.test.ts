@@ -86,5 +86,7 @@ describe('a promotion started with invalid input by another client', () => {
     expect(cause.message).toContain('a Neon branch target needs branchId (--neon-branch), databaseName (--neon-database), roleName (--neon-role)');
     const { events } = await handle.fetchHistory();
     expect(events!.filter((event) => event.activityTaskScheduledEventAttributes)).toEqual([]);
+    // `status` still answers: the workflow never set its query handler, so the client reads what the server kept.
+    expect(await worker.client.status(handle.workflowId)).toMatchObject({ stage: 'finished', outcome: 'failed', prod: valid.prodLabel, error: expect.stringContaining('invalid promotion input') });
   });
 });
