@@ -5,10 +5,10 @@ import { ApplicationFailure } from '@temporalio/common';
 import { msToNumber } from '@temporalio/common/lib/time.js';
 import type { PromoteInput } from './messages.ts';
 
-const MINUTE = 60_000;
-const DAY = 24 * 60 * MINUTE;
-/** Shorter is a typo (a bare number means milliseconds: `100` is 0.1 s); longer outlives any review. */
-const DURATION_BOUNDS = { min: MINUTE, max: 365 * DAY };
+const SECOND = 1000;
+const DAY = 24 * 60 * 60 * SECOND;
+/** Under a second is a typo (a bare number means milliseconds: `100` is 0.1 s); over a year outlives any review. */
+const DURATION_BOUNDS = { min: SECOND, max: 365 * DAY };
 
 /** The longest branch name is `pgpromote-<id>-reverted`: 44 characters keep it within Postgres' 63-byte names. */
 export const MAX_PROMOTION_ID_LENGTH = 44;
@@ -78,7 +78,7 @@ function durationProblems(name: string, flag: string, value: unknown): string[] 
   }
   if (Number.isNaN(ms)) return [`${name} ${quoted(value)} (${flag}) is not a duration: ${example}`];
   if (ms < DURATION_BOUNDS.min || ms > DURATION_BOUNDS.max) {
-    return [`${name} ${quoted(value)} (${flag}) must be between 1 minute and 365 days: ${example}`];
+    return [`${name} ${quoted(value)} (${flag}) must be between 1 second and 365 days: ${example}`];
   }
   return [];
 }
