@@ -37,6 +37,8 @@ export interface PromotionStatus extends PromotionState {
 
 /** temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW (`@temporalio/proto` is not a direct dependency). */
 const WORKFLOW_TASK_QUEUE = 1;
+/** How long a worker may take to show among the pollers after it starts. */
+const WORKER_GRACE_MS = 5_000;
 /** A query needs a live worker, and a worker that stopped minutes ago still shows among the pollers. */
 const QUERY_DEADLINE_MS = 30_000;
 
@@ -157,7 +159,7 @@ export class PromotionClient {
       const state = await this.status(id);
       if (done(state) || state.stage === 'finished' || state.ended) return state;
       if (Date.now() > deadline) throw new Error(`promotion ${id} has not ${what} after ${timeoutMs / 1000} s (it is ${state.stage})`);
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await pause(300);
     }
   }
 
@@ -241,9 +243,13 @@ export class PromotionClient {
     return !!pollers?.length;
   }
 
-  /** Fails at once where waiting for a worker would hang. */
+  /** Fails within seconds where waiting for a worker would hang; a worker started a moment ago may not have polled yet. */
   private async requireWorker(taskQueue: string): Promise<void> {
-    if (!(await this.hasWorker(taskQueue))) throw this.noWorker(taskQueue, 'is polling');
+    const deadline = Date.now() + WORKER_GRACE_MS;
+    while (!(await this.hasWorker(taskQueue))) {
+      if (Date.now() > deadline) throw this.noWorker(taskQueue, 'is polling');
+      await pause(250);
+    }
   }
 
   private noWorker(taskQueue: string, how: string, why?: string): UsageError {
@@ -280,6 +286,8 @@ export class PromotionClient {
     return payload ? defaultPayloadConverter.fromPayload<PromoteInput>(payload) : undefined;
   }
 }
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** `promote-<prod db>-<random>`, with the database's name cut to what a promotion id may hold. */
 function defaultPromotionId(database: string): string {

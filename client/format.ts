@@ -35,7 +35,7 @@ export function describeProgress(state: PromotionStatus): string {
 
 export function formatState(state: PromotionStatus): string {
   const lines = [
-    `${bold(state.promotionId)}: ${describeProgress(state)}`,
+    `${bold(state.promotionId)}: ${state.ended ? describeProgress(state) : `${state.stage}${state.outcome ? ` (${state.outcome})` : ''}`}`,
     `  prod ${state.prod}`,
     `  dev  ${state.dev}`,
   ];

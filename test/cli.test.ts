@@ -229,7 +229,7 @@ describe('pgpromote CLI with a worker', () => {
     );
     const result = await pgpromote(['deploy', '--dev', dev, '--prod', prod], workerEnv(worker, ['old-key']));
     expect(result.code).toBe(1);
-    expect(result.stdout).toMatch(/: finished, failed\n/);
+    expect(result.stdout).toMatch(/: finished \(failed\)\n/);
     expect(result.stderr).toMatch(/^pgpromote: promotion promote-prod_\w+-[0-9a-f]{8} failed: statement 1 of 1 failed: column "name" of relation "users" contains null values/);
   });
 
@@ -249,7 +249,7 @@ describe('pgpromote CLI with a worker', () => {
     try {
       const done = await pgpromote(['status', doneId]);
       expect(done.stderr).toBe('');
-      expect(done.stdout).toContain(`${doneId}: finished, up-to-date\n`);
+      expect(done.stdout).toContain(`${doneId}: finished (up-to-date)\n`);
       const stuck = await pgpromote(['status', waitingId]);
       expect(stuck.code).toBe(1);
       expect(stuck.stderr).toMatch(new RegExp(`^pgpromote: no worker answered on task queue ${taskQueue} in namespace default \\(.+\\): start one \\(npm run worker\\)`));
