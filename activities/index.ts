@@ -2,7 +2,7 @@
 // real configuration; tests pass theirs). Activities are thin: they open sealed connection strings,
 // connect, and call the modules that do the work.
 import { Context } from '@temporalio/activity';
-import { seal, unseal, type Sealed } from './secrets.ts';
+import { seal, unseal, type Sealed, type SecretKeys } from './secrets.ts';
 import { withClient } from './db.ts';
 import { planUrls, type Answers, type Plan } from './schema/plan.ts';
 import { createBranchProvider } from './branches/index.ts';
@@ -14,8 +14,8 @@ import { DEFAULT_LIMITS, type ExecutionLimits } from './production/execute.ts';
 import { openSession, type AttemptIdentity } from './production/session.ts';
 
 export interface ActivityDeps {
-  /** Opens the sealed connection strings in workflow input (PGPROMOTE_SECRET_KEY). */
-  secretKey: string;
+  /** Open the sealed connection strings in workflow input; the first seals branch URLs (PGPROMOTE_SECRET_KEYS). */
+  secretKeys: SecretKeys;
   /** The Neon API key (and base URL) for promotions whose branch target is a Neon project. */
   neon?: NeonProviderOptions;
 }
@@ -57,7 +57,7 @@ function madeBy(kind: BranchKind): BranchMeta {
 }
 
 export function createActivities(deps: ActivityDeps) {
-  const open = (sealed: Sealed) => unseal(sealed, deps.secretKey);
+  const open = (sealed: Sealed) => unseal(sealed, deps.secretKeys);
   const provider = (target: BranchTarget, prod: Sealed) => createBranchProvider(target, open(prod), deps.neon);
 
   return {
@@ -67,7 +67,7 @@ export function createActivities(deps: ActivityDeps) {
 
     async createBranch(input: { prod: Sealed; target: BranchTarget; name: string; kind: 'trial' | 'backup' }): Promise<SealedBranch> {
       const branch = await heartbeating(() => provider(input.target, input.prod).create(input.name, madeBy(input.kind)));
-      return { id: branch.id, name: branch.name, url: seal(branch.url, deps.secretKey) };
+      return { id: branch.id, name: branch.name, url: seal(branch.url, deps.secretKeys) };
     },
 
     async deleteBranch(input: { prod: Sealed; target: BranchTarget; id: string }): Promise<void> {

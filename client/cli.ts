@@ -108,6 +108,7 @@ export function buildCli(): Command {
         if (!options.wait) return;
         const state = await client.waitForStage(id, ['awaiting-approval', 'finished']);
         console.log(formatState(state));
+        if (state.outcome === 'failed' || state.ended) throw new Error(`promotion ${id} ${state.ended ?? 'failed'}: ${state.error ?? 'no reason given'}`);
         if (state.stage === 'awaiting-approval') console.log(`\napprove: pgpromote approve ${id} --as <name>\nreject:  pgpromote reject ${id}`);
       });
     });
@@ -169,10 +170,16 @@ export function buildCli(): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // `pgpromote plan ... | head`: once the reader is gone there is nobody left to tell anything.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit(0);
+  });
   try {
     await buildCli().exitOverride().parseAsync(argv, { from: 'user' });
     return 0;
   } catch (error) {
+    // Usage errors of commander's own (unknown option, missing argument) exit 2; every other refusal exits 1.
     const code = (error as { code?: string }).code;
     if (code?.startsWith('commander.')) return code === 'commander.helpDisplayed' || code === 'commander.version' ? 0 : 2;
     const known = error instanceof UsageError || ['DatabaseConfigError', 'DatabaseUnreachableError', 'PlanInputError'].includes((error as Error).name);

@@ -101,7 +101,7 @@ async function main(): Promise<number> {
     address: temporal.address,
     uiUrl: temporal.uiUrl!,
     taskQueue: 'pgpromote-demo',
-    secretKey: randomBytes(32).toString('hex'),
+    secretKeys: [randomBytes(32).toString('hex')],
     ...neon,
   };
   step(`starting a worker on task queue ${config.taskQueue} (logs in .state/worker.log)`);

@@ -33,7 +33,7 @@ afterAll(async () => {
 });
 
 function testConfig(address = inject('temporalAddress')): Config {
-  return { ...DEFAULTS, address, taskQueue: `faults-${randomUUID()}`, secretKey: randomUUID() };
+  return { ...DEFAULTS, address, taskQueue: `faults-${randomUUID()}`, secretKeys: [randomUUID()] };
 }
 
 async function startWorker(config: Config): Promise<WorkerProcess> {

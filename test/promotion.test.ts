@@ -129,9 +129,9 @@ describe('promotion', () => {
     const { prod, dev } = await databases('ALTER TABLE projects ADD COLUMN color text;');
     const id = await worker.client.deploy({ dev: dev.url, prod: prod.url });
     await worker.client.waitForStage(id, ['awaiting-approval']);
-    const { taskQueue, secretKey } = worker.config;
+    const { taskQueue, secretKeys } = worker.config;
     await worker.stop(); // the process that planned and trialled is gone
-    worker = await startWorker({ taskQueue, secretKey });
+    worker = await startWorker({ taskQueue, secretKeys });
     await worker.client.approve(id, { by: 'alice' });
     expect((await worker.client.result(id)).outcome).toBe('applied');
     expect(await columns(prod.name, 'projects')).toEqual(['id', 'owner_id', 'name', 'color']);

@@ -21,7 +21,7 @@ export async function startWorkerProcess(config: Config): Promise<WorkerProcess>
       TEMPORAL_ADDRESS: config.address,
       TEMPORAL_NAMESPACE: config.namespace,
       PGPROMOTE_TASK_QUEUE: config.taskQueue,
-      PGPROMOTE_SECRET_KEY: config.secretKey,
+      PGPROMOTE_SECRET_KEYS: config.secretKeys.join(','),
       PGPROMOTE_LOG_LEVEL: 'info',
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -18,6 +18,7 @@ import type { Plan } from '../activities/schema/plan.ts';
 import type { ApplyResult } from '../activities/production/apply.ts';
 import { backupBranchName, revertedBranchName, trialBranchName } from '../activities/branches/provider.ts';
 import { approveSignal, rejectSignal, revertSignal, statusQuery, type PromoteInput, type PromotionState, type Stage } from './messages.ts';
+import { requireValidInput } from './input.ts';
 
 // Errors where trying again gives the same answer.
 const nonRetryableErrorTypes = [
@@ -46,6 +47,7 @@ const BEFORE_DECISION: Stage[] = ['planning', 'branching', 'trial', 'awaiting-ap
 
 export async function promote(input: PromoteInput): Promise<PromotionState> {
   const { workflowId: promotionId } = workflowInfo();
+  requireValidInput(input, promotionId); // before anything is touched, whoever started it
   const state: PromotionState = { promotionId, dev: input.devLabel, prod: input.prodLabel, stage: 'planning', ignored: [] };
   const now = () => new Date().toISOString();
 
