@@ -1,6 +1,9 @@
 # The pgpromote worker image (docker-compose.yml's `worker`).
 FROM node:20-bookworm-slim
 WORKDIR /app
+# Local branches are copied with pg_dump | pg_restore, which must match prod's major version
+# (Debian bookworm ships 15; for another major, install it from the PostgreSQL apt repository).
+RUN apt-get update && apt-get install -y --no-install-recommends postgresql-client && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund
 COPY activities ./activities

@@ -46,9 +46,10 @@ export function parseDatabaseUrl(url: string): URL {
   return parsed;
 }
 
-export async function connect(url: string): Promise<pg.Client> {
+/** `applicationName` shows in pg_stat_activity: who holds a session, e.g. which attempt of a promotion. */
+export async function connect(url: string, applicationName = 'pgpromote'): Promise<pg.Client> {
   parseDatabaseUrl(url);
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000, application_name: 'pgpromote' });
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000, application_name: applicationName });
   client.on('error', () => {}); // a dropped connection surfaces on the next query instead of crashing the worker
   try {
     await client.connect();

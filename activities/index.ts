@@ -2,19 +2,20 @@
 // real configuration; tests pass theirs). Activities are thin: they open sealed connection strings,
 // connect, and call the modules that do the work.
 import { Context } from '@temporalio/activity';
-import { seal, unseal, type Sealed } from './secrets.ts';
+import { seal, unseal, type Sealed, type SecretKeys } from './secrets.ts';
 import { withClient } from './db.ts';
 import { planUrls, type Answers, type Plan } from './schema/plan.ts';
 import { createBranchProvider } from './branches/index.ts';
 import type { NeonProviderOptions } from './branches/neon.ts';
-import type { BranchRef, BranchTarget } from './branches/provider.ts';
+import type { BranchKind, BranchMeta, BranchRef, BranchTarget, Restored } from './branches/provider.ts';
 import { trialPlan, type TrialReport } from './trial/trial.ts';
-import { applyToProduction, type ApplyResult } from './production/apply.ts';
+import { applyToProduction, settleAbandonedApply, type ApplyResult } from './production/apply.ts';
 import { DEFAULT_LIMITS, type ExecutionLimits } from './production/execute.ts';
+import { openSession, type AttemptIdentity } from './production/session.ts';
 
 export interface ActivityDeps {
-  /** Opens the sealed connection strings in workflow input (PGPROMOTE_SECRET_KEY). */
-  secretKey: string;
+  /** Open the sealed connection strings in workflow input; the first seals branch URLs (PGPROMOTE_SECRET_KEYS). */
+  secretKeys: SecretKeys;
   /** The Neon API key (and base URL) for promotions whose branch target is a Neon project. */
   neon?: NeonProviderOptions;
 }
@@ -34,7 +35,7 @@ export interface SealedBranch {
 
 /** Heartbeats while `work` runs, so that the server notices a dead worker and cancellation reaches us. */
 async function heartbeating<T>(work: () => Promise<T>): Promise<T> {
-  const timer = setInterval(() => Context.current().heartbeat(), 5_000);
+  const timer = setInterval(() => Context.current().heartbeat(), 2_000);
   try {
     return await work();
   } finally {
@@ -42,18 +43,31 @@ async function heartbeating<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
+/** The promotion (workflow run), namespace and attempt this activity runs for. */
+function promotionRun(): AttemptIdentity & { namespace: string } {
+  const { workflowExecution, attempt, namespace } = Context.current().info;
+  if (!workflowExecution) throw new Error('this activity runs only for a promotion workflow');
+  return { promotionId: workflowExecution.workflowId, runId: workflowExecution.runId, attempt, namespace };
+}
+
+/** Who is making a branch: recorded with it. */
+function madeBy(kind: BranchKind): BranchMeta {
+  const { promotionId, runId, namespace } = promotionRun();
+  return { promotionId, runId, kind, namespace };
+}
+
 export function createActivities(deps: ActivityDeps) {
-  const open = (sealed: Sealed) => unseal(sealed, deps.secretKey);
+  const open = (sealed: Sealed) => unseal(sealed, deps.secretKeys);
   const provider = (target: BranchTarget, prod: Sealed) => createBranchProvider(target, open(prod), deps.neon);
 
   return {
     async plan(input: Databases & { answers?: Answers; renames?: string[] }): Promise<Plan> {
-      return planUrls(open(input.prod), open(input.dev), input);
+      return heartbeating(() => planUrls(open(input.prod), open(input.dev), input));
     },
 
-    async createBranch(input: { prod: Sealed; target: BranchTarget; name: string }): Promise<SealedBranch> {
-      const branch = await heartbeating(() => provider(input.target, input.prod).create(input.name));
-      return { id: branch.id, name: branch.name, url: seal(branch.url, deps.secretKey) };
+    async createBranch(input: { prod: Sealed; target: BranchTarget; name: string; kind: 'trial' | 'backup' }): Promise<SealedBranch> {
+      const branch = await heartbeating(() => provider(input.target, input.prod).create(input.name, madeBy(input.kind)));
+      return { id: branch.id, name: branch.name, url: seal(branch.url, deps.secretKeys) };
     },
 
     async deleteBranch(input: { prod: Sealed; target: BranchTarget; id: string }): Promise<void> {
@@ -61,24 +75,33 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     /** Makes prod what `source` holds (a backup taken before the apply); prod's current state is kept as `keepAs`. */
-    async restoreProd(input: { prod: Sealed; target: BranchTarget; source: BranchRef; keepAs: string }): Promise<BranchRef> {
-      return heartbeating(() => provider(input.target, input.prod).restore(input.source, input.keepAs));
+    async restoreProd(input: { prod: Sealed; target: BranchTarget; source: BranchRef; keepAs: string }): Promise<Restored> {
+      return heartbeating(() => provider(input.target, input.prod).restore(input.source, input.keepAs, madeBy('reverted')));
     },
 
     async trial(input: Databases & { branch: Sealed; plan: Plan; limits?: ExecutionLimits }): Promise<TrialReport> {
+      const limits = input.limits ?? DEFAULT_LIMITS;
+      return heartbeating(async () => {
+        const branch = await openSession(open(input.branch), 'trial', promotionRun(), limits);
+        try {
+          return await withClient(open(input.dev), (dev) => trialPlan(branch, dev, input.plan, { ...input, limits }));
+        } finally {
+          await branch.end().catch(() => {});
+        }
+      });
+    },
+
+    async applyToProduction(input: { prod: Sealed; schemas?: string[]; plan: Plan; limits?: ExecutionLimits }): Promise<ApplyResult> {
+      const limits = input.limits ?? DEFAULT_LIMITS;
       return heartbeating(() =>
-        withClient(open(input.branch), (branch) =>
-          withClient(open(input.dev), (dev) => trialPlan(branch, dev, input.plan, { ...input, limits: input.limits ?? DEFAULT_LIMITS })),
-        ),
+        applyToProduction(open(input.prod), input.plan, { schemas: input.schemas, limits, identity: promotionRun(), signal: Context.current().cancellationSignal }),
       );
     },
 
-    async applyToProduction(input: { prod: Sealed; schemas?: string[]; plan: Plan; promotionId: string; limits?: ExecutionLimits }): Promise<ApplyResult> {
-      return heartbeating(() =>
-        withClient(open(input.prod), (prod) =>
-          applyToProduction(prod, input.plan, { ...input, limits: input.limits ?? DEFAULT_LIMITS }),
-        ),
-      );
+    /** Once the workflow has given the apply up: no attempt can commit any more; says whether one did. */
+    async settleAbandonedApply(input: { prod: Sealed; plan: Plan; limits?: ExecutionLimits }) {
+      const { promotionId, runId } = promotionRun();
+      return settleAbandonedApply(open(input.prod), input.plan, { promotionId, runId }, input.limits ?? DEFAULT_LIMITS);
     },
   };
 }

@@ -1,15 +1,16 @@
 // Benchmark of local branches and the trial against prod's size.
 //   npx tsx bench/branches.ts [--rows 10000,1000000]
-// For each size: copying prod into a branch with CREATE DATABASE ... TEMPLATE (prod idle) and with
-// pg_dump | pg_restore (prod has a session), the trial (plan statements in one transaction plus the
+// For each size: copying prod into a branch with CREATE DATABASE ... TEMPLATE (allowed, prod idle) and
+// with pg_dump | pg_restore (the default), the trial (plan statements in one transaction plus the
 // convergence proof), and deleting the branches. The baseline, measured in the same run on the same
 // server, is running the same statements straight on another TEMPLATE copy with no transaction and
 // no checks: the trial's overhead is reported as a ratio to it.
 import pg from 'pg';
 import { performance } from 'node:perf_hooks';
 import { startLocalPostgres } from '../scripts/postgres.ts';
-import { connect, withClient } from '../activities/db.ts';
+import { withClient } from '../activities/db.ts';
 import { createLocalBranchProvider } from '../activities/branches/local.ts';
+import type { BranchMeta } from '../activities/branches/provider.ts';
 import { planUrls } from '../activities/schema/plan.ts';
 import { trialPlan } from '../activities/trial/trial.ts';
 import { DEFAULT_LIMITS } from '../activities/production/execute.ts';
@@ -47,12 +48,11 @@ async function measure(server: Awaited<ReturnType<typeof startLocalPostgres>>, r
   await exec(server.url(prod), PROD(rows));
   await exec(server.url(dev), PROD(0).replace(/INSERT[^;]*;/g, '') + DEV_CHANGES);
   const plan = await planUrls(server.url(prod), server.url(dev));
-  const provider = createLocalBranchProvider(server.url(prod));
+  const provider = createLocalBranchProvider(server.url(prod), { copy: 'template' });
+  const meta: BranchMeta = { promotionId: 'bench', runId: 'bench', kind: 'trial', namespace: 'bench' };
 
-  const templateMs = await time(() => provider.create('pgpromote-bench-template'));
-  const app = await connect(server.url(prod)); // a live session forces the dump/restore copy
-  const dumpMs = await time(() => provider.create('pgpromote-bench-dump'));
-  await app.end();
+  const templateMs = await time(() => provider.create('pgpromote-bench-template', meta));
+  const dumpMs = await time(() => createLocalBranchProvider(server.url(prod)).create('pgpromote-bench-dump', meta));
 
   const trialMs = await time(() =>
     withClient(server.url('pgpromote-bench-template'), (branch) =>
@@ -60,7 +60,7 @@ async function measure(server: Awaited<ReturnType<typeof startLocalPostgres>>, r
     ),
   );
   // The baseline runs second, on a copy made the same way, so any cache warming favours it.
-  await provider.create('pgpromote-bench-baseline');
+  await provider.create('pgpromote-bench-baseline', meta);
   const baselineMs = await time(() =>
     withClient(server.url('pgpromote-bench-baseline'), async (client: pg.Client) => {
       for (const { sql } of plan.statements) await client.query(sql);

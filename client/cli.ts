@@ -4,8 +4,9 @@ import { userInfo } from 'node:os';
 import { PromotionClient, UsageError, readAnswers } from './client.ts';
 import { formatPlan, formatState } from './format.ts';
 import { planUrls } from '../activities/schema/plan.ts';
-import { promotionOfBranch, type BranchTarget } from '../activities/branches/provider.ts';
+import type { BranchTarget } from '../activities/branches/provider.ts';
 import { createBranchProvider } from '../activities/branches/index.ts';
+import { judgeBranches, temporalRunStatus } from '../activities/branches/stale.ts';
 import { activityDeps, loadConfig } from '../worker/config.ts';
 
 
@@ -22,7 +23,8 @@ async function withPromotions<T>(use: (client: PromotionClient) => Promise<T>): 
 }
 
 function branchTarget(options: Record<string, string | undefined>): BranchTarget {
-  if (!options.neonProject) return { provider: 'local' };
+  if (!options.neonProject) return { provider: 'local', ...(options.localCopy === 'template' && { copy: 'template' }) };
+  if (options.localCopy) throw new UsageError('--local-copy is for local branches; a Neon branch is a copy-on-write branch of the project');
   const { neonProject: projectId, neonBranch: branchId, neonDatabase: databaseName, neonRole: roleName } = options;
   if (!branchId || !databaseName || !roleName) {
     throw new UsageError('--neon-project needs --neon-branch, --neon-database and --neon-role too (see the Neon console: the prod branch and its database and role)');
@@ -36,7 +38,11 @@ function withBranchTarget(command: Command): Command {
     .option('--neon-project <id>', 'branch on this Neon project instead of cloning prod on its server')
     .option('--neon-branch <id>', 'the Neon branch that is prod (with --neon-project)')
     .option('--neon-database <name>', 'prod\'s database name on Neon (with --neon-project)')
-    .option('--neon-role <name>', 'the role branches connect as (with --neon-project)');
+    .option('--neon-role <name>', 'the role branches connect as (with --neon-project)')
+    .addOption(
+      new Option('--local-copy <how>', 'how a local branch copies prod: dump (pg_dump | pg_restore; prod stays usable) or template (CREATE DATABASE … TEMPLATE: faster, but new prod connections wait for the whole copy)')
+        .choices(['dump', 'template']),
+    );
 }
 
 /** approve, reject, revert: a person decides about one promotion, and says who they are and why. */
@@ -102,25 +108,24 @@ export function buildCli(): Command {
         if (!options.wait) return;
         const state = await client.waitForStage(id, ['awaiting-approval', 'finished']);
         console.log(formatState(state));
+        if (state.outcome === 'failed' || state.ended) throw new Error(`promotion ${id} ${state.ended ?? 'failed'}: ${state.error ?? 'no reason given'}`);
         if (state.stage === 'awaiting-approval') console.log(`\napprove: pgpromote approve ${id} --as <name>\nreject:  pgpromote reject ${id}`);
       });
     });
 
   const branches = program
     .command('branches')
-    .description('list the branches pgpromote made of prod; --delete-stale deletes those whose promotion no longer runs')
+    .description('list the branches pgpromote made of prod, and whether each is stale; --delete-stale deletes the stale ones')
     .requiredOption('--prod <url>', 'the prod database');
   withBranchTarget(branches)
-    .option('--delete-stale', 'delete branches whose promotion is not running (e.g. a terminated workflow)')
+    .option('--delete-stale', 'delete trial and backup branches whose promotion has ended (never a salvage copy of prod)')
     .action(async (options) => {
       const provider = createBranchProvider(branchTarget(options), options.prod, activityDeps(loadConfig()).neon);
       await withPromotions(async (client) => {
-        for (const branch of await provider.list()) {
-          const promotion = promotionOfBranch(branch.name);
-          const running = promotion ? await client.isRunning(promotion) : false;
-          const stale = !running && options.deleteStale;
-          if (stale) await provider.delete(branch.id);
-          console.log(`${branch.name}\t${promotion ? `promotion ${promotion} ${running ? 'running' : 'not running'}` : 'no promotion'}${stale ? '\tdeleted' : ''}`);
+        for (const { branch, stale, reason } of await judgeBranches(await provider.list(), temporalRunStatus(client.temporal.connection))) {
+          if (stale && options.deleteStale) await provider.delete(branch.id);
+          const verdict = options.deleteStale ? (stale ? 'deleted' : 'skipped') : stale ? 'stale' : 'kept';
+          console.log(`${branch.name}\t${verdict}: ${reason}`);
         }
       });
     });
@@ -165,10 +170,16 @@ export function buildCli(): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // `pgpromote plan ... | head`: once the reader is gone there is nobody left to tell anything.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit(0);
+  });
   try {
     await buildCli().exitOverride().parseAsync(argv, { from: 'user' });
     return 0;
   } catch (error) {
+    // Usage errors of commander's own (unknown option, missing argument) exit 2; every other refusal exits 1.
     const code = (error as { code?: string }).code;
     if (code?.startsWith('commander.')) return code === 'commander.helpDisplayed' || code === 'commander.version' ? 0 : 2;
     const known = error instanceof UsageError || ['DatabaseConfigError', 'DatabaseUnreachableError', 'PlanInputError'].includes((error as Error).name);

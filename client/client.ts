@@ -1,20 +1,46 @@
 // The TypeScript API for deploy systems: start a promotion, watch it, approve or reject it.
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import {
+  Client,
+  Connection,
+  WorkflowFailedError,
+  defaultPayloadConverter,
+  ServiceError,
+  type WorkflowExecutionStatusName,
+  type WorkflowHandle,
+} from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
-import { seal, redactUrl } from '../activities/secrets.ts';
+import { NO_SECRET_KEY, seal, redactUrl } from '../activities/secrets.ts';
 import { parseDatabaseUrl } from '../activities/db.ts';
 import type { Answers } from '../activities/schema/plan.ts';
 import type { BranchTarget } from '../activities/branches/provider.ts';
 import { promote } from '../workflows/promote.ts';
-import { approveSignal, rejectSignal, revertSignal, statusQuery, type PromotionState, type Stage } from '../workflows/messages.ts';
+import { approveSignal, rejectSignal, revertSignal, statusQuery, type PromoteInput, type PromotionState, type Stage } from '../workflows/messages.ts';
+import { MAX_PROMOTION_ID_LENGTH, promoteInputProblems } from '../workflows/input.ts';
 import { loadConfig, workflowUrl, type Config } from '../worker/config.ts';
+import { describeProgress } from './format.ts';
 
 /** Something the user asked for cannot be done as asked; the message says what to do. */
 export class UsageError extends Error {
   override name = 'UsageError';
 }
+
+/** How a workflow ended that was stopped from outside instead of finishing its story. */
+export type Ending = 'terminated' | 'cancelled' | 'timed out';
+const ENDINGS: Partial<Record<WorkflowExecutionStatusName, Ending>> = { TERMINATED: 'terminated', CANCELLED: 'cancelled', TIMED_OUT: 'timed out' };
+
+/** A promotion as `status` reports it: its state, and `ended` when its workflow was stopped from outside. */
+export interface PromotionStatus extends PromotionState {
+  ended?: Ending;
+}
+
+/** temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW (`@temporalio/proto` is not a direct dependency). */
+const WORKFLOW_TASK_QUEUE = 1;
+/** How long a worker may take to show among the pollers after it starts. */
+const WORKER_GRACE_MS = 5_000;
+/** A query needs a live worker, and a worker that stopped minutes ago still shows among the pollers. */
+const QUERY_DEADLINE_MS = 30_000;
 
 export interface DeployOptions {
   dev: string;
@@ -57,116 +83,127 @@ export class PromotionClient {
     return workflowUrl(this.config, id);
   }
 
+  /** Checks the input first: a promotion that cannot succeed is not started. */
   async deploy(options: DeployOptions): Promise<string> {
-    if (!this.config.secretKey) {
-      throw new UsageError('PGPROMOTE_SECRET_KEY is not set: the client seals connection strings with it and the worker opens them; give both the same value');
-    }
+    const keys = this.config.secretKeys;
+    if (!keys.length) throw new UsageError(NO_SECRET_KEY);
     const prod = parseDatabaseUrl(options.prod);
     parseDatabaseUrl(options.dev);
-    const id = options.id ?? `promote-${prod.pathname.slice(1)}-${randomBytes(4).toString('hex')}`;
+    const id = options.id ?? defaultPromotionId(prod.pathname.slice(1));
     const [devLabel, prodLabel] = [redactUrl(options.dev), redactUrl(options.prod)];
+    const input: PromoteInput = {
+      dev: seal(options.dev, keys),
+      prod: seal(options.prod, keys),
+      devLabel,
+      prodLabel,
+      branch: options.branch ?? { provider: 'local' },
+      schemas: options.schemas,
+      answers: options.answers,
+      renames: options.renames,
+      approvalTimeout: options.approvalTimeout,
+      revertWindow: options.revertWindow,
+    };
+    const problems = promoteInputProblems(input, id);
+    if (problems.length) throw new UsageError(`nothing was started:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    await this.requireWorker(this.config.taskQueue);
     await this.temporal.workflow.start(promote, {
       taskQueue: this.config.taskQueue,
       workflowId: id,
       staticSummary: `promote ${devLabel} → ${prodLabel}`,
-      args: [
-        {
-          dev: seal(options.dev, this.config.secretKey),
-          prod: seal(options.prod, this.config.secretKey),
-          devLabel,
-          prodLabel,
-          branch: options.branch ?? { provider: 'local' },
-          schemas: options.schemas,
-          answers: options.answers,
-          renames: options.renames,
-          approvalTimeout: options.approvalTimeout,
-          revertWindow: options.revertWindow,
-        },
-      ],
+      args: [input],
     });
     return id;
   }
 
-  private async handle(id: string): Promise<WorkflowHandle<typeof promote>> {
-    const handle = this.temporal.workflow.getHandle<typeof promote>(id);
-    try {
-      await handle.describe();
-    } catch (error) {
-      if (error instanceof WorkflowNotFoundError) {
-        throw new UsageError(`no promotion with id ${id} in namespace ${this.config.namespace}: check the id (\`pgpromote deploy\` prints it)`);
-      }
-      throw error;
+  /**
+   * A running promotion answers a query from a worker, so it needs one. A completed one answers from
+   * its result; a failed or stopped one from a worker if one polls, else from what the server kept
+   * (its input and why it ended).
+   */
+  async status(id: string): Promise<PromotionStatus> {
+    const { handle, description } = await this.find(id);
+    const run = description.status.name;
+    if (run === 'COMPLETED') return handle.result();
+    const ended = ENDINGS[run];
+    if (!ended && run !== 'FAILED') {
+      await this.requireWorker(description.taskQueue);
+      return this.query(handle, description.taskQueue);
     }
-    return handle;
+    const reason = await this.failureOf(handle);
+    if (await this.hasWorker(description.taskQueue)) {
+      // A workflow that failed before it set its query handler (invalid input) cannot answer.
+      const state = await this.query(handle, description.taskQueue).catch(() => undefined);
+      if (state) return { ...state, error: state.error ?? reason, ended };
+    }
+    const input = await this.inputOf(handle);
+    return {
+      promotionId: id,
+      dev: input?.devLabel ?? '(unknown)',
+      prod: input?.prodLabel ?? '(unknown)',
+      stage: 'finished',
+      outcome: run === 'FAILED' ? 'failed' : undefined,
+      error: reason,
+      ignored: [],
+      ended,
+    };
   }
 
-  async status(id: string): Promise<PromotionState> {
-    return (await this.handle(id)).query(statusQuery);
-  }
-
-  /** Polls until the promotion reaches one of `stages`; returns its state then. */
-  waitForStage(id: string, stages: Stage[], timeoutMs = 10 * 60_000): Promise<PromotionState> {
+  /** Polls until the promotion reaches one of `stages`, or ends; returns its state then. */
+  waitForStage(id: string, stages: Stage[], timeoutMs = 10 * 60_000): Promise<PromotionStatus> {
     return this.waitUntil(id, (state) => stages.includes(state.stage), `reached ${stages.join(' or ')}`, timeoutMs);
   }
 
-  private async waitUntil(id: string, done: (state: PromotionState) => boolean, what: string, timeoutMs = 10 * 60_000): Promise<PromotionState> {
+  private async waitUntil(id: string, done: (state: PromotionStatus) => boolean, what: string, timeoutMs = 10 * 60_000): Promise<PromotionStatus> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const state = await this.status(id);
-      if (done(state)) return state;
+      if (done(state) || state.stage === 'finished' || state.ended) return state;
       if (Date.now() > deadline) throw new Error(`promotion ${id} has not ${what} after ${timeoutMs / 1000} s (it is ${state.stage})`);
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await pause(300);
     }
   }
 
   /** Approves the plan the promotion is waiting on; `planHash` binds the approval to the plan you reviewed. */
-  async approve(id: string, approval: { by: string; comment?: string; planHash?: string }): Promise<PromotionState> {
-    const handle = await this.handle(id);
-    const state = await handle.query(statusQuery);
+  async approve(id: string, approval: { by: string; comment?: string; planHash?: string }): Promise<PromotionStatus> {
+    requireDecider(approval.by);
+    if (approval.planHash !== undefined && !approval.planHash.trim()) {
+      throw new UsageError(`--plan is empty: give the plan hash you reviewed (\`pgpromote status ${id}\` prints it), or leave --plan out to approve the plan the promotion waits on`);
+    }
+    const state = await this.status(id);
     if (state.stage !== 'awaiting-approval' || !state.plan) {
-      throw new UsageError(`promotion ${id} is not waiting for approval (it is ${state.stage}${state.outcome ? `, ${state.outcome}` : ''})`);
+      throw new UsageError(`promotion ${id} is not waiting for approval (it is ${describeProgress(state)})`);
     }
     if (approval.planHash && approval.planHash !== state.plan.planHash) {
       throw new UsageError(`promotion ${id} waits on plan ${state.plan.planHash}, not ${approval.planHash}: review the current plan (\`pgpromote status ${id}\`)`);
     }
-    await handle.signal(approveSignal, { by: approval.by, comment: approval.comment, planHash: approval.planHash ?? state.plan.planHash });
+    await this.temporal.workflow.getHandle(id).signal(approveSignal, { by: approval.by, comment: approval.comment, planHash: approval.planHash ?? state.plan.planHash });
     // The workflow takes it at its next step; stages after it can be too brief to poll.
     return this.waitUntil(id, (after) => !!after.approval || after.stage !== 'awaiting-approval', 'taken the approval');
   }
 
   async reject(id: string, rejection: { by: string; comment?: string }): Promise<void> {
-    const handle = await this.handle(id);
-    const state = await handle.query(statusQuery);
-    if (state.stage === 'applying' || state.stage === 'cleaning-up' || state.stage === 'finished') {
-      throw new UsageError(`promotion ${id} can no longer be rejected (it is ${state.stage}${state.outcome ? `, ${state.outcome}` : ''})`);
+    requireDecider(rejection.by);
+    const state = await this.status(id);
+    if (state.ended || state.stage === 'applying' || state.stage === 'cleaning-up' || state.stage === 'finished') {
+      throw new UsageError(`promotion ${id} can no longer be rejected (it is ${describeProgress(state)})`);
     }
-    await handle.signal(rejectSignal, rejection);
+    await this.temporal.workflow.getHandle(id).signal(rejectSignal, rejection);
   }
 
   /** Puts prod back as it was before the apply, during the promotion's revert window; returns the final state. */
   async revert(id: string, decision: { by: string; comment?: string }): Promise<PromotionState> {
-    const handle = await this.handle(id);
-    const state = await handle.query(statusQuery);
-    if (state.stage !== 'revert-window') {
-      throw new UsageError(`promotion ${id} cannot be reverted now (it is ${state.stage}${state.outcome ? `, ${state.outcome}` : ''}); a revert is possible only within the --revert-window after the apply`);
+    requireDecider(decision.by);
+    const state = await this.status(id);
+    if (state.stage !== 'revert-window' || state.ended) {
+      throw new UsageError(`promotion ${id} cannot be reverted now (it is ${describeProgress(state)}); a revert is possible only within the --revert-window after the apply`);
     }
-    await handle.signal(revertSignal, decision);
+    await this.temporal.workflow.getHandle(id).signal(revertSignal, decision);
     return this.result(id);
-  }
-
-  /** Whether a promotion is still running (false for unknown ids). */
-  async isRunning(id: string): Promise<boolean> {
-    try {
-      return (await this.temporal.workflow.getHandle(id).describe()).status.name === 'RUNNING';
-    } catch (error) {
-      if (error instanceof WorkflowNotFoundError) return false;
-      throw error;
-    }
   }
 
   /** Waits for the end; a failed promotion throws an Error whose message is the reason. */
   async result(id: string): Promise<PromotionState> {
-    const handle = await this.handle(id);
+    const { handle } = await this.find(id);
     try {
       return await handle.result();
     } catch (error) {
@@ -174,6 +211,83 @@ export class PromotionClient {
       throw error;
     }
   }
+
+  private async find(id: string) {
+    const handle = this.temporal.workflow.getHandle<typeof promote>(id);
+    try {
+      return { handle, description: await handle.describe() };
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) {
+        throw new UsageError(`no promotion with id ${id} in namespace ${this.config.namespace}: check the id (\`pgpromote deploy\` prints it)`);
+      }
+      throw error;
+    }
+  }
+
+  private async hasWorker(taskQueue: string): Promise<boolean> {
+    const { pollers } = await this.temporal.workflowService.describeTaskQueue({
+      namespace: this.config.namespace,
+      taskQueue: { name: taskQueue },
+      taskQueueType: WORKFLOW_TASK_QUEUE,
+    });
+    return !!pollers?.length;
+  }
+
+  /** Fails within seconds where waiting for a worker would hang; a worker started a moment ago may not have polled yet. */
+  private async requireWorker(taskQueue: string): Promise<void> {
+    const deadline = Date.now() + WORKER_GRACE_MS;
+    while (!(await this.hasWorker(taskQueue))) {
+      if (Date.now() > deadline) throw this.noWorker(taskQueue, 'is polling');
+      await pause(250);
+    }
+  }
+
+  private noWorker(taskQueue: string, how: string, why?: string): UsageError {
+    return new UsageError(
+      `no worker ${how} task queue ${taskQueue} in namespace ${this.config.namespace}${why ? ` (${why})` : ''}: start one (npm run worker) with the same TEMPORAL_ADDRESS/PGPROMOTE_TASK_QUEUE`,
+    );
+  }
+
+  private async query(handle: WorkflowHandle<typeof promote>, taskQueue: string): Promise<PromotionState> {
+    try {
+      return await this.temporal.connection.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(statusQuery));
+    } catch (error) {
+      // The server answers in place of a worker that never took the query: a deadline, or its own timeout.
+      if (!(error instanceof ServiceError)) throw error;
+      throw this.noWorker(taskQueue, 'answered on', (error.cause as Error | undefined)?.message ?? error.message);
+    }
+  }
+
+  /** Why a closed workflow did not complete (a failure, or the reason it was terminated). */
+  private async failureOf(handle: WorkflowHandle<typeof promote>): Promise<string | undefined> {
+    try {
+      await handle.result();
+      return undefined;
+    } catch (error) {
+      if (error instanceof WorkflowFailedError) return error.cause?.message || error.message;
+      throw error;
+    }
+  }
+
+  /** The input the workflow was started with, from the first event of its history. */
+  private async inputOf(handle: WorkflowHandle<typeof promote>): Promise<PromoteInput | undefined> {
+    const history = await handle.fetchHistory();
+    const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+    return payload ? defaultPayloadConverter.fromPayload<PromoteInput>(payload) : undefined;
+  }
+}
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** `promote-<prod db>-<random>`, with the database's name cut to what a promotion id may hold. */
+function defaultPromotionId(database: string): string {
+  const suffix = randomBytes(4).toString('hex');
+  const name = database.replace(/[^A-Za-z0-9_-]+/g, '-').slice(0, MAX_PROMOTION_ID_LENGTH - `promote--${suffix}`.length);
+  return `promote-${name}-${suffix}`;
+}
+
+function requireDecider(by: string): void {
+  if (!by.trim()) throw new UsageError('--as is empty: say who decides, e.g. --as alice');
 }
 
 /** Reads a `{questionId: answer}` JSON file. */

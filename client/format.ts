@@ -1,6 +1,6 @@
 // Plans and promotions as text for people (the CLI and the demo).
 import type { Plan } from '../activities/schema/plan.ts';
-import type { PromotionState } from '../workflows/messages.ts';
+import type { PromotionStatus } from './client.ts';
 
 const color = (code: number) => (text: string) => (process.stdout.isTTY ? `\x1b[${code}m${text}\x1b[0m` : text);
 const red = color(31);
@@ -27,9 +27,15 @@ export function formatPlan(plan: Plan): string {
   return lines.join('\n');
 }
 
-export function formatState(state: PromotionState): string {
+/** `awaiting-approval`, `finished, rejected`, `terminated during trial`: where a promotion is. */
+export function describeProgress(state: PromotionStatus): string {
+  if (state.ended) return state.stage === 'finished' ? state.ended : `${state.ended} during ${state.stage}`;
+  return `${state.stage}${state.outcome ? `, ${state.outcome}` : ''}`;
+}
+
+export function formatState(state: PromotionStatus): string {
   const lines = [
-    `${bold(state.promotionId)}: ${state.stage}${state.outcome ? ` (${state.outcome})` : ''}`,
+    `${bold(state.promotionId)}: ${state.ended ? describeProgress(state) : `${state.stage}${state.outcome ? ` (${state.outcome})` : ''}`}`,
     `  prod ${state.prod}`,
     `  dev  ${state.dev}`,
   ];
@@ -45,7 +51,8 @@ export function formatState(state: PromotionState): string {
   if (state.rejection) lines.push(`  rejected by ${state.rejection.by}${state.rejection.comment ? `: ${state.rejection.comment}` : ''}`);
   if (state.apply) lines.push(`  applied ${state.apply.alreadyApplied ? '(already, by an earlier attempt)' : `${state.apply.statements.length} statements`}`);
   for (const ignored of state.ignored) lines.push(`  ignored a message from ${ignored.by}: ${ignored.reason}`);
-  if (state.error) lines.push(red(`  error: ${state.error}`));
+  if (state.error) lines.push(red(`  ${state.ended ? 'reason' : 'error'}: ${state.error}`));
+  if (state.ended) lines.push(`  its branches of prod may remain: list and delete them with \`pgpromote branches --prod <url> --delete-stale\``);
   if (state.plan) lines.push('', formatPlan(state.plan));
   return lines.join('\n');
 }

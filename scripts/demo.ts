@@ -79,7 +79,8 @@ async function main(): Promise<number> {
   await run('CREATE DATABASE dev', postgres.url());
   await run(RELEASE_1 + RELEASE_2_CHANGES, postgres.url('dev'));
   let prodUrl = postgres.url('prod');
-  let branch: BranchTarget = { provider: 'local' };
+  // The demo's prod has no app on it: the fast TEMPLATE copy blocks no one, and needs no pg_dump on the machine.
+  let branch: BranchTarget = { provider: 'local', copy: 'template' };
   let neon: Pick<Config, 'neonApiKey' | 'neonApiUrl'> = {};
   if (provider === 'neon') {
     const fake = await startFakeNeon({ postgresUrl: postgres.url() });
@@ -100,7 +101,7 @@ async function main(): Promise<number> {
     address: temporal.address,
     uiUrl: temporal.uiUrl!,
     taskQueue: 'pgpromote-demo',
-    secretKey: randomBytes(32).toString('hex'),
+    secretKeys: [randomBytes(32).toString('hex')],
     ...neon,
   };
   step(`starting a worker on task queue ${config.taskQueue} (logs in .state/worker.log)`);

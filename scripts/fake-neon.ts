@@ -223,6 +223,8 @@ interface BranchRecord {
   /** The real database behind the branch. */
   db: string;
   endpointId?: string;
+  /** `annotation_value` given at creation: string properties, as Neon keeps them. */
+  annotation?: Record<string, string>;
   createdAt: string;
   updatedAt: string;
 }
@@ -383,6 +385,13 @@ export async function startFakeNeon(options: FakeNeonOptions): Promise<FakeNeon>
     init_source: 'parent-data',
   });
 
+  const annotationJson = (b: BranchRecord) => ({
+    object: { type: 'console/branch', id: b.id },
+    value: b.annotation ?? {},
+    created_at: b.createdAt,
+    updated_at: b.updatedAt,
+  });
+
   const endpointJson = (p: ProjectRecord, b: BranchRecord) => ({
     host: server.hostname,
     id: b.endpointId!,
@@ -444,6 +453,7 @@ export async function startFakeNeon(options: FakeNeonOptions): Promise<FakeNeon>
         const wanted = body?.endpoints ?? [];
         if (wanted.length > 1 || wanted.some((e: Json) => e.type !== 'read_write')) throw new ApiError(400, 'fake-neon makes at most one read_write endpoint');
         const b = newBranch(p, body?.branch?.name ?? `branch-${hex(3)}`, parent.id);
+        if (body?.annotation_value) b.annotation = body.annotation_value;
         await copyDatabase(p, parent.db, b.db);
         if (wanted.length) b.endpointId = `ep-${hex(4)}`;
         p.branches.set(b.id, b);
@@ -475,7 +485,7 @@ export async function startFakeNeon(options: FakeNeonOptions): Promise<FakeNeon>
       const b = findBranch(p, branch_id);
       return {
         status: 200,
-        body: { branch: branchJson(p, b), annotation: { object: { type: 'console/branch', id: b.id }, value: {} } },
+        body: { branch: branchJson(p, b), annotation: annotationJson(b) },
       };
     },
 
@@ -483,7 +493,9 @@ export async function startFakeNeon(options: FakeNeonOptions): Promise<FakeNeon>
       const p = findProject(project_id);
       const found = [...p.branches.values()].filter((b) => !search || b.name.includes(search) || b.id.includes(search));
       found.sort((a, b) => b.updatedAt.localeCompare(a.updatedAt));
-      return { status: 200, body: { branches: found.map((b) => branchJson(p, b)), annotations: {} } };
+      // Like Neon, the map holds only branches that have annotations.
+      const annotations = Object.fromEntries(found.filter((b) => b.annotation).map((b) => [b.id, annotationJson(b)]));
+      return { status: 200, body: { branches: found.map((b) => branchJson(p, b)), annotations } };
     },
 
     async deleteProjectBranch({ path: { project_id, branch_id } }) {

@@ -114,6 +114,19 @@ describe('fake Neon API', () => {
     await expect(itemNames(url)).rejects.toThrow(/does not exist/);
   });
 
+  it('keeps the annotations a branch was created with, and returns them on get and list', async () => {
+    const { data } = await api.createProjectBranch(project.projectId, {
+      branch: { parent_id: project.branchId, name: 'annotated' },
+      annotation_value: { 'made-by': 'test', kind: 'trial' },
+    });
+    await untilFinished(data.operations.map((o) => o.id));
+    const got = (await api.getProjectBranch(project.projectId, data.branch.id)).data.annotation;
+    expect(got).toMatchObject({ object: { type: 'console/branch', id: data.branch.id }, value: { 'made-by': 'test', kind: 'trial' } });
+    const listed = (await api.listProjectBranches({ projectId: project.projectId })).data;
+    expect(listed.annotations).toEqual({ [data.branch.id]: got });
+    await api.deleteProjectBranch({ projectId: project.projectId, branchId: data.branch.id });
+  });
+
   it('answers 423 while a branch has running operations', async () => {
     const { data } = await api.createProjectBranch(project.projectId, { branch: { parent_id: project.branchId, name: 'busy' } });
     expect(await statusOf(api.deleteProjectBranch({ projectId: project.projectId, branchId: data.branch.id }))).toBe(423);

@@ -62,7 +62,7 @@ describe('promotion', () => {
       encoding: 'utf8',
       env: { ...process.env, TEMPORAL_ADDRESS: worker.config.address },
     });
-    expect(cleanup.stdout).toContain(`${waiting.branch!.name}\tpromotion ${id} running\n`);
+    expect(cleanup.stdout).toMatch(new RegExp(`^${waiting.branch!.id}\tskipped: trial branch of promotion ${id} \\(run [\\w-]+, namespace default\\), which is still running$`, 'm'));
     expect(await branchExists(waiting.branch!.id)).toBe(true);
 
     await client.approve(id, { by: 'alice', comment: 'ship it' });
@@ -129,9 +129,9 @@ describe('promotion', () => {
     const { prod, dev } = await databases('ALTER TABLE projects ADD COLUMN color text;');
     const id = await worker.client.deploy({ dev: dev.url, prod: prod.url });
     await worker.client.waitForStage(id, ['awaiting-approval']);
-    const { taskQueue, secretKey } = worker.config;
+    const { taskQueue, secretKeys } = worker.config;
     await worker.stop(); // the process that planned and trialled is gone
-    worker = await startWorker({ taskQueue, secretKey });
+    worker = await startWorker({ taskQueue, secretKeys });
     await worker.client.approve(id, { by: 'alice' });
     expect((await worker.client.result(id)).outcome).toBe('applied');
     expect(await columns(prod.name, 'projects')).toEqual(['id', 'owner_id', 'name', 'color']);

@@ -25,7 +25,7 @@ export async function startWorker(settings: Partial<Config> = {}): Promise<TestW
     ...DEFAULTS,
     address: inject('temporalAddress'),
     taskQueue: `test-${randomUUID()}`,
-    secretKey: randomUUID(),
+    secretKeys: [randomUUID()],
     ...settings,
   };
   const connection = await NativeConnection.connect({ address: config.address });

@@ -5,6 +5,7 @@ export const ENV = {
   namespace: 'TEMPORAL_NAMESPACE',
   taskQueue: 'PGPROMOTE_TASK_QUEUE',
   secretKey: 'PGPROMOTE_SECRET_KEY',
+  secretKeys: 'PGPROMOTE_SECRET_KEYS',
   uiUrl: 'TEMPORAL_UI_URL',
   logLevel: 'PGPROMOTE_LOG_LEVEL',
   neonApiKey: 'NEON_API_KEY',
@@ -23,8 +24,11 @@ export interface Config {
   address: string;
   namespace: string;
   taskQueue: string;
-  /** Shared by client (seals connection strings) and worker (opens them); may be empty for commands that need none. */
-  secretKey: string;
+  /**
+   * Shared by client (seals connection strings with the first) and worker (opens them with any):
+   * PGPROMOTE_SECRET_KEYS (`new,old` while rotating), else PGPROMOTE_SECRET_KEY; empty for commands that need none.
+   */
+  secretKeys: string[];
   uiUrl: string;
   logLevel: string;
   /** For Neon branch targets (worker only); NEON_API_URL defaults to Neon's console API. */
@@ -38,7 +42,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     address: read('address'),
     namespace: read('namespace'),
     taskQueue: read('taskQueue'),
-    secretKey: env[ENV.secretKey] ?? '',
+    secretKeys: secretKeys(env),
     uiUrl: read('uiUrl'),
     logLevel: read('logLevel'),
     neonApiKey: env[ENV.neonApiKey] || undefined,
@@ -46,10 +50,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
 }
 
+/** PGPROMOTE_SECRET_KEYS wins over PGPROMOTE_SECRET_KEY when both are set. */
+function secretKeys(env: NodeJS.ProcessEnv): string[] {
+  const listed = (env[ENV.secretKeys] ?? '').split(',').map((key) => key.trim()).filter(Boolean);
+  if (listed.length) return listed;
+  return env[ENV.secretKey] ? [env[ENV.secretKey]!] : [];
+}
+
 /** What the worker's activities need from the configuration. */
 export function activityDeps(config: Config) {
   return {
-    secretKey: config.secretKey,
+    secretKeys: config.secretKeys,
     neon: config.neonApiKey ? { apiKey: config.neonApiKey, baseURL: config.neonApiUrl } : undefined,
   };
 }

@@ -2,13 +2,12 @@
 import { fileURLToPath } from 'node:url';
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities/index.ts';
+import { NO_SECRET_KEY } from '../activities/secrets.ts';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
 export function createWorker(options: { connection: NativeConnection; namespace: string; taskQueue: string; deps: ActivityDeps }): Promise<Worker> {
-  if (!options.deps.secretKey) {
-    throw new Error('PGPROMOTE_SECRET_KEY is not set: the worker needs the same secret as the client to open connection strings');
-  }
+  if (!options.deps.secretKeys.length) throw new Error(NO_SECRET_KEY);
   return Worker.create({
     connection: options.connection,
     namespace: options.namespace,

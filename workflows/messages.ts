@@ -42,7 +42,7 @@ export type Stage =
   | 'planning' | 'branching' | 'trial' | 'awaiting-approval' | 'backing-up' | 'applying'
   | 'revert-window' | 'reverting' | 'cleaning-up' | 'finished';
 
-export type Outcome = 'applied' | 'up-to-date' | 'rejected' | 'expired' | 'failed' | 'reverted';
+export type Outcome = 'applied' | 'up-to-date' | 'rejected' | 'expired' | 'failed' | 'cancelled' | 'reverted';
 
 export interface PromotionState {
   promotionId: string;

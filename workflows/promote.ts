@@ -11,37 +11,51 @@ import {
   workflowInfo,
   allHandlersFinished,
   ActivityFailure,
+  isCancellation,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
+import type { Plan } from '../activities/schema/plan.ts';
+import type { ApplyResult } from '../activities/production/apply.ts';
 import { backupBranchName, revertedBranchName, trialBranchName } from '../activities/branches/provider.ts';
 import { approveSignal, rejectSignal, revertSignal, statusQuery, type PromoteInput, type PromotionState, type Stage } from './messages.ts';
+import { requireValidInput } from './input.ts';
 
 // Errors where trying again gives the same answer.
 const nonRetryableErrorTypes = [
   'DatabaseConfigError', 'PlanInputError', 'StatementError', 'DriftError',
-  'ConvergenceError', 'StalePlanError', 'SecretKeyError',
+  'ConvergenceError', 'StalePlanError', 'SecretKeyError', 'AbandonedError', 'SupersededError',
 ];
 const retry = { initialInterval: '2 seconds', backoffCoefficient: 2, maximumAttempts: 3, nonRetryableErrorTypes };
 
-const planning = proxyActivities<Activities>({ startToCloseTimeout: '10 minutes', retry });
+// Every activity heartbeats: a worker that dies or freezes is noticed within the heartbeat timeout,
+// and its activity is tried again elsewhere.
+const planning = proxyActivities<Activities>({ startToCloseTimeout: '10 minutes', heartbeatTimeout: '30 seconds', retry });
 const branches = proxyActivities<Activities>({
   startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '30 seconds',
   retry: { ...retry, maximumAttempts: 5 },
 });
-const changes = proxyActivities<Activities>({ startToCloseTimeout: '2 hours', heartbeatTimeout: '30 seconds', retry });
+const changes = proxyActivities<Activities>({ startToCloseTimeout: '2 hours', heartbeatTimeout: '20 seconds', retry });
+// Settling a given-up apply must reach prod whatever it takes: what the promotion reports depends on it.
+const settling = proxyActivities<Activities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 30, nonRetryableErrorTypes: ['SecretKeyError'] },
+});
 
 /** Stages in which a rejection still stops the promotion. */
 const BEFORE_DECISION: Stage[] = ['planning', 'branching', 'trial', 'awaiting-approval'];
 
 export async function promote(input: PromoteInput): Promise<PromotionState> {
   const { workflowId: promotionId } = workflowInfo();
+  requireValidInput(input, promotionId); // before anything is touched, whoever started it
   const state: PromotionState = { promotionId, dev: input.devLabel, prod: input.prodLabel, stage: 'planning', ignored: [] };
   const now = () => new Date().toISOString();
 
   setHandler(statusQuery, () => state);
   setHandler(approveSignal, (approval) => {
-    if (state.stage !== 'awaiting-approval' || !state.plan) {
+    if (!approval.by?.trim()) {
+      state.ignored.push({ by: '(nobody)', reason: 'an approval must say who approves (`by`)', at: now() });
+    } else if (state.stage !== 'awaiting-approval' || !state.plan) {
       state.ignored.push({ by: approval.by, reason: `approval arrived during ${state.stage}`, at: now() });
     } else if (approval.planHash !== state.plan.planHash) {
       state.ignored.push({ by: approval.by, reason: `approval was for plan ${approval.planHash}, not ${state.plan.planHash}`, at: now() });
@@ -66,10 +80,13 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
   };
   const databases = { prod: input.prod, dev: input.dev, schemas: input.schemas };
   const dropped = new Set<string>();
+  // While a revert runs, and after one failed, the backup is the only copy of prod from before the apply.
+  let keepBackup = false;
   const dropBranches = (...which: ('branch' | 'backup')[]) =>
     CancellationScope.nonCancellable(async () => {
-      for (const branch of which.map((key) => state[key])) {
-        if (!branch || dropped.has(branch.id)) continue;
+      for (const key of which) {
+        const branch = state[key];
+        if (!branch || dropped.has(branch.id) || (key === 'backup' && keepBackup)) continue;
         await branches.deleteBranch({ prod: input.prod, target: input.branch, id: branch.id });
         dropped.add(branch.id);
       }
@@ -90,7 +107,7 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
     }
 
     enter('branching');
-    const branch = await branches.createBranch({ prod: input.prod, target: input.branch, name: trialBranchName(promotionId) });
+    const branch = await branches.createBranch({ prod: input.prod, target: input.branch, name: trialBranchName(promotionId), kind: 'trial' });
     state.branch = { id: branch.id, name: branch.name };
 
     enter('trial');
@@ -109,12 +126,12 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
 
     if (input.revertWindow) {
       enter('backing-up');
-      const backup = await branches.createBranch({ prod: input.prod, target: input.branch, name: backupBranchName(promotionId) });
+      const backup = await branches.createBranch({ prod: input.prod, target: input.branch, name: backupBranchName(promotionId), kind: 'backup' });
       state.backup = { id: backup.id, name: backup.name };
     }
 
     enter('applying');
-    state.apply = await changes.applyToProduction({ prod: input.prod, schemas: input.schemas, plan: state.plan, promotionId });
+    state.apply = await applyOrSettle(input, state.plan);
     state.outcome = 'applied';
     await dropBranches('branch'); // the trial branch is not needed while a revert is still possible
 
@@ -122,15 +139,21 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
       enter('revert-window');
       if (await condition(() => !!state.revert, input.revertWindow as never)) {
         enter('reverting');
-        const kept = await changes.restoreProd({ prod: input.prod, target: input.branch, source: state.backup, keepAs: revertedBranchName(promotionId) });
-        state.revert!.keptAs = kept.name;
+        keepBackup = true;
+        const restored = await changes.restoreProd({ prod: input.prod, target: input.branch, source: state.backup, keepAs: revertedBranchName(promotionId) });
+        keepBackup = false; // prod is confirmed in place, restored from it
+        state.revert!.keptAs = restored.kept.name;
         state.outcome = 'reverted';
       }
     }
     return state;
   } catch (error) {
-    state.outcome = 'failed';
-    state.error = reason(error);
+    // Once applied, prod holds the plan whatever fails later: the outcome says what prod holds.
+    if (state.outcome !== 'applied') state.outcome = isCancellation(error) ? 'cancelled' : 'failed';
+    state.error = state.stage === 'reverting'
+      ? `the revert failed; prod stays as the promotion left it, and its backup ${state.backup!.name} is kept for another try: ${reason(error)}`
+      : reason(error);
+    if (isCancellation(error)) throw error;
     throw ApplicationFailure.nonRetryable(state.error, 'PromotionFailed');
   } finally {
     // The saga's compensation: the branches go whatever happened, even when the workflow is cancelled.
@@ -139,6 +162,24 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
     state.stage = 'finished';
     setCurrentDetails(details(state));
     await condition(allHandlersFinished);
+  }
+}
+
+/**
+ * Applies the plan to prod. When Temporal gives the apply up (attempts spent, a non-retryable error,
+ * or cancellation), prod is settled before anything is reported: no attempt can commit after that, and
+ * an attempt that did commit (say, one that froze and woke up) makes the promotion applied after all.
+ */
+async function applyOrSettle(input: PromoteInput, plan: Plan): Promise<ApplyResult> {
+  try {
+    return await changes.applyToProduction({ prod: input.prod, schemas: input.schemas, plan });
+  } catch (error) {
+    const settled = await CancellationScope.nonCancellable(() => settling.settleAbandonedApply({ prod: input.prod, plan }));
+    if (settled.applied) return { alreadyApplied: true, statements: [] };
+    if (settled.enumValuesCommitted) {
+      throw ApplicationFailure.nonRetryable(`${reason(error)} (prod is unchanged but for the plan's new enum values, which were committed first)`, 'ApplyFailed');
+    }
+    throw error;
   }
 }
 

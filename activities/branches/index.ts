@@ -7,7 +7,7 @@ import type { BranchProvider, BranchTarget } from './provider.ts';
 export function createBranchProvider(target: BranchTarget, prodUrl: string, neon?: NeonProviderOptions): BranchProvider {
   switch (target.provider) {
     case 'local':
-      return createLocalBranchProvider(prodUrl);
+      return createLocalBranchProvider(prodUrl, { copy: target.copy });
     case 'neon': {
       if (!neon?.apiKey) throw new DatabaseConfigError('this promotion branches on Neon, but there is no NEON_API_KEY: set it where the worker (or the CLI) runs');
       const { provider: _provider, ...neonTarget } = target;

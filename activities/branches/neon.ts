@@ -2,7 +2,17 @@
 // documents as transient, and every change waits for its operations, so a returned branch is usable.
 import { createApiClient, EndpointType, type Operation } from '@neondatabase/api-client';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BRANCH_PREFIX, type Branch, type BranchProvider, type BranchRef, type BranchTarget } from './provider.ts';
+import { existingBranchAction, readMeta } from './meta.ts';
+import {
+  BRANCH_PREFIX,
+  type Branch,
+  type BranchMeta,
+  type BranchProvider,
+  type BranchRef,
+  type BranchTarget,
+  type ListedBranch,
+  type Restored,
+} from './provider.ts';
 
 export type NeonTarget = Omit<Extract<BranchTarget, { provider: 'neon' }>, 'provider'>;
 
@@ -36,6 +46,13 @@ const RETRYABLE = new Set([423, 429, 500, 502, 503, 504]);
 const DONE = new Set(['finished', 'skipped']);
 const FAILED = new Set(['failed', 'error', 'cancelling', 'cancelled']);
 
+// Who made a branch, as Neon branch annotations (string values, shown in the Neon console).
+const ANNOTATION_KEYS = { promotionId: 'pgpromote-promotion-id', runId: 'pgpromote-run-id', kind: 'pgpromote-kind', namespace: 'pgpromote-namespace' } as const;
+const toAnnotation = (meta: BranchMeta): Record<string, string> =>
+  Object.fromEntries(Object.entries(ANNOTATION_KEYS).map(([field, key]) => [key, meta[field as keyof BranchMeta]]));
+const fromAnnotation = (value: Record<string, string> | undefined) =>
+  value && readMeta(Object.fromEntries(Object.entries(ANNOTATION_KEYS).map(([field, key]) => [field, value[key]])));
+
 export class NeonBranchProvider implements BranchProvider {
   private readonly api: ReturnType<typeof createApiClient>;
   private readonly options: Required<Omit<NeonProviderOptions, 'apiKey' | 'baseURL'>>;
@@ -48,15 +65,21 @@ export class NeonBranchProvider implements BranchProvider {
     this.options = { attempts: 6, baseDelayMs: 500, maxDelayMs: 15_000, pollIntervalMs: 1_000, operationTimeoutMs: 600_000, ...options };
   }
 
-  async create(name: string): Promise<Branch> {
+  async create(name: string, meta: BranchMeta): Promise<Branch> {
     const { projectId, branchId, databaseName, roleName } = this.target;
+    const stale = await this.call(`creating branch "${name}"`, () => this.find(name));
+    if (stale && existingBranchAction(name, stale.meta, meta) === 'replace') await this.delete(stale.id);
     // Looking before each try makes a retried POST (say after a 500 that did create it) reuse the branch.
     const made = await this.call(`creating branch "${name}"`, async () => {
       const existing = await this.find(name);
-      if (existing) return { branch: existing, operations: [] };
+      if (existing) {
+        existingBranchAction(name, existing.meta, meta); // made by this run, or refused
+        return { branch: existing, operations: [] };
+      }
       const { data } = await this.api.createProjectBranch(projectId, {
         branch: { parent_id: branchId, name },
         endpoints: [{ type: EndpointType.ReadWrite }],
+        annotation_value: toAnnotation(meta),
       });
       return data;
     });
@@ -81,6 +104,7 @@ export class NeonBranchProvider implements BranchProvider {
 
   async delete(id: string): Promise<void> {
     const { projectId, branchId } = this.target;
+    if (id === branchId) throw new NeonError(`refusing to delete branch ${id}: it is prod's branch`);
     const what = `deleting branch ${id}`;
     try {
       const { data } = await this.call(what, () => this.api.deleteProjectBranch({ projectId, branchId: id }));
@@ -92,17 +116,23 @@ export class NeonBranchProvider implements BranchProvider {
     }
   }
 
-  async list(): Promise<BranchRef[]> {
+  async list(): Promise<ListedBranch[]> {
     const { data } = await this.call('listing branches', () =>
       this.api.listProjectBranches({ projectId: this.target.projectId, search: BRANCH_PREFIX }),
     );
     // `search` matches anywhere in the name or id; ours start with the prefix.
-    return data.branches.filter((b) => b.name.startsWith(BRANCH_PREFIX)).map(({ id, name }) => ({ id, name }));
+    return data.branches
+      .filter((b) => b.name.startsWith(BRANCH_PREFIX) && b.id !== this.target.branchId)
+      .map(({ id, name }) => ({ id, name, meta: fromAnnotation(data.annotations[id]?.value) }));
   }
 
-  async restore(source: BranchRef, keepAs: string): Promise<BranchRef> {
+  /** Neon's restore: prod keeps its id and takes the source's data; the backup is checked to exist first. Neon cannot annotate the kept branch: its name says what it is. */
+  async restore(source: BranchRef, keepAs: string): Promise<Restored> {
     const { projectId, branchId } = this.target;
     const what = `restoring prod from branch "${source.name}"`;
+    await this.call(`checking the backup branch "${source.name}"`, () => this.api.getProjectBranch(projectId, source.id)).catch((err: NeonError) => {
+      throw err.status === 404 ? new NeonError(`cannot revert: the backup branch "${source.name}" (${source.id}) is gone; prod was not touched`, 404) : err;
+    });
     // `keepAs` exists only once a restore went through: then a retry must not restore again.
     const operations = await this.call(what, async () => {
       if (await this.find(keepAs)) return [];
@@ -115,13 +145,16 @@ export class NeonBranchProvider implements BranchProvider {
     await this.settle(operations, what);
     const kept = await this.call(`finding branch "${keepAs}"`, () => this.find(keepAs));
     if (!kept) throw new NeonError(`Neon restored prod but no branch "${keepAs}" holds its previous state`);
-    return { id: kept.id, name: kept.name };
+    await this.untilReady(branchId, 'prod');
+    const { data } = await this.call('checking prod\'s branch', () => this.api.getProjectBranch(projectId, branchId));
+    return { prod: { id: branchId, name: data.branch.name }, kept: { id: kept.id, name: kept.name } };
   }
 
-  /** The branch with exactly this name; one raw call, so callers choose how to retry it. */
+  /** The branch with exactly this name, with its metadata; one raw call, so callers choose how to retry it. */
   private async find(name: string) {
     const { data } = await this.api.listProjectBranches({ projectId: this.target.projectId, search: name });
-    return data.branches.find((b) => b.name === name);
+    const branch = data.branches.find((b) => b.name === name);
+    return branch && { ...branch, meta: fromAnnotation(data.annotations[branch.id]?.value) };
   }
 
   /** Waits until every operation has finished; one that failed becomes an error. */

@@ -1,5 +1,6 @@
 // A branch is a copy of prod, with its data, where a plan is tried before prod is touched.
 // Providers are interchangeable: one file per implementation, all behind this interface.
+// The workflow imports the names from here: this file imports nothing (the workflow bundle has no pg).
 
 export interface BranchRef {
   id: string;
@@ -11,15 +12,45 @@ export interface Branch extends BranchRef {
   url: string;
 }
 
+/** trial: where the plan is tried; backup: prod before the apply; reverted: prod's state before a revert (a salvage copy). */
+export type BranchKind = 'trial' | 'backup' | 'reverted';
+
+/** Who made a branch, stored with it: a name may be shortened with a hash, so it cannot be read back. */
+export interface BranchMeta {
+  promotionId: string;
+  runId: string;
+  kind: BranchKind;
+  /** The Temporal namespace the promotion runs in. */
+  namespace: string;
+}
+
+export interface ListedBranch extends BranchRef {
+  /** Absent when the branch carries no readable pgpromote metadata (made by hand, or by an older pgpromote). */
+  meta?: BranchMeta;
+}
+
+/** What a restore did; `prod` was checked to be in place (under its name, accepting connections) before returning. */
+export interface Restored {
+  prod: BranchRef;
+  kept: BranchRef;
+}
+
 export interface BranchProvider {
-  /** A copy of prod as it is now. Idempotent: when `name` exists already, returns that branch. */
-  create(name: string): Promise<Branch>;
-  /** Deleting a branch that does not exist is not an error. */
+  /**
+   * A copy of prod as it is now, recording `meta`. Idempotent for the same run only: an existing branch of
+   * that name made by another run of the same promotion (which has ended, since a workflow id runs once at
+   * a time) is replaced if it is a trial or backup; any other existing branch is refused.
+   */
+  create(name: string, meta: BranchMeta): Promise<Branch>;
+  /** Deleting a branch that does not exist is not an error; prod, and what is not a pgpromote branch, are refused. */
   delete(id: string): Promise<void>;
-  /** Branches this tool made (their names start with BRANCH_PREFIX), to clean up leftovers. */
-  list(): Promise<BranchRef[]>;
-  /** Makes prod what `source` (a branch made by `create` earlier) holds; keeps prod's current state as a branch named `keepAs`. */
-  restore(source: BranchRef, keepAs: string): Promise<BranchRef>;
+  /** Branches this tool made (their names start with BRANCH_PREFIX), with their metadata, to clean up leftovers. */
+  list(): Promise<ListedBranch[]>;
+  /**
+   * Makes prod what `source` (a backup made by `create` for the promotion of `kept`) holds; keeps prod's
+   * current state as a branch named `keepAs`, recorded with `kept` (kind `reverted`).
+   */
+  restore(source: BranchRef, keepAs: string, kept: BranchMeta): Promise<Restored>;
 }
 
 export const BRANCH_PREFIX = 'pgpromote-';
@@ -28,10 +59,20 @@ export const BRANCH_PREFIX = 'pgpromote-';
 export const trialBranchName = (promotionId: string) => `${BRANCH_PREFIX}${promotionId}-trial`;
 export const backupBranchName = (promotionId: string) => `${BRANCH_PREFIX}${promotionId}-backup`;
 /** Where a revert keeps prod's state from before it (it may hold writes made after the apply): never deleted by us. */
-export const revertedBranchName = (promotionId: string) => `${BRANCH_PREFIX}${promotionId}-reverted`;
-export const promotionOfBranch = (name: string) => /^pgpromote-(.+)-(?:trial|backup)$/.exec(name)?.[1];
+export const REVERTED_SUFFIX = '-reverted';
+export const revertedBranchName = (promotionId: string) => `${BRANCH_PREFIX}${promotionId}${REVERTED_SUFFIX}`;
 
 /** Where to make branches of prod; travels in workflow input, so it holds no secrets. */
 export type BranchTarget =
-  | { provider: 'local' }
+  | {
+      provider: 'local';
+      /**
+       * How the local copy is made. `dump` (the default): pg_dump | pg_restore, prod stays fully usable.
+       * `template`: CREATE DATABASE … TEMPLATE prod, fast, but new connections to prod wait for the whole
+       * copy; for demos and tests.
+       */
+      copy?: LocalCopy;
+    }
   | { provider: 'neon'; projectId: string; branchId: string; databaseName: string; roleName: string };
+
+export type LocalCopy = 'dump' | 'template';

@@ -1,10 +1,12 @@
 // The production apply: one promotion at a time per database (advisory lock), refused when prod
-// drifted from the planned starting point, transactional, verified before commit, and recorded in a
-// ledger so that a retried apply of the same plan carries on where it stopped, or does nothing.
+// drifted from the planned starting point, transactional, verified before commit, recorded in the
+// ledger in the same transaction, and fenced: an attempt that Temporal gave up can never commit.
 import type pg from 'pg';
-import { INTERNAL_SCHEMA, type IntrospectOptions } from '../schema/introspect.ts';
+import type { IntrospectOptions } from '../schema/introspect.ts';
 import { readSchema, schemaFingerprint, type Plan } from '../schema/plan.ts';
 import { phasesOf, runInTransaction, type ExecutionLimits, type StatementResult } from './execute.ts';
+import { abandon, claim, ensureLedger, guard, record } from './ledger.ts';
+import { abortOnSignal, openSession, FENCE, type AttemptIdentity } from './session.ts';
 
 /** Prod is not what the plan was made from, or not what it should be after it: nothing was applied. */
 export class DriftError extends Error {
@@ -17,68 +19,89 @@ export class ProductionBusyError extends Error {
 }
 
 export interface ApplyResult {
-  /** The ledger says this exact plan was applied already (e.g. a retried activity). */
+  /** This promotion's plan was applied already (by an earlier attempt), and prod still matches it. */
   alreadyApplied: boolean;
   statements: StatementResult[];
 }
 
 const LOCK_KEY = "hashtext('pgpromote:apply')";
-const LEDGER = `${INTERNAL_SCHEMA}.applied_plans`;
 
-export async function applyToProduction(
-  prod: pg.ClientBase,
-  plan: Plan,
-  options: IntrospectOptions & { promotionId: string; limits: ExecutionLimits },
-): Promise<ApplyResult> {
+export interface ApplyOptions extends IntrospectOptions {
+  identity: AttemptIdentity;
+  limits: ExecutionLimits;
+  /** Aborts when Temporal cancels or gives up the attempt: the statement in flight is ended on the server. */
+  signal?: AbortSignal;
+}
+
+export async function applyToProduction(prodUrl: string, plan: Plan, options: ApplyOptions): Promise<ApplyResult> {
+  const { identity } = options;
   const { prepare, main } = phasesOf(plan);
-  const { rows } = await prod.query<{ locked: boolean }>(`SELECT pg_try_advisory_lock(${LOCK_KEY}) AS locked`);
-  if (!rows[0]!.locked) throw new ProductionBusyError('another promotion is applying to this database right now');
+  const prod = await openSession(prodUrl, 'apply', identity, options.limits);
+  const stopWatching = abortOnSignal(prodUrl, prod, options.signal);
   try {
-    await prod.query(`CREATE SCHEMA IF NOT EXISTS ${INTERNAL_SCHEMA}`);
-    await prod.query(`CREATE TABLE IF NOT EXISTS ${LEDGER} (
-      plan_hash text PRIMARY KEY,
-      promotion_id text NOT NULL,
-      state text NOT NULL CHECK (state IN ('prepared', 'applied')),
-      from_fingerprint text NOT NULL,
-      prepared_fingerprint text,
-      to_fingerprint text NOT NULL,
-      statements jsonb NOT NULL,
-      updated_at timestamptz NOT NULL DEFAULT now()
-    )`);
-    const ledger = await prod.query<{ state: string; prepared_fingerprint: string }>(
-      `SELECT state, prepared_fingerprint FROM ${LEDGER} WHERE plan_hash = $1`,
-      [plan.planHash],
-    );
-    const entry = ledger.rows[0];
-    if (entry?.state === 'applied') return { alreadyApplied: true, statements: [] };
+    await lockProd(prod);
+    await ensureLedger(prod);
+    const entry = await claim(prod, identity, plan);
+    const fingerprintOf = async (client: pg.ClientBase) => schemaFingerprint(await readSchema(client, options));
+    if (entry.state === 'applied') {
+      if ((await fingerprintOf(prod)) !== plan.toFingerprint) {
+        throw new DriftError('this promotion applied its plan earlier, but prod has changed since (its schema no longer matches dev): start a new promotion');
+      }
+      return { alreadyApplied: true, statements: [] };
+    }
 
     // A retry after the enum values were committed starts from that recorded state.
-    const expected = entry ? entry.prepared_fingerprint : plan.fromFingerprint;
-    const fingerprintOf = async (client: pg.ClientBase) => schemaFingerprint(await readSchema(client, options));
+    const expected = entry.state === 'prepared' ? entry.preparedFingerprint : plan.fromFingerprint;
     if ((await fingerprintOf(prod)) !== expected) {
       throw new DriftError('prod changed since the plan was made (its schema fingerprint differs): nothing was applied; start a new promotion');
     }
-    const record = (client: pg.ClientBase, state: 'prepared' | 'applied', preparedFingerprint: string | null) =>
-      client.query(
-        `INSERT INTO ${LEDGER} (plan_hash, promotion_id, state, from_fingerprint, prepared_fingerprint, to_fingerprint, statements)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
-         ON CONFLICT (plan_hash) DO UPDATE SET state = excluded.state, updated_at = now()`,
-        [plan.planHash, options.promotionId, state, plan.fromFingerprint, preparedFingerprint, plan.toFingerprint, JSON.stringify(plan.statements.map((s) => s.sql))],
-      );
     const statements: StatementResult[] = [];
-    if (!entry && prepare.length) {
-      statements.push(...(await runInTransaction(prod, plan, prepare, options.limits, async (client) => record(client, 'prepared', await fingerprintOf(client)).then(() => {}))));
+    // Each transaction first locks the ledger row and checks that this attempt is still the one.
+    const inTransaction = (phase: typeof main, beforeCommit: (client: pg.ClientBase) => Promise<void>) =>
+      runInTransaction(prod, plan, phase, options.limits, { afterBegin: (client) => guard(client, identity, plan), beforeCommit });
+    if (entry.state === 'started' && prepare.length) {
+      statements.push(...(await inTransaction(prepare, async (client) => record(client, identity, plan, 'prepared', await fingerprintOf(client)))));
     }
     statements.push(
-      ...(await runInTransaction(prod, plan, main, options.limits, async (client) => {
+      ...(await inTransaction(main, async (client) => {
         if ((await fingerprintOf(client)) !== plan.toFingerprint) {
           throw new DriftError('after the statements, prod does not match dev (fingerprints differ): rolled back, nothing was applied');
         }
-        await record(client, 'applied', entry?.prepared_fingerprint ?? null);
+        await record(client, identity, plan, 'applied');
       })),
     );
     return { alreadyApplied: false, statements };
   } finally {
-    await prod.query(`SELECT pg_advisory_unlock(${LOCK_KEY})`).catch(() => {});
+    stopWatching();
+    await prod.end().catch(() => {}); // ends the session, and with it the advisory lock
+  }
+}
+
+/** Takes prod's apply lock, or says which promotion holds it. */
+async function lockProd(prod: pg.ClientBase): Promise<void> {
+  const { rows } = await prod.query<{ locked: boolean }>(`SELECT pg_try_advisory_lock(${LOCK_KEY}) AS locked`);
+  if (rows[0]!.locked) return;
+  const holder = await prod.query<{ application_name: string }>(
+    `SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+      WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+        AND l.objid = ${LOCK_KEY}::oid`,
+  );
+  const who = holder.rows[0]?.application_name;
+  throw new ProductionBusyError(`another promotion is applying to this database right now${who ? ` (session ${who})` : ''}`);
+}
+
+/**
+ * After the workflow gave the apply up (failed or cancelled): ends whatever session an attempt may
+ * still have, and fences the promotion in the ledger so that no attempt can commit later. Returns
+ * what prod holds, which is what the promotion reports.
+ */
+export async function settleAbandonedApply(prodUrl: string, plan: Plan, promotion: Omit<AttemptIdentity, 'attempt'>, limits: ExecutionLimits) {
+  const identity = { ...promotion, attempt: FENCE };
+  const prod = await openSession(prodUrl, 'apply', identity, limits);
+  try {
+    await ensureLedger(prod);
+    return await abandon(prod, identity, plan);
+  } finally {
+    await prod.end().catch(() => {});
   }
 }

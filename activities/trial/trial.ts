@@ -48,8 +48,8 @@ export async function trialPlan(
   const hazardsOf = new Map(measured.statements.map((statement) => [statement.sql, statement.hazards]));
   const started = performance.now();
   const { prepare, main } = phasesOf(plan);
-  const results = prepare.length ? await runInTransaction(branch, plan, prepare, options.limits, async () => {}) : [];
-  results.push(...(await runInTransaction(branch, plan, main, options.limits, async (client) => {
+  const results = prepare.length ? await runInTransaction(branch, plan, prepare, options.limits) : [];
+  results.push(...(await runInTransaction(branch, plan, main, options.limits, { beforeCommit: async (client) => {
     const remaining = await planPromotion(client, dev, { schemas: options.schemas }); // the questions are answered by now
     if (remaining.fromFingerprint === plan.toFingerprint) return;
     const rest = [
@@ -57,7 +57,7 @@ export async function trialPlan(
       ...remaining.unsupported.map((item) => `  (${item.kind} ${item.object}: ${item.reason})`),
     ].join('\n');
     throw new ConvergenceError(`after the plan, the branch still differs from dev; still needed:\n${rest || '  (differences the planner does not express)'}`);
-  })));
+  } })));
   return {
     statements: results.map((result) => ({ ...result, hazards: hazardsOf.get(result.sql) ?? [] })),
     totalMs: Math.round(performance.now() - started),

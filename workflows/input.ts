@@ -1,0 +1,100 @@
+// What a promotion is asked to do, checked before anything starts: by the client before it starts
+// the workflow, and by the workflow first thing, as it may be started from the Temporal UI or any
+// other client. Pure and deterministic (the workflow imports it): no Node APIs.
+import { ApplicationFailure } from '@temporalio/common';
+import { msToNumber } from '@temporalio/common/lib/time.js';
+import type { PromoteInput } from './messages.ts';
+
+const SECOND = 1000;
+const DAY = 24 * 60 * 60 * SECOND;
+/** Under a second is a typo (a bare number means milliseconds: `100` is 0.1 s); over a year outlives any review. */
+const DURATION_BOUNDS = { min: SECOND, max: 365 * DAY };
+
+/** The longest branch name is `pgpromote-<id>-reverted`: 44 characters keep it within Postgres' 63-byte names. */
+export const MAX_PROMOTION_ID_LENGTH = 44;
+const PROMOTION_ID = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
+
+const NEON_FIELDS = [
+  ['projectId', '--neon-project'],
+  ['branchId', '--neon-branch'],
+  ['databaseName', '--neon-database'],
+  ['roleName', '--neon-role'],
+] as const;
+
+const isText = (value: unknown): value is string => typeof value === 'string' && value.trim() !== '';
+const quoted = (value: unknown) => JSON.stringify(value) ?? String(value);
+
+/** The problems with a promotion's input, as sentences that say what to do; empty when there are none. */
+export function promoteInputProblems(input: PromoteInput | undefined, promotionId: string): string[] {
+  const problems: string[] = [];
+  if (promotionId.length > MAX_PROMOTION_ID_LENGTH) {
+    problems.push(`promotion id ${quoted(promotionId)} (--id) is ${promotionId.length} characters long: use at most ${MAX_PROMOTION_ID_LENGTH}, as it becomes part of branch names (pgpromote-<id>-reverted) that Postgres limits to 63 bytes`);
+  }
+  if (!PROMOTION_ID.test(promotionId)) {
+    problems.push(`promotion id ${quoted(promotionId)} (--id) may hold only letters, digits, "-" and "_", starting with a letter or digit: it names the workflow and the branches of prod`);
+  }
+  if (!input || typeof input !== 'object') {
+    return [...problems, 'the promotion has no input: start it with `pgpromote deploy` or PromotionClient.deploy, which seal the connection strings'];
+  }
+  for (const side of ['dev', 'prod'] as const) {
+    if (!isText(input[side]) || !input[side].startsWith('sealed:')) {
+      problems.push(`${side} must be a sealed connection string (sealed:v2:...): start promotions with \`pgpromote deploy\` or PromotionClient.deploy, which seal it`);
+    }
+  }
+  problems.push(...durationProblems('approval timeout', '--approval-timeout', input.approvalTimeout));
+  problems.push(...durationProblems('revert window', '--revert-window', input.revertWindow));
+  problems.push(...branchProblems(input.branch));
+  if (input.schemas !== undefined && (!Array.isArray(input.schemas) || !input.schemas.every(isText))) {
+    problems.push(`schemas ${quoted(input.schemas)} (--schema) must be schema names, none empty, e.g. --schema public --schema billing`);
+  }
+  if (input.renames !== undefined) {
+    const renames: unknown[] = Array.isArray(input.renames) ? input.renames : [input.renames];
+    for (const rename of renames.filter((rename) => !isRename(rename))) {
+      problems.push(`--rename ${quoted(rename)} is not old=new: name the object as prod has it and as dev has it, e.g. users.name=users.full_name`);
+    }
+  }
+  if (input.answers !== undefined && (!input.answers || typeof input.answers !== 'object' || !Object.values(input.answers).every(isText))) {
+    problems.push('answers (--answers) must be one object of question id → answer (a candidate or "drop"), e.g. {"column:public.users.name": "public.users.full_name"}');
+  }
+  return problems;
+}
+
+/** Throws the problems as a non-retryable `InvalidInput` failure: the workflow's first step. */
+export function requireValidInput(input: PromoteInput | undefined, promotionId: string): void {
+  const problems = promoteInputProblems(input, promotionId);
+  if (problems.length) {
+    throw ApplicationFailure.create({ type: 'InvalidInput', nonRetryable: true, message: `invalid promotion input: ${problems.join('; ')}`, details: [problems] });
+  }
+}
+
+function durationProblems(name: string, flag: string, value: unknown): string[] {
+  if (value === undefined) return [];
+  const example = 'write it like "30 minutes", "1 hour" or "7 days"';
+  let ms: number;
+  try {
+    ms = typeof value === 'string' ? msToNumber(value) : NaN;
+  } catch {
+    ms = NaN;
+  }
+  if (Number.isNaN(ms)) return [`${name} ${quoted(value)} (${flag}) is not a duration: ${example}`];
+  if (ms < DURATION_BOUNDS.min || ms > DURATION_BOUNDS.max) {
+    return [`${name} ${quoted(value)} (${flag}) must be between 1 second and 365 days: ${example}`];
+  }
+  return [];
+}
+
+function branchProblems(branch: PromoteInput['branch'] | undefined): string[] {
+  if (branch?.provider === 'local') return [];
+  if (branch?.provider !== 'neon') {
+    return [`branch target ${quoted(branch)} must be {"provider": "local"} or a Neon project ({"provider": "neon", ...} through --neon-project)`];
+  }
+  const missing = NEON_FIELDS.filter(([field]) => !isText(branch[field]));
+  if (!missing.length) return [];
+  return [`a Neon branch target needs ${missing.map(([field, flag]) => `${field} (${flag})`).join(', ')}: see the Neon console for prod's project, branch, database and role`];
+}
+
+function isRename(value: unknown): boolean {
+  if (typeof value !== 'string') return false;
+  const sides = value.split('=');
+  return sides.length === 2 && sides.every(isText);
+}
