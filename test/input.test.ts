@@ -47,6 +47,10 @@ describe('promotion input', () => {
     ]);
     expect(problems({ branch: { provider: 'aws' } as never })[0]).toMatch(/must be \{"provider": "local"\} or a Neon project/);
     expect(problems({ branch: undefined })).toHaveLength(1);
+    expect(problems({ branch: { provider: 'local', copy: 'template' } })).toEqual([]);
+    expect(problems({ branch: { provider: 'local', copy: 'rsync' } as never })).toEqual([
+      'local copy "rsync" (--local-copy) must be "dump" (the default: prod stays usable) or "template" (fast; new prod connections wait for the copy)',
+    ]);
   });
 
   it('refuses empty schemas, malformed renames and answers, unsealed connection strings', () => {

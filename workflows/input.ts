@@ -84,7 +84,11 @@ function durationProblems(name: string, flag: string, value: unknown): string[] 
 }
 
 function branchProblems(branch: PromoteInput['branch'] | undefined): string[] {
-  if (branch?.provider === 'local') return [];
+  if (branch?.provider === 'local') {
+    return branch.copy === undefined || ['dump', 'template'].includes(branch.copy)
+      ? []
+      : [`local copy ${quoted(branch.copy)} (--local-copy) must be "dump" (the default: prod stays usable) or "template" (fast; new prod connections wait for the copy)`];
+  }
   if (branch?.provider !== 'neon') {
     return [`branch target ${quoted(branch)} must be {"provider": "local"} or a Neon project ({"provider": "neon", ...} through --neon-project)`];
   }
