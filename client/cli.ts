@@ -1,7 +1,7 @@
 // The `pgpromote` command.
 import { Command, Option } from 'commander';
 import { userInfo } from 'node:os';
-import { PromotionClient, UsageError, readAnswers } from './client.ts';
+import { PromotionClient, RefusedError, UsageError, readAnswers } from './client.ts';
 import { formatPlan, formatState } from './format.ts';
 import { planUrls } from '../activities/schema/plan.ts';
 import type { BranchTarget } from '../activities/branches/provider.ts';
@@ -45,7 +45,8 @@ function withBranchTarget(command: Command): Command {
     );
 }
 
-/** approve, reject, revert: a person decides about one promotion, and says who they are and why. */
+/** approve, reject, revert, cancel: a person decides about one promotion, and says who they are and why.
+ * The promotion decides whether it takes the decision; a refusal prints its reason and exits 1. */
 function decision(program: Command, name: string, description: string): Command {
   return program
     .command(`${name} <id>`)
@@ -143,9 +144,10 @@ export function buildCli(): Command {
 
   decision(program, 'approve', 'approve the plan a promotion waits on, and apply it to prod')
     .option('--plan <hash>', 'the plan hash you reviewed (refused if the promotion waits on another)')
+    .option('--accept-data-loss', 'approve a plan whose hazards include data loss (refused without it)')
     .action(async (id: string, options) => {
       await withPromotions(async (client) => {
-        await client.approve(id, { by: options.as, comment: options.comment, planHash: options.plan });
+        await client.approve(id, { by: options.as, comment: options.comment, planHash: options.plan, acceptDataLoss: options.acceptDataLoss === true });
         console.log(`approved ${id}; applying to prod — follow it with: pgpromote status ${id}`);
       });
     });
@@ -155,6 +157,14 @@ export function buildCli(): Command {
       await withPromotions(async (client) => {
         await client.reject(id, { by: options.as, comment: options.comment });
         console.log(`rejected ${id}`);
+      });
+    });
+
+  decision(program, 'cancel', 'cancel a promotion before it touches prod: its branches are deleted, prod stays as it is')
+    .action(async (id: string, options) => {
+      await withPromotions(async (client) => {
+        await client.cancel(id, { by: options.as, comment: options.comment });
+        console.log(`cancelled ${id}`);
       });
     });
 
@@ -182,7 +192,7 @@ export async function main(argv: string[]): Promise<number> {
     // Usage errors of commander's own (unknown option, missing argument) exit 2; every other refusal exits 1.
     const code = (error as { code?: string }).code;
     if (code?.startsWith('commander.')) return code === 'commander.helpDisplayed' || code === 'commander.version' ? 0 : 2;
-    const known = error instanceof UsageError || ['DatabaseConfigError', 'DatabaseUnreachableError', 'PlanInputError'].includes((error as Error).name);
+    const known = error instanceof UsageError || error instanceof RefusedError || ['DatabaseConfigError', 'DatabaseUnreachableError', 'PlanInputError'].includes((error as Error).name);
     console.error(`pgpromote: ${(error as Error).message}`);
     if (!known && process.env.PGPROMOTE_DEBUG) console.error(error);
     return 1;

@@ -5,18 +5,22 @@ import {
   Client,
   Connection,
   WorkflowFailedError,
+  WorkflowUpdateFailedError,
   defaultPayloadConverter,
   ServiceError,
   type WorkflowExecutionStatusName,
   type WorkflowHandle,
 } from '@temporalio/client';
-import { WorkflowNotFoundError } from '@temporalio/common';
+import { WorkflowNotFoundError, type UpdateDefinition } from '@temporalio/common';
 import { NO_SECRET_KEY, seal, redactUrl } from '../activities/secrets.ts';
 import { parseDatabaseUrl } from '../activities/db.ts';
 import type { Answers } from '../activities/schema/plan.ts';
 import type { BranchTarget } from '../activities/branches/provider.ts';
 import { promote } from '../workflows/promote.ts';
-import { approveSignal, rejectSignal, revertSignal, statusQuery, type PromoteInput, type PromotionState, type Stage } from '../workflows/messages.ts';
+import {
+  approveUpdate, cancelUpdate, rejectUpdate, revertUpdate, statusQuery,
+  type Decision, type PromoteInput, type PromotionState, type Stage,
+} from '../workflows/messages.ts';
 import { MAX_PROMOTION_ID_LENGTH, promoteInputProblems } from '../workflows/input.ts';
 import { loadConfig, workflowUrl, type Config } from '../worker/config.ts';
 import { describeProgress } from './format.ts';
@@ -24,6 +28,11 @@ import { describeProgress } from './format.ts';
 /** Something the user asked for cannot be done as asked; the message says what to do. */
 export class UsageError extends Error {
   override name = 'UsageError';
+}
+
+/** The promotion refused a message (its update validator said why); nothing changed. */
+export class RefusedError extends Error {
+  override name = 'RefusedError';
 }
 
 /** How a workflow ended that was stopped from outside instead of finishing its story. */
@@ -163,42 +172,49 @@ export class PromotionClient {
     }
   }
 
-  /** Approves the plan the promotion is waiting on; `planHash` binds the approval to the plan you reviewed. */
-  async approve(id: string, approval: { by: string; comment?: string; planHash?: string }): Promise<PromotionStatus> {
+  /**
+   * Approves the plan the promotion waits on. `planHash` binds the approval to the plan you reviewed;
+   * without it, the plan `status` shows now. The workflow decides; a refusal throws its reason.
+   */
+  async approve(id: string, approval: { by: string; comment?: string; planHash?: string; acceptDataLoss?: boolean }): Promise<PromotionState> {
     requireDecider(approval.by);
     if (approval.planHash !== undefined && !approval.planHash.trim()) {
       throw new UsageError(`--plan is empty: give the plan hash you reviewed (\`pgpromote status ${id}\` prints it), or leave --plan out to approve the plan the promotion waits on`);
     }
-    const state = await this.status(id);
-    if (state.stage !== 'awaiting-approval' || !state.plan) {
-      throw new UsageError(`promotion ${id} is not waiting for approval (it is ${describeProgress(state)})`);
-    }
-    if (approval.planHash && approval.planHash !== state.plan.planHash) {
-      throw new UsageError(`promotion ${id} waits on plan ${state.plan.planHash}, not ${approval.planHash}: review the current plan (\`pgpromote status ${id}\`)`);
-    }
-    await this.temporal.workflow.getHandle(id).signal(approveSignal, { by: approval.by, comment: approval.comment, planHash: approval.planHash ?? state.plan.planHash });
-    // The workflow takes it at its next step; stages after it can be too brief to poll.
-    return this.waitUntil(id, (after) => !!after.approval || after.stage !== 'awaiting-approval', 'taken the approval');
+    const planHash = approval.planHash ?? (await this.status(id)).plan?.planHash ?? '';
+    return this.decide(id, 'approve', approveUpdate, { ...approval, planHash });
   }
 
-  async reject(id: string, rejection: { by: string; comment?: string }): Promise<void> {
-    requireDecider(rejection.by);
-    const state = await this.status(id);
-    if (state.ended || state.stage === 'applying' || state.stage === 'cleaning-up' || state.stage === 'finished') {
-      throw new UsageError(`promotion ${id} can no longer be rejected (it is ${describeProgress(state)})`);
-    }
-    await this.temporal.workflow.getHandle(id).signal(rejectSignal, rejection);
+  /** Rejects a promotion before its apply: prod stays as it is. */
+  reject(id: string, rejection: Decision): Promise<PromotionState> {
+    return this.decide(id, 'reject', rejectUpdate, rejection);
+  }
+
+  /** Cancels a promotion before prod is touched: its branches are deleted, prod stays as it is. */
+  cancel(id: string, cancellation: Decision): Promise<PromotionState> {
+    return this.decide(id, 'cancel', cancelUpdate, cancellation);
   }
 
   /** Puts prod back as it was before the apply, during the promotion's revert window; returns the final state. */
-  async revert(id: string, decision: { by: string; comment?: string }): Promise<PromotionState> {
-    requireDecider(decision.by);
-    const state = await this.status(id);
-    if (state.stage !== 'revert-window' || state.ended) {
-      throw new UsageError(`promotion ${id} cannot be reverted now (it is ${describeProgress(state)}); a revert is possible only within the --revert-window after the apply`);
-    }
-    await this.temporal.workflow.getHandle(id).signal(revertSignal, decision);
+  async revert(id: string, decision: Decision): Promise<PromotionState> {
+    await this.decide(id, 'revert', revertUpdate, decision);
     return this.result(id);
+  }
+
+  /** Sends a decision as an update: the workflow's validator accepts it, or refuses it with the reason. */
+  private async decide<A extends Decision>(id: string, name: string, update: UpdateDefinition<PromotionState, [A]>, message: A): Promise<PromotionState> {
+    requireDecider(message.by);
+    const { handle, description } = await this.find(id);
+    if (description.status.name !== 'RUNNING') {
+      throw new RefusedError(`promotion ${id} refused "${name}": it has ended (${describeProgress(await this.status(id))})`);
+    }
+    await this.requireWorker(description.taskQueue);
+    try {
+      return await handle.executeUpdate(update, { args: [message] });
+    } catch (error) {
+      if (error instanceof WorkflowUpdateFailedError) throw new RefusedError(`promotion ${id} refused "${name}": ${error.cause?.message ?? error.message}`);
+      throw error;
+    }
   }
 
   /** Waits for the end; a failed promotion throws an Error whose message is the reason. */
@@ -285,6 +301,7 @@ function defaultPromotionId(database: string): string {
   const name = database.replace(/[^A-Za-z0-9_-]+/g, '-').slice(0, MAX_PROMOTION_ID_LENGTH - `promote--${suffix}`.length);
   return `promote-${name}-${suffix}`;
 }
+
 
 function requireDecider(by: string): void {
   if (!by.trim()) throw new UsageError('--as is empty: say who decides, e.g. --as alice');

@@ -167,7 +167,7 @@ describe('pgpromote CLI', () => {
       expect(status.stdout).toContain(`${id}: terminated\n  prod postgres://app@prod-host:5432/prod\n`);
       expect(status.stdout).toContain('reason: stopped by the operator');
       const approve = await pgpromote(['approve', id, '--as', 'alice']);
-      expect(approve.stderr).toBe(`pgpromote: promotion ${id} is not waiting for approval (it is terminated)\n`);
+      expect(approve.stderr).toBe(`pgpromote: promotion ${id} refused "approve": it has ended (terminated)\n`);
     } finally {
       await connection.close();
     }
@@ -243,8 +243,17 @@ describe('pgpromote CLI with a worker', () => {
     } finally {
       worker = await startWorker({ taskQueue, secretKeys });
     }
-    expect((await pgpromote(['reject', waitingId, '--as', 'bob'], workerEnv(worker))).code).toBe(0);
-  });
+    // The workflow decides: a refusal prints its reason (naming the plan it waits on) and exits 1.
+    const stale = await pgpromote(['approve', waitingId, '--as', 'alice', '--plan', 'f'.repeat(64)], workerEnv(worker));
+    expect(stale.code).toBe(1);
+    expect(stale.stderr).toMatch(new RegExp(`^pgpromote: promotion ${waitingId} refused "approve": the promotion waits on plan [0-9a-f]{64}, not "f{64}"`));
+    const rejected = await pgpromote(['reject', waitingId, '--as', 'bob'], workerEnv(worker));
+    expect(rejected.stdout).toBe(`rejected ${waitingId}\n`);
+    expect(rejected.code).toBe(0);
+    const again = await pgpromote(['cancel', waitingId, '--as', 'carol'], workerEnv(worker));
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/refused "cancel": (the promotion can no longer be cancelled|it has ended)/);
+  }, 300_000);
 });
 
 describe('setup', () => {

@@ -91,7 +91,7 @@ describe('promotion', () => {
     expect(done.apply).toBeUndefined();
     expect(await columns(prod.name, 'users')).toEqual(['id', 'email', 'created_at']);
     expect(await branchExists(waiting.branch!.id)).toBe(false);
-    await expect(client.approve(id, { by: 'bob' })).rejects.toThrow(/not waiting for approval \(it is finished, rejected\)/);
+    await expect(client.approve(id, { by: 'bob' })).rejects.toThrow(`promotion ${id} refused "approve": it has ended (finished, rejected)`);
   });
 
   it('fails with the reason when a statement fails on the branch, before anyone can approve it', async () => {
@@ -120,9 +120,33 @@ describe('promotion', () => {
     await handle.signal(approveSignal, { by: 'mallory', planHash: 'f'.repeat(64) });
     const state = await handle.query(statusQuery);
     expect(state.stage).toBe('awaiting-approval');
-    expect(state.ignored).toEqual([expect.objectContaining({ by: 'mallory', reason: expect.stringContaining('not ' + waiting.plan!.planHash) })]);
+    expect(state.ignored).toEqual([expect.objectContaining({ by: 'mallory', reason: expect.stringContaining(`waits on plan ${waiting.plan!.planHash}`) })]);
     await client.approve(id, { by: 'alice', planHash: waiting.plan!.planHash });
     expect((await client.result(id)).outcome).toBe('applied');
+  });
+
+  it('asks for acceptDataLoss before it applies a plan that loses data', async () => {
+    const { prod, dev } = await databases('ALTER TABLE projects DROP COLUMN name;');
+    const { client } = worker;
+    const id = await client.deploy({ dev: dev.url, prod: prod.url });
+    await client.waitForStage(id, ['awaiting-approval']);
+    await expect(client.approve(id, { by: 'alice' })).rejects.toThrow(/refused "approve": the plan loses data \(.*public\.projects\.name.*\): approve with acceptDataLoss: true/);
+    expect((await client.status(id)).stage).toBe('awaiting-approval');
+    await client.approve(id, { by: 'alice', acceptDataLoss: true });
+    expect((await client.result(id)).outcome).toBe('applied');
+    expect(await columns(prod.name, 'projects')).toEqual(['id', 'owner_id']);
+  });
+
+  it('is cancelled while it waits for approval: branch deleted, prod untouched, outcome cancelled', async () => {
+    const { prod, dev } = await databases('ALTER TABLE projects ADD COLUMN color text;');
+    const { client } = worker;
+    const id = await client.deploy({ dev: dev.url, prod: prod.url });
+    const waiting = await client.waitForStage(id, ['awaiting-approval']);
+    await client.cancel(id, { by: 'carol', comment: 'wrong dev' });
+    const done = await client.result(id);
+    expect(done).toMatchObject({ outcome: 'cancelled', stage: 'finished', cancellation: { by: 'carol', comment: 'wrong dev' } });
+    expect(await columns(prod.name, 'projects')).toEqual(['id', 'owner_id', 'name']);
+    expect(await branchExists(waiting.branch!.id)).toBe(false);
   });
 
   it('survives a worker restart while it waits for approval', async () => {
@@ -146,6 +170,9 @@ describe('promotion', () => {
     await client.approve(id, { by: 'alice' });
     const applied = await client.waitForStage(id, ['revert-window', 'finished']);
     expect(applied).toMatchObject({ stage: 'revert-window', outcome: 'applied' });
+    // Too late to reject or cancel: the workflow says so, and nothing changes.
+    await expect(client.reject(id, { by: 'carol' })).rejects.toThrow(`promotion ${id} refused "reject": the promotion can no longer be rejected (it is revert-window, applied, approved by alice)`);
+    await expect(client.cancel(id, { by: 'carol' })).rejects.toThrow(/refused "cancel": the promotion can no longer be cancelled \(it is revert-window, applied\)/);
     expect(await columns(prod.name, 'users')).toEqual(['id', 'email', 'created_at', 'phone']);
     expect(await branchExists(applied.branch!.id)).toBe(false); // the trial branch goes right after the apply
     await sql("UPDATE users SET phone = '555' WHERE id = 1", prod.name); // a write after the apply

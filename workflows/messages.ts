@@ -1,6 +1,6 @@
 // The promotion's messages and state: what approvers send, and what the CLI, the web page and the
 // Temporal UI read. Type-only imports from activities keep this file deterministic.
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { Sealed } from '../activities/secrets.ts';
 import type { Answers, Plan } from '../activities/schema/plan.ts';
 import type { BranchTarget } from '../activities/branches/provider.ts';
@@ -34,8 +34,10 @@ export interface Decision {
 }
 
 export interface Approval extends Decision {
-  /** The plan the approver reviewed: an approval of any other plan is ignored. */
+  /** The plan the approver reviewed: an approval of any other plan is refused. */
   planHash: string;
+  /** Required when the plan has data-loss hazards: the approver saw them and means it. */
+  acceptDataLoss?: boolean;
 }
 
 export type Stage =
@@ -59,14 +61,24 @@ export interface PromotionState {
   rejection?: Decision & { at: string };
   /** `keptAs`: the branch that holds prod as it was when reverted (with any writes made after the apply). */
   revert?: Decision & { at: string; keptAs?: string };
+  /** Who cancelled the promotion (before prod was touched). */
+  cancellation?: Decision & { at: string };
   apply?: ApplyResult;
   /** Why the promotion failed, when it did. */
   error?: string;
-  /** Approvals that did not count, and why (e.g. for another plan). */
+  /** Signals that were refused, and why (e.g. an approval for another plan). Refused updates leave no trace. */
   ignored: { by: string; reason: string; at: string }[];
 }
 
+// Each decision is an update: its validator refuses what the workflow would not do (workflows/rules.ts),
+// and the caller gets the reason. A signal of the same name does the same for the Temporal UI, where a
+// refused one is recorded under `ignored`. Accepted updates answer with the state after them.
+export const approveUpdate = defineUpdate<PromotionState, [Approval]>('approve');
+export const rejectUpdate = defineUpdate<PromotionState, [Decision]>('reject');
+export const revertUpdate = defineUpdate<PromotionState, [Decision]>('revert');
+export const cancelUpdate = defineUpdate<PromotionState, [Decision]>('cancel');
 export const approveSignal = defineSignal<[Approval]>('approve');
 export const rejectSignal = defineSignal<[Decision]>('reject');
 export const revertSignal = defineSignal<[Decision]>('revert');
+export const cancelSignal = defineSignal<[Decision]>('cancel');
 export const statusQuery = defineQuery<PromotionState>('status');

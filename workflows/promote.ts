@@ -13,11 +13,16 @@ import {
   ActivityFailure,
   isCancellation,
 } from '@temporalio/workflow';
+import type { SignalDefinition, UpdateDefinition } from '@temporalio/common';
 import type { Activities } from '../activities/index.ts';
 import type { Plan } from '../activities/schema/plan.ts';
 import type { ApplyResult } from '../activities/production/apply.ts';
 import { backupBranchName, revertedBranchName, trialBranchName } from '../activities/branches/provider.ts';
-import { approveSignal, rejectSignal, revertSignal, statusQuery, type PromoteInput, type PromotionState, type Stage } from './messages.ts';
+import {
+  approveSignal, approveUpdate, cancelSignal, cancelUpdate, rejectSignal, rejectUpdate, revertSignal, revertUpdate, statusQuery,
+  type Decision, type PromoteInput, type PromotionState, type Stage,
+} from './messages.ts';
+import { approvalRefusal, cancelRefusal, rejectionRefusal, revertRefusal } from './rules.ts';
 import { requireValidInput } from './input.ts';
 
 // Errors where trying again gives the same answer.
@@ -42,36 +47,51 @@ const settling = proxyActivities<Activities>({
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 30, nonRetryableErrorTypes: ['SecretKeyError'] },
 });
 
-/** Stages in which a rejection still stops the promotion. */
-const BEFORE_DECISION: Stage[] = ['planning', 'branching', 'trial', 'awaiting-approval'];
-
 export async function promote(input: PromoteInput): Promise<PromotionState> {
   const { workflowId: promotionId } = workflowInfo();
   requireValidInput(input, promotionId); // before anything is touched, whoever started it
   const state: PromotionState = { promotionId, dev: input.devLabel, prod: input.prodLabel, stage: 'planning', ignored: [] };
   const now = () => new Date().toISOString();
+  // The story runs in its own scope, so that a cancel message can stop it and clean-up still runs.
+  const story = new CancellationScope();
 
   setHandler(statusQuery, () => state);
-  setHandler(approveSignal, (approval) => {
-    if (!approval.by?.trim()) {
-      state.ignored.push({ by: '(nobody)', reason: 'an approval must say who approves (`by`)', at: now() });
-    } else if (state.stage !== 'awaiting-approval' || !state.plan) {
-      state.ignored.push({ by: approval.by, reason: `approval arrived during ${state.stage}`, at: now() });
-    } else if (approval.planHash !== state.plan.planHash) {
-      state.ignored.push({ by: approval.by, reason: `approval was for plan ${approval.planHash}, not ${state.plan.planHash}`, at: now() });
-    } else if (!state.rejection) {
-      state.approval = { ...approval, at: now() };
-    }
+  decision(approveUpdate, approveSignal, (approval) => approvalRefusal(state, approval), (approval) => {
+    state.approval = { by: approval.by, comment: approval.comment, planHash: approval.planHash, acceptDataLoss: approval.acceptDataLoss, at: now() };
   });
-  setHandler(revertSignal, (revert) => {
-    if (state.stage === 'revert-window' && !state.revert) state.revert = { ...revert, at: now() };
-    else state.ignored.push({ by: revert.by, reason: `revert arrived during ${state.stage}${input.revertWindow ? '' : ' (this promotion has no revert window)'}`, at: now() });
+  decision(rejectUpdate, rejectSignal, (rejection) => rejectionRefusal(state, rejection), (rejection) => {
+    state.rejection = { by: rejection.by, comment: rejection.comment, at: now() };
   });
-  setHandler(rejectSignal, (rejection) => {
-    if (!state.approval && BEFORE_DECISION.includes(state.stage)) {
-      state.rejection = { ...rejection, at: now() };
-    } else state.ignored.push({ by: rejection.by, reason: `rejection arrived during ${state.stage}`, at: now() });
+  decision(revertUpdate, revertSignal, (revert) => revertRefusal(state, revert, !!input.revertWindow), (revert) => {
+    state.revert = { by: revert.by, comment: revert.comment, at: now() };
   });
+  decision(cancelUpdate, cancelSignal, (cancel) => cancelRefusal(state, cancel), (cancel) => {
+    state.cancellation = { by: cancel.by, comment: cancel.comment, at: now() };
+    story.cancel();
+  });
+
+  /** One rule per message, for its update (refused with the reason) and its signal (recorded as ignored). */
+  function decision<A extends Decision>(
+    update: UpdateDefinition<PromotionState, [A]>,
+    signal: SignalDefinition<[A]>,
+    refusal: (message: A) => string | undefined,
+    accept: (message: A) => void,
+  ) {
+    setHandler(update, (message) => {
+      accept(message);
+      return state;
+    }, {
+      validator: (message) => {
+        const reason = refusal(message);
+        if (reason) throw ApplicationFailure.create({ message: reason, type: 'Refused', nonRetryable: true });
+      },
+    });
+    setHandler(signal, (message) => {
+      const reason = refusal(message);
+      if (reason) state.ignored.push({ by: typeof message?.by === 'string' && message.by.trim() ? message.by : '(nobody)', reason, at: now() });
+      else accept(message);
+    });
+  }
 
   const enter = (stage: Stage) => {
     state.stage = stage;
@@ -93,67 +113,72 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
     });
 
   try {
-    enter('planning');
-    state.plan = await planning.plan({ ...databases, answers: input.answers, renames: input.renames });
-    if (!state.plan.statements.length) {
-      state.outcome = 'up-to-date';
-      return state;
-    }
-    if (state.plan.unsupported.length) {
-      throw ApplicationFailure.nonRetryable(
-        `the plan contains changes pgpromote cannot apply safely: ${state.plan.unsupported.map((u) => `${u.object} (${u.reason})`).join('; ')}`,
-        'UnsupportedChange',
-      );
-    }
-
-    enter('branching');
-    const branch = await branches.createBranch({ prod: input.prod, target: input.branch, name: trialBranchName(promotionId), kind: 'trial' });
-    state.branch = { id: branch.id, name: branch.name };
-
-    enter('trial');
-    state.trial = await changes.trial({ ...databases, branch: branch.url, plan: state.plan });
-
-    enter('awaiting-approval');
-    const decided = await condition(() => !!state.approval || !!state.rejection, (input.approvalTimeout ?? '7 days') as never);
-    if (state.rejection) {
-      state.outcome = 'rejected';
-      return state;
-    }
-    if (!decided) {
-      state.outcome = 'expired';
-      return state;
-    }
-
-    if (input.revertWindow) {
-      enter('backing-up');
-      const backup = await branches.createBranch({ prod: input.prod, target: input.branch, name: backupBranchName(promotionId), kind: 'backup' });
-      state.backup = { id: backup.id, name: backup.name };
-    }
-
-    enter('applying');
-    state.apply = await applyOrSettle(input, state.plan);
-    state.outcome = 'applied';
-    await dropBranches('branch'); // the trial branch is not needed while a revert is still possible
-
-    if (state.backup) {
-      enter('revert-window');
-      if (await condition(() => !!state.revert, input.revertWindow as never)) {
-        enter('reverting');
-        keepBackup = true;
-        const restored = await changes.restoreProd({ prod: input.prod, target: input.branch, source: state.backup, keepAs: revertedBranchName(promotionId) });
-        keepBackup = false; // prod is confirmed in place, restored from it
-        state.revert!.keptAs = restored.kept.name;
-        state.outcome = 'reverted';
+    return await story.run(async () => {
+      enter('planning');
+      state.plan = await planning.plan({ ...databases, answers: input.answers, renames: input.renames });
+      if (!state.plan.statements.length) {
+        state.outcome = 'up-to-date';
+        return state;
       }
-    }
-    return state;
+      if (state.plan.unsupported.length) {
+        throw ApplicationFailure.nonRetryable(
+          `the plan contains changes pgpromote cannot apply safely: ${state.plan.unsupported.map((u) => `${u.object} (${u.reason})`).join('; ')}`,
+          'UnsupportedChange',
+        );
+      }
+
+      enter('branching');
+      const branch = await branches.createBranch({ prod: input.prod, target: input.branch, name: trialBranchName(promotionId), kind: 'trial' });
+      state.branch = { id: branch.id, name: branch.name };
+
+      enter('trial');
+      state.trial = await changes.trial({ ...databases, branch: branch.url, plan: state.plan });
+
+      enter('awaiting-approval');
+      const decided = await condition(() => !!state.approval || !!state.rejection, (input.approvalTimeout ?? '7 days') as never);
+      if (state.rejection) {
+        state.outcome = 'rejected';
+        return state;
+      }
+      if (!decided) {
+        state.outcome = 'expired';
+        return state;
+      }
+
+      if (input.revertWindow) {
+        enter('backing-up');
+        const backup = await branches.createBranch({ prod: input.prod, target: input.branch, name: backupBranchName(promotionId), kind: 'backup' });
+        state.backup = { id: backup.id, name: backup.name };
+      }
+
+      enter('applying');
+      state.apply = await applyOrSettle(input, state.plan);
+      state.outcome = 'applied';
+      await dropBranches('branch'); // the trial branch is not needed while a revert is still possible
+
+      if (state.backup) {
+        enter('revert-window');
+        if (await condition(() => !!state.revert, input.revertWindow as never)) {
+          enter('reverting');
+          keepBackup = true;
+          const restored = await changes.restoreProd({ prod: input.prod, target: input.branch, source: state.backup, keepAs: revertedBranchName(promotionId) });
+          keepBackup = false; // prod is confirmed in place, restored from it
+          state.revert!.keptAs = restored.kept.name;
+          state.outcome = 'reverted';
+        }
+      }
+      return state;
+    });
   } catch (error) {
     // Once applied, prod holds the plan whatever fails later: the outcome says what prod holds.
     if (state.outcome !== 'applied') state.outcome = isCancellation(error) ? 'cancelled' : 'failed';
+    if (isCancellation(error)) {
+      if (state.cancellation) return state; // cancelled by a message: the promotion ends as it says
+      throw error; // cancelled from outside (the Temporal UI, the API): the workflow ends cancelled
+    }
     state.error = state.stage === 'reverting'
       ? `the revert failed; prod stays as the promotion left it, and its backup ${state.backup!.name} is kept for another try: ${reason(error)}`
       : reason(error);
-    if (isCancellation(error)) throw error;
     throw ApplicationFailure.nonRetryable(state.error, 'PromotionFailed');
   } finally {
     // The saga's compensation: the branches go whatever happened, even when the workflow is cancelled.

@@ -1,0 +1,51 @@
+// What each message may do, decided in one place: the workflow's update validators and its signal
+// handlers both ask these functions, and clients only show the answer. Pure and deterministic.
+import type { Approval, Decision, PromotionState, Stage } from './messages.ts';
+
+/** Stages in which a rejection still stops the promotion. */
+const BEFORE_DECISION: Stage[] = ['planning', 'branching', 'trial', 'awaiting-approval'];
+/** Stages a promotion can be cancelled in: prod has not been touched yet. */
+const CANCELLABLE: Stage[] = [...BEFORE_DECISION, 'backing-up'];
+
+const progress = (state: PromotionState) => `${state.stage}${state.outcome ? `, ${state.outcome}` : ''}`;
+
+function deciderRefusal(decision: Partial<Decision> | undefined): string | undefined {
+  if (typeof decision?.by !== 'string' || !decision.by.trim()) return 'say who decides: `by` must be a name, e.g. {"by": "alice"}';
+  return undefined;
+}
+
+export function approvalRefusal(state: PromotionState, approval: Partial<Approval> | undefined): string | undefined {
+  const plan = state.plan;
+  if (state.stage !== 'awaiting-approval' || !plan || state.rejection) return `the promotion is not waiting for approval (it is ${progress(state)})`;
+  if (typeof approval?.planHash !== 'string' || approval.planHash !== plan.planHash) {
+    return `the promotion waits on plan ${plan.planHash}, not ${JSON.stringify(approval?.planHash ?? null)}: review that plan, then approve it by its hash`;
+  }
+  const decider = deciderRefusal(approval);
+  if (decider) return decider;
+  const losses = plan.statements.flatMap((statement) => statement.hazards).filter((hazard) => hazard.kind === 'data-loss');
+  if (losses.length && approval.acceptDataLoss !== true) {
+    return `the plan loses data (${losses.map((hazard) => hazard.message).join('; ')}): approve with acceptDataLoss: true (\`pgpromote approve --accept-data-loss\`) if that is intended`;
+  }
+  return undefined;
+}
+
+export function rejectionRefusal(state: PromotionState, rejection: Partial<Decision> | undefined): string | undefined {
+  if (state.approval || state.rejection || !BEFORE_DECISION.includes(state.stage)) {
+    return `the promotion can no longer be rejected (it is ${progress(state)}${state.approval ? `, approved by ${state.approval.by}` : ''})`;
+  }
+  return deciderRefusal(rejection);
+}
+
+export function revertRefusal(state: PromotionState, revert: Partial<Decision> | undefined, hasRevertWindow: boolean): string | undefined {
+  if (state.stage !== 'revert-window' || state.revert) {
+    return `the promotion cannot be reverted now (it is ${progress(state)})${hasRevertWindow ? '; a revert is possible only within its revert window after the apply' : ': it was started without --revert-window, so no backup of prod was taken'}`;
+  }
+  return deciderRefusal(revert);
+}
+
+export function cancelRefusal(state: PromotionState, cancel: Partial<Decision> | undefined): string | undefined {
+  if (state.cancellation || !CANCELLABLE.includes(state.stage)) {
+    return `the promotion can no longer be cancelled (it is ${progress(state)})${state.stage === 'applying' ? ': wait for the apply to end' : ''}`;
+  }
+  return deciderRefusal(cancel);
+}
