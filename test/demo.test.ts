@@ -15,7 +15,7 @@ function demo(...args: string[]) {
     return spawnSync(process.execPath, ['--import', 'tsx', 'scripts/demo.ts', ...args], {
       cwd: root,
       encoding: 'utf8',
-      timeout: 180_000,
+      timeout: 300_000,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, PGPROMOTE_STATE_DIR: state },
     });
@@ -24,7 +24,8 @@ function demo(...args: string[]) {
   }
 }
 
-describe('npm run demo', () => {
+// A whole promotion in a fresh process: minutes on a loaded 2-core machine, seconds on a quiet one.
+describe('npm run demo', { timeout: 320_000 }, () => {
   it.each([[[]], [['--provider', 'neon']]])('promotes dev to prod end to end (%j)', (args: string[]) => {
     const result = demo(...args);
     const output = `--- stdout\n${result.stdout.slice(-3000)}\n--- stderr\n${result.stderr.slice(-3000)}`;
