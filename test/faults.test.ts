@@ -117,13 +117,19 @@ describe('faults', { timeout: 600_000 }, () => {
     await client?.close();
   });
 
+  /** Starts a promotion and approves it once it waits for approval; returns its id. */
+  async function deployAndApprove(prodUrl: string, devUrl: string, options: { revertWindow?: string; id?: string } = {}): Promise<string> {
+    const id = await client.deploy({ dev: devUrl, prod: prodUrl, ...options });
+    await client.waitForStage(id, ['awaiting-approval']);
+    await client.approve(id, { by: 'alice' });
+    return id;
+  }
+
   it('a worker frozen in the middle of the apply never commits after it wakes; the server frees prod first, and the next attempt applies once', async () => {
     const { prod, dev } = await databases();
     const frozen = await startWorker(config);
-    const id = await client.deploy({ dev: dev.url, prod: prod.url });
-    await client.waitForStage(id, ['awaiting-approval']);
     const app = appQueries(prod.url);
-    await client.approve(id, { by: 'alice' });
+    const id = await deployAndApprove(prod.url, dev.url);
     const firstAttempt = await waitFor('the apply statement', () => sessionRunning(prod.name, 'apply', 'ADD CONSTRAINT'));
     frozen.signal('SIGSTOP');
     await startWorker(config);
@@ -143,27 +149,15 @@ describe('faults', { timeout: 600_000 }, () => {
     expect((await sql('SELECT attempt FROM _pgpromote.applied_plans', prod.name)).rows[0].attempt).toBeGreaterThan(1);
   });
 
-  it('a worker killed in the middle of the apply: the next attempt ends its orphaned session and applies exactly once', async () => {
-    const { prod, dev } = await databases();
-    const killed = await startWorker(config);
-    const id = await client.deploy({ dev: dev.url, prod: prod.url });
-    await client.waitForStage(id, ['awaiting-approval']);
-    await client.approve(id, { by: 'alice' });
-    await waitFor('the apply statement', () => sessionRunning(prod.name, 'apply', 'ADD CONSTRAINT'));
-    killed.signal('SIGKILL');
-    await startWorker(config);
-    expect((await client.result(id)).outcome).toBe('applied');
-    expect(await prodState(prod.name)).toEqual(APPLIED);
-  });
-
-  it('a worker killed right after the apply committed: the promotion reports applied, and prod has the plan once', async () => {
-    const { prod, dev } = await databases();
-    const killed = await startWorker(config);
-    const id = await client.deploy({ dev: dev.url, prod: prod.url });
-    await client.waitForStage(id, ['awaiting-approval']);
-    await client.approve(id, { by: 'alice' });
+  it.each<[string, (database: string) => Promise<unknown>]>([
+    ['in the middle of the apply statement', (database) => sessionRunning(database, 'apply', 'ADD CONSTRAINT')],
     // Whether the worker reported the apply before it died is up to chance; the outcome must not be.
-    await waitFor('the commit', async () => ((await prodState(prod.name)).ledger[0] === 'applied' ? true : undefined));
+    ['right after the apply committed', async (database) => ((await prodState(database)).ledger[0] === 'applied' ? true : undefined)],
+  ])('a worker killed %s: the next attempt finishes, the promotion reports applied, and prod has the plan once', async (moment, reached) => {
+    const { prod, dev } = await databases();
+    const killed = await startWorker(config);
+    const id = await deployAndApprove(prod.url, dev.url);
+    await waitFor(moment, () => reached(prod.name));
     killed.signal('SIGKILL');
     await startWorker(config);
     expect((await client.result(id)).outcome).toBe('applied');
@@ -223,9 +217,7 @@ describe('faults', { timeout: 600_000 }, () => {
   it('a revert while someone is connected to the backup ends that session and puts prod back', async () => {
     const { prod, dev } = await databases();
     await startWorker(config);
-    const id = await client.deploy({ dev: dev.url, prod: prod.url, revertWindow: '10 minutes' });
-    await client.waitForStage(id, ['awaiting-approval']);
-    await client.approve(id, { by: 'alice' });
+    const id = await deployAndApprove(prod.url, dev.url, { revertWindow: '10 minutes' });
     const applied = await client.waitForStage(id, ['revert-window', 'finished']);
     expect(applied.stage).toBe('revert-window');
     const backupUrl = Object.assign(new URL(prod.url), { pathname: `/${applied.backup!.id}` }).toString();
@@ -244,9 +236,7 @@ describe('faults', { timeout: 600_000 }, () => {
   it('a revert whose backup is gone fails before touching prod: prod stays as the promotion left it', async () => {
     const { prod, dev } = await databases();
     await startWorker(config);
-    const id = await client.deploy({ dev: dev.url, prod: prod.url, revertWindow: '10 minutes' });
-    await client.waitForStage(id, ['awaiting-approval']);
-    await client.approve(id, { by: 'alice' });
+    const id = await deployAndApprove(prod.url, dev.url, { revertWindow: '10 minutes' });
     const applied = await client.waitForStage(id, ['revert-window', 'finished']);
     await dropDatabase(applied.backup!.id);
     await expect(client.revert(id, { by: 'bob' })).rejects.toThrow(/the revert failed; prod stays as the promotion left it/);
@@ -260,9 +250,7 @@ describe('faults', { timeout: 600_000 }, () => {
     await startWorker(config);
     const id = `reused-${randomUUID().slice(0, 8)}`;
     for (const round of [1, 2]) {
-      await client.deploy({ dev: dev.url, prod: prod.url, id });
-      await client.waitForStage(id, ['awaiting-approval']);
-      await client.approve(id, { by: 'alice' });
+      await deployAndApprove(prod.url, dev.url, { id });
       const done = await client.result(id);
       expect(done).toMatchObject({ outcome: 'applied', apply: { alreadyApplied: false } });
       expect((await prodState(prod.name)).constraints).toBe(1);
