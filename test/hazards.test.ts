@@ -107,6 +107,8 @@ describe.concurrent('hazards', () => {
       'ALTER TABLE "t" ALTER COLUMN "n" SET DATA TYPE "public"."mood" USING "n"::"public"."mood";',
       'changes public.t.n from text to "public"."mood", a conversion with USING: 0 values change now', 0,
     ]]);
+    const newType = await hazardsOf("create table t(n text); insert into t values ('a')", `${mood} create table t(n mood)`);
+    expect(kinds(newType).filter(({ kind }) => kind !== 'locking')).toEqual([{ kind: 'data-loss', object: 'public.t.n', rows: undefined }]);
     for (const [from, to] of [['int', 'bigint'], ['varchar(5)', 'text'], ['numeric(10,2)', 'numeric(12,2)'], ['numeric(10,2)', 'numeric'], ['smallint[]', 'integer[]']]) {
       expect(await dataLoss(`create table t(n ${from}); insert into t values (null)`, `create table t(n ${to})`), `${from} → ${to}`).toEqual([]);
     }
