@@ -58,13 +58,19 @@ function decision(program: Command, name: string, description: string): Command 
 /** What shapes a plan, for `plan` and `deploy` alike. */
 function withPlanOptions(command: Command): Command {
   return command
-    .option('--schema <name>', 'schema to compare (repeatable; default public)', collect)
+    .option('--schema <name>', 'compare only this schema (repeatable; default: every user schema of prod and dev)', collect)
+    .option('--exclude-schema <name>', 'leave this schema out of the comparison (repeatable)', collect)
     .option('--answers <file>', 'JSON file of {questionId: answer}')
     .option('--rename <old=new>', 'treat old as renamed to new, e.g. users.name=users.full_name (repeatable)', collect);
 }
 
-function planOptions(options: { schema?: string[]; answers?: string; rename?: string[] }) {
-  return { schemas: options.schema, answers: options.answers ? readAnswers(options.answers) : undefined, renames: options.rename };
+function planOptions(options: { schema?: string[]; excludeSchema?: string[]; answers?: string; rename?: string[] }) {
+  return {
+    schemas: options.schema,
+    excludeSchemas: options.excludeSchema,
+    answers: options.answers ? readAnswers(options.answers) : undefined,
+    renames: options.rename,
+  };
 }
 
 export function buildCli(): Command {

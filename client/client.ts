@@ -54,7 +54,10 @@ const QUERY_DEADLINE_MS = 30_000;
 export interface DeployOptions {
   dev: string;
   prod: string;
+  /** Only these schemas; every user schema of prod and dev when absent. */
   schemas?: string[];
+  /** Schemas left out of the comparison. */
+  excludeSchemas?: string[];
   answers?: Answers;
   /** `old=new` renames, e.g. `users.name=users.full_name`. */
   renames?: string[];
@@ -107,6 +110,7 @@ export class PromotionClient {
       prodLabel,
       branch: options.branch ?? { provider: 'local' },
       schemas: options.schemas,
+      excludeSchemas: options.excludeSchemas,
       answers: options.answers,
       renames: options.renames,
       approvalTimeout: options.approvalTimeout,

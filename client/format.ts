@@ -8,7 +8,7 @@ const yellow = color(33);
 const bold = color(1);
 
 export function formatPlan(plan: Plan): string {
-  const lines: string[] = [];
+  const lines = [`schemas compared: ${plan.schemas.join(', ') || '(none)'}`];
   if (!plan.statements.length) lines.push('Nothing to do: prod already matches dev.');
   for (const [index, statement] of plan.statements.entries()) {
     lines.push(`${bold(`${index + 1}.`)} ${statement.sql.trim().replace(/\n/g, '\n   ')}`);

@@ -85,12 +85,33 @@ describe.concurrent('hazards', () => {
     const hazards = await hazardsOf(before, 'create table t(n numeric(10,0), b int)');
     expect(kinds(hazards)).toEqual([
       { kind: 'data-loss', object: 'public.t.n', rows: 2 },
+      { kind: 'data-loss', object: 'public.t.b', rows: undefined },
       { kind: 'will-fail', object: 'public.t.b', rows: undefined },
       { kind: 'locking', object: 'public.t', rows: undefined },
     ]);
-    expect(hazards[1]!.message).toMatch(/do not convert: integer out of range/);
-    expect(hazards[2]!.message).toMatch(/^rewrites public\.t \([\d.]+ MB\) under an ACCESS EXCLUSIVE lock$/);
-    expect(hazards[2]!.bytes).toBeGreaterThan(0);
+    expect(hazards[0]!.message).toBe('changes public.t.n from numeric(10,2) to numeric(10, 0), a narrowing conversion: 2 values change now');
+    expect(hazards[2]!.message).toMatch(/do not convert: integer out of range/);
+    expect(hazards[3]!.message).toMatch(/^rewrites public\.t \([\d.]+ MB\) under an ACCESS EXCLUSIVE lock$/);
+    expect(hazards[3]!.bytes).toBeGreaterThan(0);
+  });
+
+  test('a narrowing or USING type change is data loss even when no value changes now; a widening one is not', async () => {
+    const dataLoss = async (before: string, after: string) => kinds(await hazardsOf(before, after)).filter(({ kind }) => kind === 'data-loss');
+    const narrowed = { kind: 'data-loss', object: 'public.t.n', rows: 0 };
+    expect(await dataLoss('create table t(n numeric(10,2))', 'create table t(n numeric(10,0))')).toEqual([narrowed]);
+    expect(await dataLoss('create table t(n numeric(10,2)); insert into t values (1), (2.5)', 'create table t(n numeric(10,0))')).toEqual([{ ...narrowed, rows: 1 }]);
+    expect(await dataLoss("create table t(n varchar(9)); insert into t values ('abc')", 'create table t(n varchar(5))')).toEqual([narrowed]);
+    const mood = "create type mood as enum ('a', 'b');";
+    const usingHazards = await hazardsOf(`${mood} create table t(n text); insert into t values ('a')`, `${mood} create table t(n mood)`);
+    expect(usingHazards.filter(({ kind }) => kind === 'data-loss').map(({ sql, message, rows }) => [sql, message, rows])).toEqual([[
+      'ALTER TABLE "t" ALTER COLUMN "n" SET DATA TYPE "public"."mood" USING "n"::"public"."mood";',
+      'changes public.t.n from text to "public"."mood", a conversion with USING: 0 values change now', 0,
+    ]]);
+    const newType = await hazardsOf("create table t(n text); insert into t values ('a')", `${mood} create table t(n mood)`);
+    expect(kinds(newType).filter(({ kind }) => kind !== 'locking')).toEqual([{ kind: 'data-loss', object: 'public.t.n', rows: undefined }]);
+    for (const [from, to] of [['int', 'bigint'], ['varchar(5)', 'text'], ['numeric(10,2)', 'numeric(12,2)'], ['numeric(10,2)', 'numeric'], ['smallint[]', 'integer[]']]) {
+      expect(await dataLoss(`create table t(n ${from}); insert into t values (null)`, `create table t(n ${to})`), `${from} → ${to}`).toEqual([]);
+    }
   });
 
   test('locking: widening a varchar rewrites nothing; an index build without CONCURRENTLY blocks writes', async () => {
@@ -108,7 +129,56 @@ describe.concurrent('hazards', () => {
     ]);
   });
 
+  test('a view or materialized view rebuilt around a retyped column loses nothing', async () => {
+    const base = 'create table t(id int, n int); insert into t values (1, 1); create view v as select id from t; create materialized view mv as select id from t;';
+    const hazards = await hazardsOf(base, base.replace('id int', 'id bigint').replace(/insert into .*?;/, ''));
+    expect(kinds(hazards)).toEqual([{ kind: 'locking', object: 'public.t', rows: undefined }]);
+  });
+
   test('no hazard when nothing is at stake', async () => {
     expect(await hazardsOf('create table t(id int)', 'create table t(id int, n int not null default 0); create table u(id int)')).toEqual([]);
+  });
+});
+
+/** Every kind of drop, planned from `before` (empty, then filled with `rows`) to `after`: a data-loss hazard each time. */
+const DROPS: { name: string; before: string; rows: string; after: string; hazards: (filled: boolean) => { object: string; rows?: number }[] }[] = [
+  { name: 'table', before: 'create table t(id int)', rows: 'insert into t select generate_series(1, 3)', after: '',
+    hazards: (filled) => [{ object: 'public.t', rows: filled ? 3 : 0 }] },
+  { name: 'column', before: 'create table t(id int, note text)', rows: "insert into t values (1, 'a'), (2, null)", after: 'create table t(id int)',
+    hazards: (filled) => [{ object: 'public.t.note', rows: filled ? 1 : 0 }] },
+  { name: 'schema', before: 'create schema app; create table app.t(id int)', rows: 'insert into app.t values (1), (2)', after: '',
+    hazards: (filled) => [{ object: 'app.t', rows: filled ? 2 : 0 }, { object: 'app', rows: filled ? 2 : 0 }] },
+  { name: 'enum', before: "create type mood as enum ('a', 'b'); create table t(id int, m mood)", rows: "insert into t values (1, 'a'), (2, null), (3, 'b')",
+    after: 'create table t(id int)', hazards: (filled) => [{ object: 'public.t.m', rows: filled ? 2 : 0 }, { object: 'public.mood', rows: filled ? 2 : 0 }] },
+  { name: 'domain', before: 'create domain posint as int check (value > 0); create table t(id int, p posint)', rows: 'insert into t values (1, 5), (2, null)',
+    after: 'create table t(id int)', hazards: (filled) => [{ object: 'public.t.p', rows: filled ? 1 : 0 }, { object: 'public.posint', rows: filled ? 1 : 0 }] },
+  { name: 'composite type', before: 'create type pair as (a int, b text); create table t(id int, p pair)', rows: "insert into t values (1, row(1, 'x'))",
+    after: 'create table t(id int)', hazards: (filled) => [{ object: 'public.t.p', rows: filled ? 1 : 0 }, { object: 'public.pair', rows: filled ? 1 : 0 }] },
+  { name: 'sequence', before: 'create sequence s', rows: "select nextval('s')", after: '', hazards: () => [{ object: 'public.s' }] },
+  { name: 'view', before: 'create table t(id int); create view v as select id from t', rows: 'insert into t values (1)', after: 'create table t(id int)',
+    hazards: () => [{ object: 'public.v', rows: 0 }] },
+  { name: 'materialized view', before: 'create table t(id int); create materialized view mv as select id from t',
+    rows: 'insert into t values (1), (2); refresh materialized view mv', after: 'create table t(id int)', hazards: (filled) => [{ object: 'public.mv', rows: filled ? 2 : 0 }] },
+];
+
+describe.concurrent('every drop is data loss, with the rows prod holds now (0 included)', () => {
+  for (const { name, before, rows, after, hazards } of DROPS) {
+    for (const filled of [false, true]) {
+      test(`${name}, ${filled ? 'with rows' : 'empty'}`, async () => {
+        const found = await hazardsOf(filled ? `${before}; ${rows};` : before, after);
+        expect(found.map(({ kind, object, rows }) => ({ kind, object, rows }))).toEqual(hazards(filled).map((hazard) => ({ kind: 'data-loss', rows: undefined, ...hazard })));
+        expect(found.every(({ message }) => message.startsWith('drops '))).toBe(true);
+      });
+    }
+  }
+
+  test('the details say what is lost now', async () => {
+    const messages = async (before: string, after: string) => (await hazardsOf(before, after)).map(({ message }) => message);
+    expect(await messages('create table t(id int)', '')).toEqual(['drops table public.t: 0 rows now']);
+    expect(await messages('create sequence s', '')).toEqual(['drops sequence public.s, never used yet: a sequence created in its place starts over']);
+    expect(await messages('create table t(id int); create materialized view mv as select id from t with no data', 'create table t(id int)'))
+      .toEqual(['drops materialized view public.mv: not populated, 0 rows now']);
+    expect(await messages('create table t(id int); create view v as select id from t', 'create table t(id int)'))
+      .toEqual(['drops view public.v: its definition goes; a view holds no rows of its own']);
   });
 });

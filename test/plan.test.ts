@@ -3,7 +3,7 @@ import { describe, expect, test } from 'vitest';
 import { diffSnapshots, PlanInputError, type PlanOptions } from '../activities/schema/plan.ts';
 import { introspect } from '../activities/schema/introspect.ts';
 import { withoutUnchangedTables } from '../activities/schema/snapshot.ts';
-import { plan, planBetween, withClient, withDatabases } from './schema-corpus/databases.ts';
+import { plan, planBetween, schemaDump, withAppliedCopy, withClient, withDatabases } from './schema-corpus/databases.ts';
 import { corpus } from './schema-corpus/index.ts';
 
 const users = `create table users(id int primary key, name text); insert into users values (1, 'ann'), (2, 'bob');`;
@@ -149,6 +149,61 @@ describe.concurrent('statements', () => {
   });
 });
 
+describe.concurrent('schemas compared', () => {
+  test('every user schema by default: a new schema with an enum, a table, an index and a policy converges', async () => {
+    const app = `create schema app; create type app.mood as enum ('a', 'b'); create table app.t(id int primary key, m app.mood);
+      create index t_m on app.t(m); alter table app.t enable row level security; create policy own on app.t using (id > 0);`;
+    await withDatabases(users, `${users} ${app}`, async (prod, dev) => {
+      const planned = await plan(prod, dev);
+      expect(planned.schemas).toEqual(['app', 'public']);
+      expect(planned.unsupported).toEqual([]);
+      expect(planned.statements.map((statement) => statement.kind)).toEqual([
+        'create_schema', 'create_type_enum', 'create_table', 'create_table', 'create_index_pg', 'create_policy', // ENABLE ROW LEVEL SECURITY is part of create_table
+      ]);
+      await withAppliedCopy(prod, planned, async (copy) => {
+        expect(await schemaDump(copy)).toBe(await schemaDump(dev));
+        const again = await plan(copy, dev);
+        expect([again.statements, again.fromFingerprint]).toEqual([[], again.toFingerprint]);
+      });
+    });
+  });
+
+  test('a table that changes in another schema is planned; a schema only prod has is dropped', async () => {
+    const result = await planBetween('create schema app; create table app.t(id int); create schema old;', 'create schema app; create table app.t(id int, n int);');
+    expect(result.schemas).toEqual(['app', 'old', 'public']);
+    expect(result.statements.map((statement) => statement.sql.trim())).toEqual(['ALTER TABLE "app"."t" ADD COLUMN "n" integer;', 'DROP SCHEMA "old";']);
+  });
+
+  test("an extension's schema and pgpromote's own are never compared, nor can they be named", async () => {
+    const owned = 'create extension citext; create schema ext_owned; alter extension citext add schema ext_owned; create schema _pgpromote;';
+    await withDatabases(`${owned} create table ext_owned.t(id int); create table _pgpromote.t(id int);`, owned, async (prod, dev) => {
+      const result = await plan(prod, dev);
+      expect([result.schemas, result.statements]).toEqual([['public'], []]);
+      await expect(plan(prod, dev, { schemas: ['ext_owned'] })).rejects.toThrow(new PlanInputError('--schema ext_owned: schema ext_owned is owned by extension citext and cannot be promoted'));
+      await expect(plan(prod, dev, { schemas: ['_pgpromote'] })).rejects.toThrow(/belongs to pgpromote/);
+      await expect(plan(prod, dev, { schemas: ['pg_catalog'] })).rejects.toThrow(/a system schema cannot be promoted/);
+    });
+  });
+
+  test('--schema narrows, --exclude-schema leaves one out, and the plan hash covers the list', async () => {
+    await withDatabases('create schema audit; create table audit.log(id int); create schema app;', 'create schema app; create table app.t(id int);', async (prod, dev) => {
+      const all = await plan(prod, dev);
+      expect(all.statements.map((statement) => statement.kind)).toEqual(['create_table', 'drop_table', 'drop_schema']);
+      const excluded = await plan(prod, dev, { excludeSchemas: ['audit'] });
+      expect(excluded.schemas).toEqual(['app', 'public']);
+      expect(excluded.statements.map((statement) => statement.sql)).toEqual([all.statements[0]!.sql]);
+      const narrowed = await plan(prod, dev, { schemas: ['app', 'public'] });
+      expect(narrowed.statements).toEqual(excluded.statements);
+      expect(narrowed.planHash).toBe(excluded.planHash);
+      const publicOnly = await plan(prod, dev, { schemas: ['public'] });
+      expect([publicOnly.schemas, publicOnly.statements]).toEqual([['public'], []]);
+      expect((await plan(prod, dev, { schemas: ['public', 'audit'], excludeSchemas: ['audit'] })).planHash).toBe(publicOnly.planHash);
+      expect((await plan(prod, dev, { schemas: ['public', 'nowhere'] })).planHash).not.toBe(publicOnly.planHash);
+      await expect(plan(prod, dev, { excludeSchemas: ['audti'] })).rejects.toThrow(new PlanInputError('--exclude-schema audti: neither prod nor dev has a schema named "audti"; check its spelling'));
+    });
+  });
+});
+
 /** The diff of the whole snapshots and of those without their unchanged tables (as JSON, or the error),
  * and the tables pruning keeps. */
 async function diffWholeAndPruned(before: string, after: string, options: PlanOptions = {}) {
@@ -191,7 +246,7 @@ describe.concurrent('diffing only the tables that changed gives the same plan', 
   const bystanders = 'create table bystander(id int primary key); create table bystander_child(b int references bystander(id));';
   for (const { name, before, after, renames, answers, schemas } of corpus) {
     test(`corpus: ${name}`, async () => {
-      const options = { renames, answers, schemas: schemas && ['public', ...schemas] };
+      const options = { renames, answers, schemas };
       const result = await diffWholeAndPruned(`${bystanders} ${before}`, `${bystanders} ${after}`, options);
       expect(result.pruned).toBe(result.whole);
     });

@@ -7,7 +7,7 @@ import type { CorpusCase } from './schema-corpus/case.ts';
 
 async function runCase(corpusCase: CorpusCase) {
   await withDatabases(corpusCase.before, corpusCase.after, async (prod, dev) => {
-    const options = { renames: corpusCase.renames, answers: corpusCase.answers, schemas: corpusCase.schemas && ['public', ...corpusCase.schemas] };
+    const options = { renames: corpusCase.renames, answers: corpusCase.answers, schemas: corpusCase.schemas };
     const planned = await plan(prod, dev, options);
     if (corpusCase.expect !== 'converges') {
       expect(planned.unsupported.map((item) => item.reason).join('\n')).toMatch(corpusCase.expect.refuses);

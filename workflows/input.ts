@@ -44,9 +44,8 @@ export function promoteInputProblems(input: PromoteInput | undefined, promotionI
   problems.push(...durationProblems('approval timeout', '--approval-timeout', input.approvalTimeout));
   problems.push(...durationProblems('revert window', '--revert-window', input.revertWindow));
   problems.push(...branchProblems(input.branch));
-  if (input.schemas !== undefined && (!Array.isArray(input.schemas) || !input.schemas.every(isText))) {
-    problems.push(`schemas ${quoted(input.schemas)} (--schema) must be schema names, none empty, e.g. --schema public --schema billing`);
-  }
+  problems.push(...schemaListProblems('schemas', '--schema', input.schemas, '--schema public --schema billing'));
+  problems.push(...schemaListProblems('excluded schemas', '--exclude-schema', input.excludeSchemas, '--exclude-schema audit'));
   if (input.renames !== undefined) {
     const renames: unknown[] = Array.isArray(input.renames) ? input.renames : [input.renames];
     for (const rename of renames.filter((rename) => !isRename(rename))) {
@@ -65,6 +64,11 @@ export function requireValidInput(input: PromoteInput | undefined, promotionId: 
   if (problems.length) {
     throw ApplicationFailure.create({ type: 'InvalidInput', nonRetryable: true, message: `invalid promotion input: ${problems.join('; ')}`, details: [problems] });
   }
+}
+
+function schemaListProblems(name: string, flag: string, value: unknown, example: string): string[] {
+  if (value === undefined || (Array.isArray(value) && value.every(isText))) return [];
+  return [`${name} ${quoted(value)} (${flag}) must be schema names, none empty, e.g. ${example}`];
 }
 
 function durationProblems(name: string, flag: string, value: unknown): string[] {

@@ -15,7 +15,10 @@ export interface PromoteInput {
   devLabel: string;
   prodLabel: string;
   branch: BranchTarget;
+  /** Only these schemas; every user schema of prod and dev when absent. */
   schemas?: string[];
+  /** Schemas left out of the comparison. */
+  excludeSchemas?: string[];
   answers?: Answers;
   renames?: string[];
   /** How long to wait for a decision, e.g. `7 days`, `30 minutes`. */

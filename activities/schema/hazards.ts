@@ -1,11 +1,18 @@
 // What a plan would do to prod, measured on prod itself: rows lost, rows that would make a statement
 // fail, and locks held on big tables. Our own analysis: drizzle-kit's pgSuggestions inserts TRUNCATE
-// statements, so it is never used.
+// statements, so it is never used. Every drop of something that holds data (a table, column, schema,
+// type, sequence, view or materialized view) and every narrowing or USING type change is a data-loss
+// hazard whatever prod holds now: the rows measured are its detail, 0 included.
 import type pg from 'pg';
 import { ident, qualified } from '../quote.ts';
+import { convertsWithUsing, loadParser } from './statement-kinds.ts';
+
+/** The stable set of hazard kinds, which the approval step keys on: `data-loss` (the statement destroys
+ * data or an object that holds it), `will-fail` (prod's rows make it fail), `locking` (it blocks prod). */
+export type HazardKind = 'data-loss' | 'will-fail' | 'locking';
 
 export interface Hazard {
-  kind: 'data-loss' | 'will-fail' | 'locking';
+  kind: HazardKind;
   message: string;
   /** The table or column concerned, qualified. */
   object: string;
@@ -57,6 +64,40 @@ async function typeOnProd(prod: pg.ClientBase, table: Table, column: string): Pr
   return rows[0]?.type;
 }
 
+/** A conversion that keeps every value: to the same type holding at least as much (longer, more digits, unconstrained),
+ * up the numeric ladder, or to text. Types by their `regtype` names; `[]` suffixes must match. */
+const WIDER: Partial<Record<string, string[]>> = {
+  smallint: ['integer', 'bigint', 'numeric', 'real', 'double precision'],
+  integer: ['bigint', 'numeric', 'double precision'],
+  bigint: ['numeric'],
+  real: ['double precision'],
+  cidr: ['inet'],
+};
+// Without a modifier these hold one character or bit; other types are then unconstrained.
+const LENGTH_ONE = new Set(['character', 'bit']);
+
+/** `[precision or length, scale]` of a spelled type, or undefined when unconstrained. */
+function modifiers(type: string, base: string): [number, number] | undefined {
+  const match = /\((\d+)(?:,\s*(\d+))?\)/.exec(type);
+  if (match) return [Number(match[1]), Number(match[2] ?? 0)];
+  return LENGTH_ONE.has(base.replace(/\[\]$/, '')) ? [1, 0] : undefined;
+}
+
+async function widens(prod: pg.ClientBase, oldType: string, newType: string): Promise<boolean> {
+  const { rows } = await query<{ from: string; to: string | null }>(prod, 'SELECT $1::regtype::text AS from, to_regtype($2)::text AS to', [oldType, newType]);
+  const { from, to } = rows[0]!;
+  if (to === null) return false; // a type the plan creates
+  const element = (type: string) => type.replace(/(\[\])+$/, '');
+  if (from.endsWith('[]') !== to.endsWith('[]')) return false;
+  if (element(to) === 'text' || WIDER[element(from)]?.includes(element(to))) return true;
+  if (from !== to) return false;
+  const [before, after] = [modifiers(oldType, from), modifiers(newType, to)];
+  if (!after) return true;
+  if (!before) return false;
+  // numeric(p, s): as many digits after the point, and as many before it.
+  return after[1] >= before[1] && after[0] - after[1] >= before[0] - before[1];
+}
+
 /** The new type of a type change: built-in types as drizzle spells them, others (enums, domains) qualified. */
 function newTypeOf(json: any): string {
   const { name } = json.newDataType;
@@ -102,15 +143,44 @@ class ProdNames {
 type Context = { prod: pg.ClientBase; source: HazardSource; existing: Set<string>; from: Table; column: (name: string) => string };
 type Measure = (json: any, table: Table, context: Context) => Promise<Hazard[]>;
 
+/** A drop that loses what `object` holds: `rows` measured now, 0 included. */
+const dropped = (what: string, object: string, rows: number, detail = `${rows} rows now`): Hazard[] =>
+  [{ kind: 'data-loss', message: `drops ${what} ${object}: ${detail}`, object, rows }];
+
+/** Sums a count over prod's populated tables and materialized views (ONLY: a parent does not count its
+ * children's rows again), or over their columns (`a`): each count is a query that format() builds from `args`. */
+function sumOverRelations(count: string, args: string, overColumns = false): string {
+  return `SELECT coalesce(sum((xpath('/row/n/text()',
+      query_to_xml(format('SELECT ${count} AS n FROM ONLY %I.%I', ${args}), false, true, '')))[1]::text::bigint), 0) AS n
+    FROM ${overColumns ? 'pg_attribute a JOIN pg_class c ON c.oid = a.attrelid AND a.attnum > 0 AND NOT a.attisdropped' : 'pg_class c'}
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p', 'm') AND (c.relkind <> 'm' OR c.relispopulated)`;
+}
+
+/** Values of a type (or arrays of it) in prod's columns: what a dropped type takes along unless its columns go first. */
+async function dropType(prod: pg.ClientBase, what: string, type: Table): Promise<Hazard[]> {
+  const rows = await count(prod, `${sumOverRelations('count(%I)', 'a.attname, n.nspname, c.relname', true)}
+    AND a.atttypid IN (SELECT t.oid FROM pg_type t WHERE t.oid = $1::regtype OR t.typelem = $1::regtype)`, [sqlName(type)]);
+  return dropped(what, display(type), rows, `prod's columns hold ${rows} values of it now`);
+}
+
+/** Prod's schema and name of the relation or type an extras key names (`view public.v`): the key joins
+ * raw names with a dot, which names may hold too. */
+async function nameOnProd(prod: pg.ClientBase, key: string, catalog: 'relation' | 'type'): Promise<Table> {
+  const [table, name] = catalog === 'relation' ? ['pg_class', 'relname'] : ['pg_type', 'typname'];
+  const namespace = catalog === 'relation' ? 'relnamespace' : 'typnamespace';
+  const { rows } = await query<Table>(prod, `SELECT n.nspname AS schema, o.${name} AS name FROM ${table} o
+    JOIN pg_namespace n ON n.oid = o.${namespace} WHERE n.nspname || '.' || o.${name} = $1`, [key.slice(key.indexOf(' ') + 1)]);
+  return rows[0]!;
+}
+
 const measures: Partial<Record<string, Measure>> = {
   async drop_table(_json, table, { prod, from }) {
-    const rows = await count(prod, `SELECT count(*) AS n FROM ${sqlName(from)}`);
-    return rows ? [{ kind: 'data-loss', message: `drops table ${display(table)} with ${rows} rows`, object: display(table), rows }] : [];
+    return dropped('table', display(table), await count(prod, `SELECT count(*) AS n FROM ${sqlName(from)}`));
   },
   async alter_table_drop_column(json, table, { prod, from, column }) {
     const rows = await count(prod, `SELECT count(${ident(column(json.columnName))}) AS n FROM ${sqlName(from)}`);
-    const object = display(table, json.columnName);
-    return rows ? [{ kind: 'data-loss', message: `drops column ${object} with ${rows} non-null values`, object, rows }] : [];
+    return dropped('column', display(table, json.columnName), rows, `${rows} non-null values now`);
   },
   async alter_table_alter_column_set_notnull(json, table, { prod, from, column }) {
     const rows = await count(prod, `SELECT count(*) AS n FROM ${sqlName(from)} WHERE ${ident(column(json.columnName))} IS NULL`);
@@ -124,18 +194,27 @@ const measures: Partial<Record<string, Measure>> = {
     const object = display(table, added.name);
     return rows ? [{ kind: 'will-fail', message: `adds NOT NULL column ${object} without a default to a table with ${rows} rows`, object, rows }] : [];
   },
-  async pg_alter_table_alter_column_set_type(json, table, { prod, from, column }) {
+  async pg_alter_table_alter_column_set_type(json, table, { prod, from, column, source }) {
     const quoted = ident(column(json.columnName));
     const object = display(table, json.columnName);
     const newType = newTypeOf(json);
+    const oldType = (await typeOnProd(prod, from, column(json.columnName)))!;
+    await loadParser();
+    const conversion = convertsWithUsing(source.sql) ? 'a conversion with USING' : (await widens(prod, oldType, newType)) ? undefined : 'a narrowing conversion';
+    const change = `changes ${object} from ${oldType} to ${newType}${conversion ? `, ${conversion}` : ''}`;
+    let rows: number;
     try {
       // A value that differs after a round trip through the new type is changed by it: rounded, truncated, ...
-      const oldType = await typeOnProd(prod, from, column(json.columnName));
-      const rows = await count(prod, `SELECT count(*) AS n FROM ${sqlName(from)} WHERE ${quoted} IS DISTINCT FROM ${quoted}::${newType}::${oldType}`);
-      return rows ? [{ kind: 'data-loss', message: `changes ${object} to ${newType}, which alters ${rows} values`, object, rows }] : [];
+      rows = await count(prod, `SELECT count(*) AS n FROM ${sqlName(from)} WHERE ${quoted} IS DISTINCT FROM ${quoted}::${newType}::${oldType}`);
     } catch (error: any) {
-      return [{ kind: 'will-fail', message: `changes ${object} to ${newType}, but prod's values do not convert: ${error.message}`, object }];
+      // A type the plan creates does not exist on prod yet: nothing known to fail, nothing to measure.
+      if (error.code === '42704') return [{ kind: 'data-loss', message: `${change}: ${newType} is new, what changes cannot be measured before the plan creates it`, object }];
+      return [
+        ...(conversion ? [{ kind: 'data-loss' as const, message: `${change}: prod's values do not convert to measure what changes`, object }] : []),
+        { kind: 'will-fail', message: `${change}, but prod's values do not convert: ${error.message}`, object },
+      ];
     }
+    return conversion || rows ? [{ kind: 'data-loss', message: `${change}: ${rows} values change now`, object, rows }] : [];
   },
   async alter_type_drop_value(json, _table, { prod }) {
     const hazards: Hazard[] = [];
@@ -148,9 +227,27 @@ const measures: Partial<Record<string, Measure>> = {
     return hazards;
   },
   async drop_schema(json, _table, { prod }) {
-    const rows = await count(prod, `SELECT coalesce(sum((xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %I.%I', n.nspname, c.relname), false, true, '')))[1]::text::bigint), 0) AS n
-      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')`, [json.name]);
-    return rows ? [{ kind: 'data-loss', message: `drops schema ${json.name} whose tables hold ${rows} rows`, object: json.name, rows }] : [];
+    const rows = await count(prod, `${sumOverRelations('count(*)', 'n.nspname, c.relname')} AND n.nspname = $1`, [json.name]);
+    return dropped('schema', json.name, rows, `its tables and materialized views hold ${rows} rows now`);
+  },
+  async drop_type_enum(json, _table, { prod }) {
+    return dropType(prod, 'enum', { schema: json.schema || 'public', name: json.name });
+  },
+  async drop_domain(_json, _table, { prod, source }) {
+    return dropType(prod, 'domain', await nameOnProd(prod, source.object!, 'type'));
+  },
+  async drop_composite(_json, _table, { prod, source }) {
+    return dropType(prod, 'composite type', await nameOnProd(prod, source.object!, 'type'));
+  },
+  async drop_view(_json, _table, { source }) {
+    const view = source.object!.slice('view '.length);
+    return dropped('view', view, 0, 'its definition goes; a view holds no rows of its own');
+  },
+  async drop_matview(_json, _table, { prod, source }) {
+    const view = await nameOnProd(prod, source.object!, 'relation');
+    const { rows } = await query<{ populated: boolean }>(prod, 'SELECT relispopulated AS populated FROM pg_class WHERE oid = $1::regclass', [sqlName(view)]);
+    if (!rows[0]?.populated) return dropped('materialized view', display(view), 0, 'not populated, 0 rows now');
+    return dropped('materialized view', display(view), await count(prod, `SELECT count(*) AS n FROM ${sqlName(view)}`));
   },
   async create_unique_constraint(json, table, context) {
     const { name, columns } = json.data;
@@ -189,10 +286,10 @@ const measures: Partial<Record<string, Measure>> = {
     return rows ? [{ kind: 'will-fail', message: `foreign key ${name} on ${display(table)}: ${rows} rows reference no row of ${tableTo}`, object: display(table), rows }] : [];
   },
   async drop_sequence(_json, _table, { prod, source }) {
-    const [schema, name] = source.object!.slice('sequence '.length).split('.') as [string, string];
-    const { rows } = await query<{ value: string }>(prod, `SELECT last_value AS value FROM ${sqlName({ schema, name })} WHERE is_called`);
-    const sequence = `${schema}.${name}`;
-    return rows[0] ? [{ kind: 'data-loss', message: `drops sequence ${sequence}, whose counter is at ${rows[0].value}: a sequence created in its place starts over`, object: sequence }] : [];
+    const sequence = await nameOnProd(prod, source.object!, 'relation');
+    const { rows } = await query<{ value: string }>(prod, `SELECT last_value AS value FROM ${sqlName(sequence)} WHERE is_called`);
+    const counter = rows[0] ? `whose counter is at ${rows[0].value}` : 'never used yet';
+    return [{ kind: 'data-loss', message: `drops sequence ${display(sequence)}, ${counter}: a sequence created in its place starts over`, object: display(sequence) }];
   },
   async create_constraint(_json, table, { prod, source: { check }, from }) {
     if (!check) return [];
@@ -267,6 +364,9 @@ async function measureAll(prod: pg.ClientBase, sources: HazardSource[]): Promise
   const { rows } = await query<{ name: string }>(prod, `SELECT n.nspname || '.' || c.relname AS name FROM pg_class c
     JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p')`);
   const existing = new Set(rows.map((row) => row.name));
+  // An object the plan drops and creates again is rebuilt (a view over a retyped column), not lost; a sequence's counter is.
+  const created = new Set(sources.filter((source) => source.kind.startsWith('create_')).map((source) => source.object));
+  const rebuilt = (source: HazardSource) => source.kind.startsWith('drop_') && source.kind !== 'drop_sequence' && created.has(source.object);
   const names = new ProdNames();
   const result: Hazard[][] = [];
   for (const source of sources) {
@@ -276,7 +376,7 @@ async function measureAll(prod: pg.ClientBase, sources: HazardSource[]): Promise
     const onProd = existing.has(display(from));
     const measure = measures[source.json?.type ?? source.kind];
     const context = { prod, source, existing, from, column: (name: string) => names.column(table, name) };
-    const measured = measure && (onProd || !statementTable) ? await measure(source.json, table, context) : [];
+    const measured = measure && (onProd || !statementTable) && !rebuilt(source) ? await measure(source.json, table, context) : [];
     result.push([...measured, ...(onProd ? await locking(source, table, context) : [])]);
     names.note(source.json);
   }

@@ -6,6 +6,8 @@ import type pg from 'pg';
 import { drizzle, type Snapshot } from './drizzle.ts';
 import { withClient } from '../db.ts';
 import { introspect, type IntrospectOptions } from './introspect.ts';
+import { resolveSchemas, schemasToRead, type SchemaSelection } from './scope.ts';
+import { PlanInputError } from './errors.ts';
 import { canonicalize, fingerprint, sha256, withoutUnchangedTables } from './snapshot.ts';
 import { measureHazards, type Hazard, type HazardSource } from './hazards.ts';
 import { readExtras, type Extras } from './extras.ts';
@@ -15,6 +17,7 @@ import { loadParser, parseStatements, statementKindError } from './statement-kin
 import { ident, qualified } from '../quote.ts';
 
 export type { Hazard };
+export { PlanInputError };
 
 export type QuestionKind = 'schema' | 'role' | 'policy' | 'enum' | 'sequence' | 'table' | 'view' | 'column';
 
@@ -53,6 +56,8 @@ export interface Unsupported {
 }
 
 export interface Plan {
+  /** The schemas compared (resolved once, for both databases): the trial and the apply read through them. */
+  schemas: string[];
   fromFingerprint: string;
   toFingerprint: string;
   /** Hash of everything an approver reviews; approval and apply are bound to it. */
@@ -62,22 +67,19 @@ export interface Plan {
   unsupported: Unsupported[];
 }
 
-export interface PlanOptions extends IntrospectOptions {
+export interface PlanOptions extends SchemaSelection {
   answers?: Answers;
   /** `old=new` pairs (`users.name=users.full_name`), matched against the questions' objects. */
   renames?: string[];
 }
 
-export class PlanInputError extends Error {
-  override name = 'PlanInputError';
-}
-
 const DROP = 'drop';
 
-/** A database's schema as pgpromote compares it: drizzle's snapshot and what it does not model. */
+/** A database's schema as pgpromote compares it: drizzle's snapshot and what it does not model. Pass
+ * the plan's `schemas` to read what the plan compared. */
 export async function readSchema(client: pg.ClientBase, options: IntrospectOptions = {}) {
-  const snapshot = await introspect(client, options);
-  return { snapshot, extras: await readExtras(client, options.schemas?.length ? options.schemas : ['public']) };
+  const schemas = await schemasToRead(client, options.schemas);
+  return { snapshot: await introspect(client, { schemas }), extras: await readExtras(client, schemas) };
 }
 
 export type Schema = Awaited<ReturnType<typeof readSchema>>;
@@ -95,7 +97,8 @@ export function planUrls(prodUrl: string, devUrl: string, options: PlanOptions =
 
 /** Plans prod → dev on live databases. */
 export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, options: PlanOptions = {}): Promise<Plan> {
-  const [from, to] = await Promise.all([readSchema(prod, options), readSchema(dev, options)]);
+  const schemas = await resolveSchemas(prod, dev, options);
+  const [from, to] = await Promise.all([readSchema(prod, { schemas }), readSchema(dev, { schemas })]);
   const both = [from.extras, to.extras];
   const { plan, statementsJson } = await diffSnapshots(...withoutUnchangedTables(drizzleView(from.snapshot, both), drizzleView(to.snapshot, both)), options);
   const namedPrimaryKeys = new Set(Object.values(to.snapshot.tables)
@@ -117,6 +120,7 @@ export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, opt
   const hazards = await measureHazards(prod, ordered);
   return withHash({
     ...plan,
+    schemas,
     fromFingerprint: schemaFingerprint(from),
     toFingerprint: schemaFingerprint(to),
     statements: ordered.map(({ sql, kind }, index) => ({ sql, kind, transactional: isTransactional(kind), hazards: hazards[index]! })),
@@ -219,7 +223,7 @@ export async function diffSnapshots(
   from: Snapshot,
   to: Snapshot,
   options: Pick<PlanOptions, 'answers' | 'renames'> = {},
-): Promise<{ plan: Plan; statementsJson: any[][] }> {
+): Promise<{ plan: Omit<Plan, 'schemas'>; statementsJson: any[][] }> {
   const answers: Answers = { ...options.answers };
   let pendingRenames = (options.renames ?? []).map(parseRename);
   for (;;) {
@@ -428,7 +432,7 @@ function repairedSql(json: any, sql: string): string {
   return json.type === 'alter_table_add_column' && json.column.default === "'{}'" ? sql.replace(`DEFAULT '{""}'`, `DEFAULT '{}'`) : sql;
 }
 
-function withHash(plan: Plan): Plan {
+function withHash<T extends Omit<Plan, 'schemas'>>(plan: T): T {
   const { planHash: _old, ...reviewed } = plan;
   return { ...plan, planHash: sha256(JSON.stringify(reviewed)) };
 }

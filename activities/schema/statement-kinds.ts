@@ -137,3 +137,10 @@ export function statementKindError(sql: string, kind: string): string | undefine
   if (!allowed.includes(statements[0]!.node)) return `it is a ${statements[0]!.node}, not what ${kind} writes (${allowed.join(' or ')})`;
   return undefined;
 }
+
+/** Whether a statement changes a column's type with a conversion of its own (`USING`). Needs loadParser(). */
+export function convertsWithUsing(sql: string): boolean {
+  const { stmts } = parseSync(sql) as { stmts: { stmt: Record<string, any> }[] };
+  return stmts.some(({ stmt }) => (stmt.AlterTableStmt?.cmds ?? []).some(({ AlterTableCmd: cmd }: Record<string, any>) =>
+    cmd?.subtype === 'AT_AlterColumnType' && cmd.def?.ColumnDef?.raw_default !== undefined));
+}

@@ -8,7 +8,7 @@ export interface CorpusCase {
   after: string;
   renames?: string[];
   answers?: Answers;
-  /** Schemas to compare besides `public`. */
+  /** Compare only these schemas (`--schema`); every user schema when absent. */
   schemas?: string[];
   expect: 'converges' | { refuses: RegExp };
 }

@@ -40,7 +40,7 @@ export const combinations: CorpusCase[] = [
     after: `create table t(n int); create function f(n int) returns bigint language sql immutable as 'select n::bigint'; create view v as select f(n) from t;`, expect: 'converges' },
   { name: 'new schema with enum, table, view and function', before: '',
     after: `create schema app; create type app.s as enum ('x'); create table app.t(id int, s app.s);
-      create view app.v as select id from app.t; create function app.f() returns int language sql as 'select 1';`, schemas: ['app'], expect: 'converges' },
+      create view app.v as select id from app.t; create function app.f() returns int language sql as 'select 1';`, expect: 'converges' },
   { name: 'drop column with default from a dropped function', before: 'create function d() returns int language sql as \'select 1\'; create table t(id int, n int default d())',
     after: 'create table t(id int)', expect: 'converges' },
   { name: 'sequence used by a default on a new column', before: 'create table t(id int)',
