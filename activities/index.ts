@@ -23,8 +23,10 @@ export interface ActivityDeps {
 export interface Databases {
   prod: Sealed;
   dev: Sealed;
-  /** Schemas to promote; `public` when empty. */
+  /** Schemas to compare: every user schema when absent (a plan records the list it compared). */
   schemas?: string[];
+  /** Schemas to leave out of the default. */
+  excludeSchemas?: string[];
 }
 
 export interface SealedBranch {

@@ -98,7 +98,6 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
     setCurrentDetails(details(state));
     log.info('promotion stage', { promotionId, stage });
   };
-  const databases = { prod: input.prod, dev: input.dev, schemas: input.schemas };
   const dropped = new Set<string>();
   // While a revert runs, and after one failed, the backup is the only copy of prod from before the apply.
   let keepBackup = false;
@@ -115,7 +114,9 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
   try {
     return await story.run(async () => {
       enter('planning');
-      state.plan = await planning.plan({ ...databases, answers: input.answers, renames: input.renames });
+      state.plan = await planning.plan({
+        prod: input.prod, dev: input.dev, schemas: input.schemas, excludeSchemas: input.excludeSchemas, answers: input.answers, renames: input.renames,
+      });
       if (!state.plan.statements.length) {
         state.outcome = 'up-to-date';
         return state;
@@ -132,7 +133,8 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
       state.branch = { id: branch.id, name: branch.name };
 
       enter('trial');
-      state.trial = await changes.trial({ ...databases, branch: branch.url, plan: state.plan });
+      // The trial and the apply compare exactly the schemas the plan compared.
+      state.trial = await changes.trial({ prod: input.prod, dev: input.dev, schemas: state.plan.schemas, branch: branch.url, plan: state.plan });
 
       enter('awaiting-approval');
       const decided = await condition(() => !!state.approval || !!state.rejection, (input.approvalTimeout ?? '7 days') as never);
@@ -197,7 +199,7 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
  */
 async function applyOrSettle(input: PromoteInput, plan: Plan): Promise<ApplyResult> {
   try {
-    return await changes.applyToProduction({ prod: input.prod, schemas: input.schemas, plan });
+    return await changes.applyToProduction({ prod: input.prod, schemas: plan.schemas, plan });
   } catch (error) {
     const settled = await CancellationScope.nonCancellable(() => settling.settleAbandonedApply({ prod: input.prod, plan }));
     if (settled.applied) return { alreadyApplied: true, statements: [] };
