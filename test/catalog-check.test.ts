@@ -34,14 +34,15 @@ async function database(schema: string, prefix = 'check') {
 const read = (name: string, schemas = ['public']) => withClient(databaseUrl(name), (client) => readCatalogObjects(client, schemas));
 
 // One schema with an object of every kind the check reads, made in two different orders and histories
-// (other OIDs, a dropped column, enum labels added out of order, grants given one by one, another time zone).
+// (other OIDs, a dropped column, enum labels added out of order, grants given one by one, another time zone,
+// a numeric default written as a string, as drizzle-kit writes it).
 const IN_ORDER = `
 CREATE SCHEMA app;
 CREATE TYPE app.mood AS ENUM ('sad', 'o''k', 'happy');
 CREATE DOMAIN app.posint AS int NOT NULL DEFAULT 1 CHECK (VALUE > 0);
 CREATE TYPE app.pair AS (a int, b text COLLATE "C");
 CREATE TABLE app.users (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, email text COLLATE "C" NOT NULL, mood app.mood DEFAULT 'happy',
-  score app.posint, shout text GENERATED ALWAYS AS (upper(email)) STORED, seen timestamptz DEFAULT '2020-01-01 00:00:00+02', n serial)
+  score app.posint, shout text GENERATED ALWAYS AS (upper(email)) STORED, seen timestamptz DEFAULT '2020-01-01 00:00:00+02', n serial, paid numeric(10, 2) DEFAULT 0)
   WITH (fillfactor = 80, autovacuum_enabled = false);
 CREATE INDEX users_email ON app.users (email DESC) INCLUDE (mood) WHERE id > 0;
 CREATE TABLE app.events (id bigint, at date NOT NULL) PARTITION BY RANGE (at);
@@ -90,7 +91,8 @@ CREATE TABLE app.events (id bigint, at date NOT NULL) PARTITION BY RANGE (at);
 CREATE INDEX events_at ON app.events (at);
 CREATE TABLE app.events_2024 PARTITION OF app.events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
 CREATE TABLE app.users (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, dropped int, email text COLLATE "C" NOT NULL, mood app.mood DEFAULT 'happy',
-  score app.posint, shout text GENERATED ALWAYS AS (upper(email)) STORED, seen timestamptz DEFAULT '2020-01-01 07:00:00+09', n serial);
+  score app.posint, shout text GENERATED ALWAYS AS (upper(email)) STORED, seen timestamptz DEFAULT '2020-01-01 07:00:00+09', n serial,
+  paid numeric(10, 2) DEFAULT '0');
 ALTER TABLE app.users DROP COLUMN dropped;
 ALTER TABLE app.users SET (autovacuum_enabled = false, fillfactor = 80);
 ALTER TABLE app.users ADD CONSTRAINT email_shape CHECK (email LIKE '%@%') NOT VALID;

@@ -21,6 +21,7 @@ const PINNED_SETTINGS: Record<string, string> = {
   IntervalStyle: 'postgres',
   TimeZone: 'UTC',
   extra_float_digits: '1',
+  standard_conforming_strings: 'on', // the queries below write backslashes in literals
 };
 
 const notExtensionMember = (catalog: string, oid: string) =>
@@ -83,7 +84,8 @@ const QUERIES: Record<string, string> = {
   columns: `${COMPARED}
     select format('column %s.%I', c.name, a.attname) as key, jsonb_build_object(
       'type', format_type(a.atttypid, a.atttypmod), 'not null', a.attnotnull,
-      'default', case when a.attgenerated = '' then pg_get_expr(d.adbin, d.adrelid) end,
+      -- A number written as a string cast to numeric ('0'::numeric, as drizzle-kit writes it) is the same default as the bare number.
+      'default', case when a.attgenerated = '' then regexp_replace(pg_get_expr(d.adbin, d.adrelid), '^''(-?[0-9]+(\\.[0-9]+)?)''::numeric$', '\\1') end,
       'generated', case when a.attgenerated <> '' then pg_get_expr(d.adbin, d.adrelid) end,
       'identity', nullif(a.attidentity, ''),
       'collation', (select format('%I.%I', cn.nspname, co.collname) from pg_collation co join pg_namespace cn on cn.oid = co.collnamespace where co.oid = a.attcollation),
