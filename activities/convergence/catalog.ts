@@ -2,8 +2,9 @@
 // pg_catalog into a canonical, OID-free form, independent of the planner's model (drizzle-kit's
 // snapshot and extras.ts). Two databases with the same schema give the same catalog whatever order
 // their objects were created in. Left out on purpose, because they may differ legitimately between
-// environments: owners (the owner's own privileges show as `(owner)`), grantors, tablespaces,
-// sequence values and whether a materialized view is populated.
+// environments: owners (the owner's privileges show as `(owner)` where they are not the defaults),
+// grantors, tablespaces, sequence values and whether a materialized view is populated; and the objects
+// that belong to an extension, which the extension and its version stand for.
 import type pg from 'pg';
 import { INTERNAL_SCHEMA, type IntrospectOptions } from '../schema/introspect.ts';
 
@@ -33,17 +34,18 @@ const notExtensionMember = (catalog: string, oid: string) =>
  * defaults (MAINTAIN since Postgres 17) compare equal. A grantee stripped of its defaults shows as `grantee=`. */
 const privileges = (acl: string, owner: string, defaultKind: string | null) => {
   const defaults = defaultKind ? `acldefault('${defaultKind}', ${owner})` : 'null::aclitem[]';
-  return `(
+  // A null ACL is the defaults: nothing to list, and nothing to compute (most objects have one).
+  return `case when ${acl} is not null then (
   select jsonb_agg(item order by item) from (
   select case when grantee = 0 then 'PUBLIC' when grantee = ${owner} then '(owner)' else (select format('%I', rolname) from pg_roles where oid = grantee) end
       || '=' || coalesce(actual, '') as item from (
     select x.grantee, string_agg(x.privilege, ',' order by x.privilege) filter (where x.actual) as actual,
       string_agg(x.privilege, ',' order by x.privilege) filter (where not x.actual) as initial
     from (select a.grantee, a.privilege_type || case when a.is_grantable then '*' else '' end as privilege, true as actual
-          from aclexplode(coalesce(${acl}, ${defaults})) a
+          from aclexplode(${acl}) a
           union select d.grantee, d.privilege_type || case when d.is_grantable then '*' else '' end, false from aclexplode(${defaults}) d) x
     group by x.grantee) privileges
-  where actual is distinct from initial) items)`;
+  where actual is distinct from initial) items) end`;
 };
 
 const COMPARED = `
@@ -60,6 +62,7 @@ const QUERIES: Record<string, string> = {
       'privileges', ${privileges('s.nspacl', 's.nspowner', 'n')}, 'comment', obj_description(s.oid, 'pg_namespace')) as properties
     from nsp n join pg_namespace s on s.oid = n.oid`,
 
+  // The version is compared: the planner updates extensions to dev's version.
   extensions: `${COMPARED}
     select format('extension %I', e.extname) as key, jsonb_build_object('schema', format('%I', n.nspname), 'version', e.extversion,
       'comment', obj_description(e.oid, 'pg_extension')) as properties
@@ -88,14 +91,16 @@ const QUERIES: Record<string, string> = {
       'default', case when a.attgenerated = '' then regexp_replace(pg_get_expr(d.adbin, d.adrelid), '^''(-?[0-9]+(\\.[0-9]+)?)''::numeric$', '\\1') end,
       'generated', case when a.attgenerated <> '' then pg_get_expr(d.adbin, d.adrelid) end,
       'identity', nullif(a.attidentity, ''),
-      'collation', (select format('%I.%I', cn.nspname, co.collname) from pg_collation co join pg_namespace cn on cn.oid = co.collnamespace where co.oid = a.attcollation),
+      'collation', case when co.oid is not null then format('%I.%I', cn.nspname, co.collname) end,
       'storage', a.attstorage, 'compression', nullif(to_jsonb(a) ->> 'attcompression', ''),
       -- -1 (before Postgres 17) and null (from 17) both mean the default statistics target
       'statistics target', nullif(to_jsonb(a) ->> 'attstattarget', '-1'),
       'inherited only', case when not a.attislocal then true end,
-      'privileges', ${privileges('a.attacl', 'c.relowner', null)}, 'comment', col_description(c.oid, a.attnum)) as properties
+      'privileges', ${privileges('a.attacl', 'c.relowner', null)}, 'comment', ds.description) as properties
     from rel c join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
     left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
+    left join pg_collation co on co.oid = a.attcollation left join pg_namespace cn on cn.oid = co.collnamespace
+    left join pg_description ds on ds.classoid = 'pg_class'::regclass and ds.objoid = c.oid and ds.objsubid = a.attnum
     where c.relkind in ('r', 'p', 'v', 'm', 'f')`,
 
   constraints: `${COMPARED}
