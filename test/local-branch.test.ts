@@ -7,6 +7,8 @@ import { BRANCH_PREFIX, trialBranchName, type BranchKind, type BranchMeta } from
 import { localPostgresMissing, startLocalPostgres } from '../scripts/postgres.ts';
 import { planUrls, type Plan } from '../activities/schema/plan.ts';
 import { trialPlan } from '../activities/trial/trial.ts';
+import { readCatalogObjects } from '../activities/convergence/catalog.ts';
+import { proofOf } from '../activities/convergence/diff.ts';
 import { DEFAULT_LIMITS } from '../activities/production/execute.ts';
 import { randomUUID } from 'node:crypto';
 
@@ -276,7 +278,8 @@ describe('trial', () => {
   it('applies the plan to the branch, timing each statement, and proves the branch matches dev', async () => {
     const { prod, dev, plan, branch } = await setup('CREATE TABLE items (id int PRIMARY KEY, name text, price int NOT NULL DEFAULT 1); CREATE INDEX items_name ON items (name);');
     const report = await trial(branch.url, dev.url, plan);
-    expect(report.converged).toBe(true);
+    const devCatalog = await withClient(dev.url, (client) => readCatalogObjects(client, ['public']));
+    expect(report.catalog).toEqual(proofOf(devCatalog));
     expect(report.statements.map((s) => s.sql)).toEqual(plan.statements.map((s) => s.sql));
     expect(report.statements.every((s) => s.ms >= 0)).toBe(true);
     expect((await sql('SELECT sum(price)::int AS n FROM items', branch.id)).rows[0].n).toBe(100);

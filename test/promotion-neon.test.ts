@@ -5,6 +5,9 @@ import pg from 'pg';
 import { startFakeNeon, type FakeNeon, type FakeProject } from '../scripts/fake-neon.ts';
 import { createDatabase, dropDatabase, serverUrl } from './support.ts';
 import { startWorker, type TestWorker } from './worker.ts';
+import { withClient } from '../activities/db.ts';
+import { readCatalogObjects } from '../activities/convergence/catalog.ts';
+import { proofOf } from '../activities/convergence/diff.ts';
 
 const SCHEMA = "CREATE TABLE items (id serial PRIMARY KEY, name text NOT NULL); INSERT INTO items (name) VALUES ('a'), ('b'), ('c');";
 
@@ -44,7 +47,7 @@ describe('promotion on a Neon branch', () => {
       branch: { provider: 'neon', projectId: project.projectId, branchId: project.branchId, databaseName: project.databaseName, roleName: project.roleName },
     });
     const waiting = await client.waitForStage(id, ['awaiting-approval', 'finished']);
-    expect(waiting).toMatchObject({ stage: 'awaiting-approval', trial: { converged: true } });
+    expect(waiting).toMatchObject({ stage: 'awaiting-approval', trial: { catalog: proofOf(await withClient(dev.url, (client) => readCatalogObjects(client, ['public']))) } });
     expect(await fake.databasesOnServer(project.projectId)).toHaveLength(2); // prod and the trial branch
     expect(fake.requests.some((r) => r.operationId === 'createProjectBranch' && r.status === 201)).toBe(true);
 

@@ -8,6 +8,9 @@ import { startWorker, type TestWorker } from './worker.ts';
 import { approveSignal, statusQuery } from '../workflows/messages.ts';
 import { Worker } from '@temporalio/worker';
 import { workflowsPath } from '../worker/worker.ts';
+import { withClient } from '../activities/db.ts';
+import { readCatalogObjects } from '../activities/convergence/catalog.ts';
+import { proofOf } from '../activities/convergence/diff.ts';
 
 const APP = `
   CREATE TABLE users (id serial PRIMARY KEY, email text NOT NULL UNIQUE, created_at timestamptz NOT NULL DEFAULT now());
@@ -54,7 +57,7 @@ describe('promotion', () => {
     const waiting = await client.waitForStage(id, ['awaiting-approval', 'finished']);
     expect(waiting.stage).toBe('awaiting-approval');
     expect(waiting.plan!.statements.map((s) => s.kind).sort()).toEqual(['alter_table_add_column', 'create_reference', 'create_table']);
-    expect(waiting.trial!.converged).toBe(true);
+    expect(waiting.trial!.catalog).toEqual(proofOf(await withClient(dev.url, (client) => readCatalogObjects(client, ['public']))));
     expect(await branchExists(waiting.branch!.id)).toBe(true);
     // Cleaning up leftovers spares the branch of a promotion that is still running.
     const cleanup = spawnSync(process.execPath, ['bin/pgpromote.mjs', 'branches', '--prod', prod.url, '--delete-stale'], {

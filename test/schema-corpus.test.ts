@@ -1,8 +1,11 @@
 // The schema corpus: every case's plan, applied to a copy of prod, must give dev's `pg_dump
-// --schema-only` exactly (comments, SET lines, \restrict keys and blank lines aside), or the plan must refuse.
+// --schema-only` exactly (comments, SET lines, \restrict keys and blank lines aside) and dev's catalog as
+// the convergence check reads it, or the plan must refuse.
 import { describe, expect, test } from 'vitest';
 import { corpus } from './schema-corpus/index.ts';
-import { plan, schemaDump, withAppliedCopy, withDatabases } from './schema-corpus/databases.ts';
+import { plan, schemaDump, withAppliedCopy, withClient, withDatabases } from './schema-corpus/databases.ts';
+import { readCatalogObjects } from '../activities/convergence/catalog.ts';
+import { diffCatalogs } from '../activities/convergence/diff.ts';
 import type { CorpusCase } from './schema-corpus/case.ts';
 
 async function runCase(corpusCase: CorpusCase) {
@@ -18,6 +21,8 @@ async function runCase(corpusCase: CorpusCase) {
     await withAppliedCopy(prod, planned, async (copy) => {
       const [applied, wanted] = await Promise.all([schemaDump(copy), schemaDump(dev)]);
       expect(applied, planned.statements.map((statement) => statement.sql).join('\n')).toBe(wanted);
+      const catalogOf = (database: string) => withClient(database, (client) => readCatalogObjects(client, options.schemas ?? ['public']));
+      expect(diffCatalogs(await catalogOf(copy), await catalogOf(dev), ['applied', 'dev'])).toEqual([]);
     });
   });
 }

@@ -7,6 +7,8 @@ import { readSchema, schemaFingerprint, type Plan } from '../schema/plan.ts';
 import { phasesOf, runInTransaction, type ExecutionLimits, type StatementResult } from './execute.ts';
 import { abandon, claim, ensureLedger, guard, record } from './ledger.ts';
 import { abortOnSignal, openSession, FENCE, type AttemptIdentity } from './session.ts';
+import { comparedSchemas, readCatalogObjects } from '../convergence/catalog.ts';
+import { catalogHash } from '../convergence/diff.ts';
 
 /** Prod is not what the plan was made from, or not what it should be after it: nothing was applied. */
 export class DriftError extends Error {
@@ -31,6 +33,8 @@ export interface ApplyOptions extends IntrospectOptions {
   limits: ExecutionLimits;
   /** Aborts when Temporal cancels or gives up the attempt: the statement in flight is ended on the server. */
   signal?: AbortSignal;
+  /** The hash of dev's catalog that the trial's convergence check proved the branch equal to: prod must reach it before commit. */
+  devCatalog?: string;
 }
 
 export async function applyToProduction(prodUrl: string, plan: Plan, options: ApplyOptions): Promise<ApplyResult> {
@@ -66,6 +70,9 @@ export async function applyToProduction(prodUrl: string, plan: Plan, options: Ap
       ...(await inTransaction(main, async (client) => {
         if ((await fingerprintOf(client)) !== plan.toFingerprint) {
           throw new DriftError('after the statements, prod does not match dev (fingerprints differ): rolled back, nothing was applied');
+        }
+        if (options.devCatalog && catalogHash(await readCatalogObjects(client, comparedSchemas(options))) !== options.devCatalog) {
+          throw new DriftError("after the statements, prod's catalog differs from dev's as the trial proved it, in what the planner does not see (did prod change after the trial?): rolled back, nothing was applied; start a new promotion");
         }
         await record(client, identity, plan, 'applied');
       })),

@@ -1,9 +1,13 @@
 // The trial: the plan applied to a branch (a copy of prod with its data) exactly as the production
-// apply would run it, then proof that the branch now matches dev.
+// apply would run it, then proof that the branch now matches dev: by the planner (planning again finds
+// nothing to do) and by the convergence check's own reading of the catalog, which does not share the
+// planner's model and so does not share its blind spots.
 import type pg from 'pg';
 import type { IntrospectOptions } from '../schema/introspect.ts';
 import { planPromotion, type Answers, type Hazard, type Plan } from '../schema/plan.ts';
 import { phasesOf, runInTransaction, type ExecutionLimits, type StatementResult } from '../production/execute.ts';
+import { comparedSchemas, readCatalogObjects } from '../convergence/catalog.ts';
+import { diffCatalogs, proofOf, type CatalogProof } from '../convergence/diff.ts';
 
 /** After the plan, the branch still differs from dev: the plan is incomplete. */
 export class ConvergenceError extends Error {
@@ -23,9 +27,13 @@ export interface TrialStatement extends StatementResult {
 export interface TrialReport {
   statements: TrialStatement[];
   totalMs: number;
-  /** The branch's schema after the plan equals dev's (always true in a report: otherwise the trial fails). */
-  converged: true;
+  /** Dev's catalog as the convergence check read it, which the branch matched after the plan: the apply
+   * checks that prod reaches the same hash before it commits. */
+  catalog: CatalogProof;
 }
+
+/** Differences past this many are counted, not listed. */
+const LISTED_DIFFERENCES = 20;
 
 const answersOf = (plan: Plan): Answers =>
   Object.fromEntries(plan.questions.flatMap((question) => (question.answer ? [[question.id, question.answer]] : [])));
@@ -49,18 +57,36 @@ export async function trialPlan(
   const started = performance.now();
   const { prepare, main } = phasesOf(plan);
   const results = prepare.length ? await runInTransaction(branch, plan, prepare, options.limits) : [];
+  let catalog: CatalogProof | undefined;
   results.push(...(await runInTransaction(branch, plan, main, options.limits, { beforeCommit: async (client) => {
     const remaining = await planPromotion(client, dev, { schemas: options.schemas }); // the questions are answered by now
-    if (remaining.fromFingerprint === plan.toFingerprint) return;
-    const rest = [
-      ...remaining.statements.map((statement) => `  ${statement.sql.trim()}`),
-      ...remaining.unsupported.map((item) => `  (${item.kind} ${item.object}: ${item.reason})`),
-    ].join('\n');
-    throw new ConvergenceError(`after the plan, the branch still differs from dev; still needed:\n${rest || '  (differences the planner does not express)'}`);
+    if (remaining.fromFingerprint !== plan.toFingerprint) {
+      const rest = [
+        ...remaining.statements.map((statement) => `  ${statement.sql.trim()}`),
+        ...remaining.unsupported.map((item) => `  (${item.kind} ${item.object}: ${item.reason})`),
+      ].join('\n');
+      throw new ConvergenceError(`after the plan, the branch still differs from dev; still needed:\n${rest || '  (differences the planner does not express)'}`);
+    }
+    catalog = await proveCatalogsEqual(client, dev, comparedSchemas(options));
   } })));
   return {
     statements: results.map((result) => ({ ...result, hazards: hazardsOf.get(result.sql) ?? [] })),
     totalMs: Math.round(performance.now() - started),
-    converged: true,
+    catalog: catalog!,
   };
+}
+
+/** The branch's catalog equals dev's, object by object; or a ConvergenceError that lists what differs. */
+async function proveCatalogsEqual(branch: pg.ClientBase, dev: pg.ClientBase, schemas: string[]): Promise<CatalogProof> {
+  const [branchCatalog, devCatalog] = await Promise.all([readCatalogObjects(branch, schemas), readCatalogObjects(dev, schemas)]);
+  const differences = diffCatalogs(branchCatalog, devCatalog, ['branch', 'dev']);
+  if (differences.length) {
+    const listed = differences.slice(0, LISTED_DIFFERENCES).map((line) => `  ${line}`);
+    if (differences.length > LISTED_DIFFERENCES) listed.push(`  ... and ${differences.length - LISTED_DIFFERENCES} more`);
+    throw new ConvergenceError(
+      `after the plan, the branch still differs from dev in what the planner does not see (schemas ${schemas.join(', ')}; branch vs dev):\n${listed.join('\n')}\n`
+      + 'the plan cannot make prod match dev: make these changes on prod by hand (or change dev), then start a new promotion',
+    );
+  }
+  return proofOf(devCatalog);
 }
