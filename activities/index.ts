@@ -81,22 +81,22 @@ export function createActivities(deps: ActivityDeps) {
       return heartbeating(() => provider(input.target, input.prod).restore(input.source, input.keepAs, madeBy('reverted')));
     },
 
-    async trial(input: Databases & { branch: Sealed; plan: Plan; limits?: ExecutionLimits }): Promise<TrialReport> {
+    async trial(input: { dev: Sealed; branch: Sealed; plan: Plan; limits?: ExecutionLimits }): Promise<TrialReport> {
       const limits = input.limits ?? DEFAULT_LIMITS;
       return heartbeating(async () => {
         const branch = await openSession(open(input.branch), 'trial', promotionRun(), limits);
         try {
-          return await withClient(open(input.dev), (dev) => trialPlan(branch, dev, input.plan, { ...input, limits }));
+          return await withClient(open(input.dev), (dev) => trialPlan(branch, dev, input.plan, { limits }));
         } finally {
           await branch.end().catch(() => {});
         }
       });
     },
 
-    async applyToProduction(input: { prod: Sealed; schemas?: string[]; plan: Plan; limits?: ExecutionLimits }): Promise<ApplyResult> {
+    async applyToProduction(input: { prod: Sealed; plan: Plan; devCatalog: string; limits?: ExecutionLimits }): Promise<ApplyResult> {
       const limits = input.limits ?? DEFAULT_LIMITS;
       return heartbeating(() =>
-        applyToProduction(open(input.prod), input.plan, { schemas: input.schemas, limits, identity: promotionRun(), signal: Context.current().cancellationSignal }),
+        applyToProduction(open(input.prod), input.plan, { devCatalog: input.devCatalog, limits, identity: promotionRun(), signal: Context.current().cancellationSignal }),
       );
     },
 

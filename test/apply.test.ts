@@ -8,17 +8,23 @@ import { planUrls, type Plan } from '../activities/schema/plan.ts';
 import { applyToProduction, settleAbandonedApply } from '../activities/production/apply.ts';
 import { DEFAULT_LIMITS, type ExecutionLimits } from '../activities/production/execute.ts';
 import { openSession, type AttemptIdentity } from '../activities/production/session.ts';
+import { readCatalogObjects } from '../activities/convergence/catalog.ts';
+import { catalogHash } from '../activities/convergence/diff.ts';
 
 const created: string[] = [];
 afterAll(async () => {
   for (const name of created) await dropDatabase(name);
 });
 
+// What the trial would hand the apply: the hash of dev's catalog, by plan.
+const devCatalogs = new Map<string, string>();
+
 async function pair(prodSql: string, devSql: string) {
   const prod = await createDatabase('prod', prodSql);
   const dev = await createDatabase('dev', devSql);
   created.push(prod.name, dev.name);
   const plan = await planUrls(prod.url, dev.url);
+  devCatalogs.set(plan.planHash, catalogHash(await withClient(dev.url, (client) => readCatalogObjects(client, plan.schemas))));
   return { prod, dev, plan };
 }
 
@@ -26,7 +32,7 @@ const promotion = (promotionId = `p-${randomUUID()}`) => ({ promotionId, runId: 
 const firstAttempt = () => ({ ...promotion(), attempt: 1 });
 
 const apply = (url: string, plan: Plan, identity: AttemptIdentity = firstAttempt(), limits: ExecutionLimits = DEFAULT_LIMITS) =>
-  applyToProduction(url, plan, { identity, limits });
+  applyToProduction(url, plan, { identity, limits, devCatalog: devCatalogs.get(plan.planHash)! });
 
 const columnsOf = async (database: string, table: string) =>
   (await sql(`SELECT column_name FROM information_schema.columns WHERE table_name = '${table}' ORDER BY ordinal_position`, database)).rows.map((r) => r.column_name);

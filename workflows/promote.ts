@@ -133,8 +133,7 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
       state.branch = { id: branch.id, name: branch.name };
 
       enter('trial');
-      // The trial and the apply compare exactly the schemas the plan compared.
-      state.trial = await changes.trial({ prod: input.prod, dev: input.dev, schemas: state.plan.schemas, branch: branch.url, plan: state.plan });
+      state.trial = await changes.trial({ dev: input.dev, branch: branch.url, plan: state.plan });
 
       enter('awaiting-approval');
       const decided = await condition(() => !!state.approval || !!state.rejection, (input.approvalTimeout ?? '7 days') as never);
@@ -154,7 +153,7 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
       }
 
       enter('applying');
-      state.apply = await applyOrSettle(input, state.plan);
+      state.apply = await applyOrSettle(input, state.plan, state.trial.catalog.hash);
       state.outcome = 'applied';
       await dropBranches('branch'); // the trial branch is not needed while a revert is still possible
 
@@ -197,9 +196,9 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
  * or cancellation), prod is settled before anything is reported: no attempt can commit after that, and
  * an attempt that did commit (say, one that froze and woke up) makes the promotion applied after all.
  */
-async function applyOrSettle(input: PromoteInput, plan: Plan): Promise<ApplyResult> {
+async function applyOrSettle(input: PromoteInput, plan: Plan, devCatalog: string): Promise<ApplyResult> {
   try {
-    return await changes.applyToProduction({ prod: input.prod, schemas: plan.schemas, plan });
+    return await changes.applyToProduction({ prod: input.prod, plan, devCatalog });
   } catch (error) {
     const settled = await CancellationScope.nonCancellable(() => settling.settleAbandonedApply({ prod: input.prod, plan }));
     if (settled.applied) return { alreadyApplied: true, statements: [] };

@@ -6,7 +6,7 @@
 // grantors, tablespaces, sequence values and whether a materialized view is populated; and the objects
 // that belong to an extension, which the extension and its version stand for.
 import type pg from 'pg';
-import { INTERNAL_SCHEMA, type IntrospectOptions } from '../schema/introspect.ts';
+import { INTERNAL_SCHEMA } from '../schema/introspect.ts';
 
 /** `kind name` (names quoted where SQL needs it: `column public.users.email`) → that object's properties. */
 export type CatalogObjects = Record<string, Record<string, unknown>>;
@@ -206,9 +206,6 @@ const QUERIES: Record<string, string> = {
     from pg_default_acl d join pg_roles r on r.oid = d.defaclrole left join nsp n on n.oid = d.defaclnamespace
     where d.defaclnamespace = 0 or n.oid is not null`,
 };
-
-/** The schemas a promotion compares: its `schemas` option, `public` when empty, as the planner reads them. */
-export const comparedSchemas = (options: IntrospectOptions): string[] => (options.schemas?.length ? options.schemas : ['public']);
 
 /** Reads every user object of `schemas` (pgpromote's own schema aside) and the database's extensions. */
 export async function readCatalogObjects(client: Queryable, schemas: string[]): Promise<CatalogObjects> {

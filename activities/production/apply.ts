@@ -2,12 +2,11 @@
 // drifted from the planned starting point, transactional, verified before commit, recorded in the
 // ledger in the same transaction, and fenced: an attempt that Temporal gave up can never commit.
 import type pg from 'pg';
-import type { IntrospectOptions } from '../schema/introspect.ts';
 import { readSchema, schemaFingerprint, type Plan } from '../schema/plan.ts';
 import { phasesOf, runInTransaction, type ExecutionLimits, type StatementResult } from './execute.ts';
 import { abandon, claim, ensureLedger, guard, record } from './ledger.ts';
 import { abortOnSignal, openSession, FENCE, type AttemptIdentity } from './session.ts';
-import { comparedSchemas, readCatalogObjects } from '../convergence/catalog.ts';
+import { readCatalogObjects } from '../convergence/catalog.ts';
 import { catalogHash } from '../convergence/diff.ts';
 
 /** Prod is not what the plan was made from, or not what it should be after it: nothing was applied. */
@@ -28,13 +27,13 @@ export interface ApplyResult {
 
 const LOCK_KEY = "hashtext('pgpromote:apply')";
 
-export interface ApplyOptions extends IntrospectOptions {
+export interface ApplyOptions {
   identity: AttemptIdentity;
   limits: ExecutionLimits;
   /** Aborts when Temporal cancels or gives up the attempt: the statement in flight is ended on the server. */
   signal?: AbortSignal;
   /** The hash of dev's catalog that the trial's convergence check proved the branch equal to: prod must reach it before commit. */
-  devCatalog?: string;
+  devCatalog: string;
 }
 
 export async function applyToProduction(prodUrl: string, plan: Plan, options: ApplyOptions): Promise<ApplyResult> {
@@ -46,7 +45,7 @@ export async function applyToProduction(prodUrl: string, plan: Plan, options: Ap
     await lockProd(prod);
     await ensureLedger(prod);
     const entry = await claim(prod, identity, plan);
-    const fingerprintOf = async (client: pg.ClientBase) => schemaFingerprint(await readSchema(client, options));
+    const fingerprintOf = async (client: pg.ClientBase) => schemaFingerprint(await readSchema(client, { schemas: plan.schemas }));
     if (entry.state === 'applied') {
       if ((await fingerprintOf(prod)) !== plan.toFingerprint) {
         throw new DriftError('this promotion applied its plan earlier, but prod has changed since (its schema no longer matches dev): start a new promotion');
@@ -71,7 +70,7 @@ export async function applyToProduction(prodUrl: string, plan: Plan, options: Ap
         if ((await fingerprintOf(client)) !== plan.toFingerprint) {
           throw new DriftError('after the statements, prod does not match dev (fingerprints differ): rolled back, nothing was applied');
         }
-        if (options.devCatalog && catalogHash(await readCatalogObjects(client, comparedSchemas(options))) !== options.devCatalog) {
+        if (catalogHash(await readCatalogObjects(client, plan.schemas)) !== options.devCatalog) {
           throw new DriftError("after the statements, prod's catalog differs from dev's as the trial proved it, in what the planner does not see (did prod change after the trial?): rolled back, nothing was applied; start a new promotion");
         }
         await record(client, identity, plan, 'applied');

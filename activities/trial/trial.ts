@@ -3,10 +3,9 @@
 // nothing to do) and by the convergence check's own reading of the catalog, which does not share the
 // planner's model and so does not share its blind spots.
 import type pg from 'pg';
-import type { IntrospectOptions } from '../schema/introspect.ts';
 import { planPromotion, type Answers, type Hazard, type Plan } from '../schema/plan.ts';
 import { phasesOf, runInTransaction, type ExecutionLimits, type StatementResult } from '../production/execute.ts';
-import { comparedSchemas, readCatalogObjects } from '../convergence/catalog.ts';
+import { readCatalogObjects } from '../convergence/catalog.ts';
 import { diffCatalogs, proofOf, type CatalogProof } from '../convergence/diff.ts';
 
 /** After the plan, the branch still differs from dev: the plan is incomplete. */
@@ -42,9 +41,10 @@ export async function trialPlan(
   branch: pg.ClientBase,
   dev: pg.ClientBase,
   plan: Plan,
-  options: IntrospectOptions & { limits: ExecutionLimits },
+  options: { limits: ExecutionLimits },
 ): Promise<TrialReport> {
-  const planOptions = { schemas: options.schemas, answers: answersOf(plan) };
+  // Everything is read through the schemas the plan compared.
+  const planOptions = { schemas: plan.schemas, answers: answersOf(plan) };
   // Planning again on the branch proves it holds the schema the plan starts from, and measures its data.
   const measured = await planPromotion(branch, dev, planOptions);
   if (measured.toFingerprint !== plan.toFingerprint) {
@@ -59,7 +59,7 @@ export async function trialPlan(
   const results = prepare.length ? await runInTransaction(branch, plan, prepare, options.limits) : [];
   let catalog: CatalogProof | undefined;
   results.push(...(await runInTransaction(branch, plan, main, options.limits, { beforeCommit: async (client) => {
-    const remaining = await planPromotion(client, dev, { schemas: options.schemas }); // the questions are answered by now
+    const remaining = await planPromotion(client, dev, { schemas: plan.schemas }); // the questions are answered by now
     if (remaining.fromFingerprint !== plan.toFingerprint) {
       const rest = [
         ...remaining.statements.map((statement) => `  ${statement.sql.trim()}`),
@@ -67,7 +67,7 @@ export async function trialPlan(
       ].join('\n');
       throw new ConvergenceError(`after the plan, the branch still differs from dev; still needed:\n${rest || '  (differences the planner does not express)'}`);
     }
-    catalog = await proveCatalogsEqual(client, dev, comparedSchemas(options));
+    catalog = await proveCatalogsEqual(client, dev, plan.schemas);
   } })));
   return {
     statements: results.map((result) => ({ ...result, hazards: hazardsOf.get(result.sql) ?? [] })),
