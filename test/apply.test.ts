@@ -6,7 +6,7 @@ import { createDatabase, dropDatabase, sql } from './support.ts';
 import { withClient } from '../activities/db.ts';
 import { planUrls, type Plan } from '../activities/schema/plan.ts';
 import { applyToProduction, settleAbandonedApply } from '../activities/production/apply.ts';
-import { DEFAULT_LIMITS, type ExecutionLimits } from '../activities/production/execute.ts';
+import { DEFAULT_LIMITS, phasesOf, type ExecutionLimits } from '../activities/production/execute.ts';
 import { openSession, type AttemptIdentity } from '../activities/production/session.ts';
 import { readCatalogObjects } from '../activities/convergence/catalog.ts';
 import { catalogHash } from '../activities/convergence/diff.ts';
@@ -120,6 +120,14 @@ describe('applyToProduction', () => {
     expect(retried.statements.map((s) => s.sql)).toEqual([plan.statements[1]!.sql]);
     expect((await sql("SELECT column_default FROM information_schema.columns WHERE table_name = 't' AND column_name = 's'", prod.name)).rows[0].column_default).toBe("'done'::state");
     expect((await ledger(prod.name)).map((row) => row.state)).toEqual(['applied']);
+  });
+
+  it('puts a statement in the enum-value phase by its kind, never by text that dev\'s names can shape', () => {
+    const statement = (sql: string, kind: string) => ({ sql, kind, transactional: kind !== 'alter_type_add_value', hazards: [] });
+    const renamed = statement('ALTER TYPE "public"."s ADD VALUE x" RENAME TO "t"', 'rename_type_enum');
+    const added = statement('ALTER TYPE "public"."e" ADD VALUE \'b\'', 'alter_type_add_value');
+    const plan = { statements: [renamed, added] } as unknown as Plan;
+    expect(phasesOf(plan)).toEqual({ prepare: [added], main: [renamed] });
   });
 
   it('notices drift in what drizzle-kit does not model, such as a function body', async () => {

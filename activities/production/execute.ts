@@ -40,8 +40,9 @@ export class StatementInterruptedError extends Error {
 const interrupted = (error: { code?: string }) =>
   !error.code || error.code.startsWith('08') || /^57P0\d$/.test(error.code) || error.code === '25P03' || error.code === '55P03';
 
-/** `ALTER TYPE ... ADD VALUE` may run in a transaction, but the new value is unusable until that commits. */
-const addsEnumValue = (sql: string) => /^ALTER TYPE .* ADD VALUE/is.test(sql);
+/** `ALTER TYPE ... ADD VALUE` may run in a transaction, but the new value is unusable until that commits.
+ * Known by the statement's kind, never by its text, which holds dev's names. */
+const addsEnumValue = (statement: PlannedStatement) => statement.kind === 'alter_type_add_value';
 
 export interface Phases {
   /** New enum values, committed first in a transaction of their own so that `main` can use them. */
@@ -52,15 +53,15 @@ export interface Phases {
 
 /** Splits a plan into its transactions; refuses statements that cannot run in a transaction at all. */
 export function phasesOf(plan: Plan): Phases {
-  const outside = plan.statements.filter((statement) => !statement.transactional && !addsEnumValue(statement.sql));
+  const outside = plan.statements.filter((statement) => !statement.transactional && !addsEnumValue(statement));
   if (outside.length) {
     throw new StatementError(
       `the plan has ${outside.length} statement(s) that cannot run inside a transaction (first: ${outside[0]!.sql.trim()}); apply them by hand or change dev so they are not needed`,
     );
   }
   return {
-    prepare: plan.statements.filter((statement) => addsEnumValue(statement.sql)),
-    main: plan.statements.filter((statement) => !addsEnumValue(statement.sql)),
+    prepare: plan.statements.filter(addsEnumValue),
+    main: plan.statements.filter((statement) => !addsEnumValue(statement)),
   };
 }
 
