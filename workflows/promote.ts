@@ -99,13 +99,14 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
     log.info('promotion stage', { promotionId, stage });
   };
   const dropped = new Set<string>();
-  // While a revert runs, and after one failed, the backup is the only copy of prod from before the apply.
-  let keepBackup = false;
+  // While a revert runs, and after one failed (requested, not done), the backup is the only copy of prod
+  // from before the apply: it is kept.
+  const revertUnfinished = () => !!state.revert && !state.revert.keptAs;
   const dropBranches = (...which: ('branch' | 'backup')[]) =>
     CancellationScope.nonCancellable(async () => {
       for (const key of which) {
         const branch = state[key];
-        if (!branch || dropped.has(branch.id) || (key === 'backup' && keepBackup)) continue;
+        if (!branch || dropped.has(branch.id) || (key === 'backup' && revertUnfinished())) continue;
         await branches.deleteBranch({ prod: input.prod, target: input.branch, id: branch.id });
         dropped.add(branch.id);
       }
@@ -161,9 +162,7 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
         enter('revert-window');
         if (await condition(() => !!state.revert, input.revertWindow as never)) {
           enter('reverting');
-          keepBackup = true;
           const restored = await changes.restoreProd({ prod: input.prod, target: input.branch, source: state.backup, keepAs: revertedBranchName(promotionId) });
-          keepBackup = false; // prod is confirmed in place, restored from it
           state.revert!.keptAs = restored.kept.name;
           state.outcome = 'reverted';
         }
