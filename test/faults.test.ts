@@ -245,6 +245,21 @@ describe('faults', { timeout: 600_000 }, () => {
     expect(await prodState(prod.name)).toEqual(APPLIED);
   });
 
+  it('a revert that fails with its backup still there keeps the backup for another try', async () => {
+    const { prod, dev } = await databases();
+    await startWorker(config);
+    const id = await deployAndApprove(prod.url, dev.url, { revertWindow: '10 minutes' });
+    const applied = await client.waitForStage(id, ['revert-window', 'finished']);
+    // Someone else's database holds the name the revert keeps prod's state under: it refuses to touch prod.
+    const squatter = `pgpromote-${id}-reverted`;
+    await sql(`CREATE DATABASE "${squatter}"`);
+    created.push(squatter);
+    await expect(client.revert(id, { by: 'bob' })).rejects.toThrow(/the revert failed; prod stays as the promotion left it, and its backup .* is kept/);
+    expect((await sql(`SELECT 1 FROM pg_database WHERE datname = '${applied.backup!.id}'`)).rowCount).toBe(1);
+    created.push(applied.backup!.id);
+    expect(await prodState(prod.name)).toEqual(APPLIED);
+  });
+
   it('a promotion id used again starts a new promotion that applies its plan, even the same plan as before', async () => {
     const { prod, dev } = await databases();
     await startWorker(config);
