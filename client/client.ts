@@ -157,6 +157,8 @@ export class PromotionClient {
       outcome: run === 'FAILED' ? 'failed' : undefined,
       error: reason,
       ignored: [],
+      policy: { ...input?.policy, approvals: input?.policy?.approvals ?? 1 },
+      approvals: [],
       ended,
     };
   }

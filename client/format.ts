@@ -45,7 +45,7 @@ export function formatState(state: PromotionStatus): string {
     const slowest = [...state.trial.statements].sort((a, b) => b.ms - a.ms)[0];
     if (slowest) lines.push(`  slowest on the branch: ${slowest.ms} ms — ${slowest.sql.trim().split('\n')[0]}`);
   }
-  if (state.approval) lines.push(`  approved by ${state.approval.by}${state.approval.comment ? `: ${state.approval.comment}` : ''}`);
+  for (const approval of state.approvals) lines.push(`  approved by ${approval.by}${approval.comment ? `: ${approval.comment}` : ''}`);
   if (state.backup) lines.push(`  backup of prod before the apply: ${state.backup.name}${state.stage === 'finished' ? ' (deleted)' : ''}`);
   if (state.revert) lines.push(`  reverted by ${state.revert.by}${state.revert.comment ? `: ${state.revert.comment}` : ''}; prod's state before the revert is kept as ${state.revert.keptAs ?? '(pending)'}`);
   if (state.rejection) lines.push(`  rejected by ${state.rejection.by}${state.rejection.comment ? `: ${state.rejection.comment}` : ''}`);

@@ -70,7 +70,7 @@ describe('promotion', () => {
 
     await client.approve(id, { by: 'alice', comment: 'ship it' });
     const done = await client.result(id);
-    expect(done).toMatchObject({ outcome: 'applied', stage: 'finished', approval: { by: 'alice', comment: 'ship it' } });
+    expect(done).toMatchObject({ outcome: 'applied', stage: 'finished', approvals: [{ by: 'alice', comment: 'ship it' }] });
     expect(done.apply!.statements).toHaveLength(3);
     expect(await columns(prod.name, 'comments')).toEqual(['id', 'project_id', 'body']);
     expect(await columns(prod.name, 'projects')).toEqual(['id', 'owner_id', 'name', 'archived']);

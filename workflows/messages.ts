@@ -28,6 +28,20 @@ export interface PromoteInput {
    * prod is copied into a backup branch before the apply for it. Off when absent.
    */
   revertWindow?: string;
+  /** Who started the promotion (the deploy system or person), for `noSelfApproval`. */
+  startedBy?: string;
+  /** Who may approve, and how many must. One approval by anyone when absent. */
+  policy?: ApprovalPolicy;
+}
+
+/** Who may approve a promotion, chosen when it starts and shown in status. */
+export interface ApprovalPolicy {
+  /** Only these people may approve; anyone when absent. */
+  approvers?: string[];
+  /** How many distinct approvers must approve (1 when absent). */
+  approvals?: number;
+  /** Whoever started the promotion may not approve it. */
+  noSelfApproval?: boolean;
 }
 
 /** Who decided, and why: a rejection, a revert. */
@@ -43,8 +57,18 @@ export interface Approval extends Decision {
   acceptDataLoss?: boolean;
 }
 
+/** Answers to the plan's open questions (rename or drop?), by question id or by the objects' names. */
+export interface AnswerMessage extends Decision {
+  /** `{questionId: candidate | 'drop'}` */
+  answers?: Answers;
+  /** `old=new`, e.g. `users.name=users.full_name`: the question about `old` is answered with `new`. */
+  renames?: string[];
+  /** Objects dropped on purpose, e.g. `users.nickname`: their questions are answered `drop`. */
+  drops?: string[];
+}
+
 export type Stage =
-  | 'planning' | 'branching' | 'trial' | 'awaiting-approval' | 'backing-up' | 'applying'
+  | 'queued' | 'planning' | 'awaiting-answers' | 'branching' | 'trial' | 'awaiting-approval' | 'backing-up' | 'applying'
   | 'revert-window' | 'reverting' | 'cleaning-up' | 'finished';
 
 export type Outcome = 'applied' | 'up-to-date' | 'rejected' | 'expired' | 'failed' | 'cancelled' | 'reverted';
@@ -60,7 +84,11 @@ export interface PromotionState {
   /** prod as it was before the apply, while a revert is possible. */
   backup?: { id: string; name: string };
   trial?: TrialReport;
-  approval?: Approval & { at: string };
+  /** Who started it, and who may approve it. */
+  startedBy?: string;
+  policy: Required<Pick<ApprovalPolicy, 'approvals'>> & ApprovalPolicy;
+  /** Accepted approvals of the current plan, in order; the promotion applies once the policy's count is reached. */
+  approvals: (Approval & { at: string })[];
   rejection?: Decision & { at: string };
   /** `keptAs`: the branch that holds prod as it was when reverted (with any writes made after the apply). */
   revert?: Decision & { at: string; keptAs?: string };
@@ -76,10 +104,12 @@ export interface PromotionState {
 // Each decision is an update: its validator refuses what the workflow would not do (workflows/rules.ts),
 // and the caller gets the reason. A signal of the same name does the same for the Temporal UI, where a
 // refused one is recorded under `ignored`. Accepted updates answer with the state after them.
+export const answerUpdate = defineUpdate<PromotionState, [AnswerMessage]>('answer');
 export const approveUpdate = defineUpdate<PromotionState, [Approval]>('approve');
 export const rejectUpdate = defineUpdate<PromotionState, [Decision]>('reject');
 export const revertUpdate = defineUpdate<PromotionState, [Decision]>('revert');
 export const cancelUpdate = defineUpdate<PromotionState, [Decision]>('cancel');
+export const answerSignal = defineSignal<[AnswerMessage]>('answer');
 export const approveSignal = defineSignal<[Approval]>('approve');
 export const rejectSignal = defineSignal<[Decision]>('reject');
 export const revertSignal = defineSignal<[Decision]>('revert');

@@ -22,7 +22,7 @@ import {
   approveSignal, approveUpdate, cancelSignal, cancelUpdate, rejectSignal, rejectUpdate, revertSignal, revertUpdate, statusQuery,
   type Decision, type PromoteInput, type PromotionState, type Stage,
 } from './messages.ts';
-import { approvalRefusal, cancelRefusal, rejectionRefusal, revertRefusal } from './rules.ts';
+import { approvalRefusal, cancelRefusal, isApproved, rejectionRefusal, revertRefusal } from './rules.ts';
 import { requireValidInput } from './input.ts';
 
 // Errors where trying again gives the same answer.
@@ -50,14 +50,17 @@ const settling = proxyActivities<Activities>({
 export async function promote(input: PromoteInput): Promise<PromotionState> {
   const { workflowId: promotionId } = workflowInfo();
   requireValidInput(input, promotionId); // before anything is touched, whoever started it
-  const state: PromotionState = { promotionId, dev: input.devLabel, prod: input.prodLabel, stage: 'planning', ignored: [] };
+  const state: PromotionState = {
+    promotionId, dev: input.devLabel, prod: input.prodLabel, stage: 'planning', ignored: [],
+    startedBy: input.startedBy, policy: { ...input.policy, approvals: input.policy?.approvals ?? 1 }, approvals: [],
+  };
   const now = () => new Date().toISOString();
   // The story runs in its own scope, so that a cancel message can stop it and clean-up still runs.
   const story = new CancellationScope();
 
   setHandler(statusQuery, () => state);
   decision(approveUpdate, approveSignal, (approval) => approvalRefusal(state, approval), (approval) => {
-    state.approval = { by: approval.by, comment: approval.comment, planHash: approval.planHash, acceptDataLoss: approval.acceptDataLoss, at: now() };
+    state.approvals.push({ by: approval.by, comment: approval.comment, planHash: approval.planHash, acceptDataLoss: approval.acceptDataLoss, at: now() });
   });
   decision(rejectUpdate, rejectSignal, (rejection) => rejectionRefusal(state, rejection), (rejection) => {
     state.rejection = { by: rejection.by, comment: rejection.comment, at: now() };
@@ -137,7 +140,7 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
       state.trial = await changes.trial({ dev: input.dev, branch: branch.url, plan: state.plan });
 
       enter('awaiting-approval');
-      const decided = await condition(() => !!state.approval || !!state.rejection, (input.approvalTimeout ?? '7 days') as never);
+      const decided = await condition(() => isApproved(state) || !!state.rejection, (input.approvalTimeout ?? '7 days') as never);
       if (state.rejection) {
         state.outcome = 'rejected';
         return state;

@@ -29,9 +29,14 @@ export function approvalRefusal(state: PromotionState, approval: Partial<Approva
   return undefined;
 }
 
+/** The policy's count of distinct approvers is reached. */
+export function isApproved(state: PromotionState): boolean {
+  return new Set(state.approvals.map((approval) => approval.by)).size >= state.policy.approvals;
+}
+
 export function rejectionRefusal(state: PromotionState, rejection: Partial<Decision> | undefined): string | undefined {
-  if (state.approval || state.rejection || !BEFORE_DECISION.includes(state.stage)) {
-    return `the promotion can no longer be rejected (it is ${progress(state)}${state.approval ? `, approved by ${state.approval.by}` : ''})`;
+  if (isApproved(state) || state.rejection || !BEFORE_DECISION.includes(state.stage)) {
+    return `the promotion can no longer be rejected (it is ${progress(state)}${isApproved(state) ? `, approved by ${state.approvals.map((approval) => approval.by).join(', ')}` : ''})`;
   }
   return deciderRefusal(rejection);
 }
