@@ -63,7 +63,7 @@ export function createActivities(deps: ActivityDeps) {
   const provider = (target: BranchTarget, prod: Sealed) => createBranchProvider(target, open(prod), deps.neon);
 
   return {
-    async plan(input: Databases & { answers?: Answers; renames?: string[] }): Promise<Plan> {
+    async plan(input: Databases & { answers?: Answers; renames?: string[]; drops?: string[] }): Promise<Plan> {
       return heartbeating(() => planUrls(open(input.prod), open(input.dev), input));
     },
 

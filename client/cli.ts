@@ -5,6 +5,7 @@ import { PromotionClient, RefusedError, UsageError, readAnswers } from './client
 import { formatPlan, formatState } from './format.ts';
 import { planUrls } from '../activities/schema/plan.ts';
 import type { BranchTarget } from '../activities/branches/provider.ts';
+import type { ApprovalPolicy } from '../workflows/messages.ts';
 import { createBranchProvider } from '../activities/branches/index.ts';
 import { judgeBranches, temporalRunStatus } from '../activities/branches/stale.ts';
 import { activityDeps, loadConfig } from '../worker/config.ts';
@@ -61,15 +62,27 @@ function withPlanOptions(command: Command): Command {
     .option('--schema <name>', 'compare only this schema (repeatable; default: every user schema of prod and dev)', collect)
     .option('--exclude-schema <name>', 'leave this schema out of the comparison (repeatable)', collect)
     .option('--answers <file>', 'JSON file of {questionId: answer}')
-    .option('--rename <old=new>', 'treat old as renamed to new, e.g. users.name=users.full_name (repeatable)', collect);
+    .option('--rename <old=new>', 'treat old as renamed to new, e.g. users.name=users.full_name (repeatable)', collect)
+    .option('--drop <object>', 'drop this object on purpose, e.g. users.nickname: an object missing from dev is otherwise a question (repeatable)', collect);
 }
 
-function planOptions(options: { schema?: string[]; excludeSchema?: string[]; answers?: string; rename?: string[] }) {
+/** The deploy flags that say who may approve, as the workflow's policy; absent when none is given. */
+function approvalPolicy(options: { approvers?: string[]; approvals?: number; selfApproval: boolean }): ApprovalPolicy | undefined {
+  const policy: ApprovalPolicy = {
+    ...(options.approvers && { approvers: options.approvers }),
+    ...(options.approvals !== undefined && { approvals: options.approvals }),
+    ...(!options.selfApproval && { noSelfApproval: true }),
+  };
+  return Object.keys(policy).length ? policy : undefined;
+}
+
+function planOptions(options: { schema?: string[]; excludeSchema?: string[]; answers?: string; rename?: string[]; drop?: string[] }) {
   return {
     schemas: options.schema,
     excludeSchemas: options.excludeSchema,
     answers: options.answers ? readAnswers(options.answers) : undefined,
     renames: options.rename,
+    drops: options.drop,
   };
 }
 
@@ -99,6 +112,10 @@ export function buildCli(): Command {
     .option('--approval-timeout <duration>', 'how long to wait for approval', '7 days')
     .option('--revert-window <duration>', 'back prod up before the apply and allow `pgpromote revert` this long after it')
     .option('--id <id>', 'promotion id (Temporal workflow id)')
+    .addOption(new Option('--as <name>', 'who starts the promotion').default(defaultUser(), '$USER'))
+    .option('--approvers <names>', 'only these people may approve (comma-separated)', (value: string) => value.split(',').map((name) => name.trim()))
+    .option('--approvals <n>', 'how many distinct people must approve (default 1)', (value: string) => Number(value))
+    .option('--no-self-approval', 'whoever started the promotion (--as) may not approve it')
     .option('--no-wait', 'return once started instead of waiting for the plan')
     .action(async (options) => {
       await withPromotions(async (client) => {
@@ -110,12 +127,15 @@ export function buildCli(): Command {
           revertWindow: options.revertWindow,
           id: options.id,
           branch: branchTarget(options),
+          startedBy: options.as,
+          policy: approvalPolicy(options),
         });
         console.log(`promotion ${id} started: ${client.uiUrl(id)}`);
         if (!options.wait) return;
-        const state = await client.waitForStage(id, ['awaiting-approval', 'finished']);
+        const state = await client.waitForStage(id, ['awaiting-answers', 'awaiting-approval', 'finished']);
         console.log(formatState(state));
         if (state.outcome === 'failed' || state.ended) throw new Error(`promotion ${id} ${state.ended ?? 'failed'}: ${state.error ?? 'no reason given'}`);
+        if (state.stage === 'awaiting-answers') console.log(`\nanswer:  pgpromote answer ${id} --rename <old=new> | --drop <object>\nreject:  pgpromote reject ${id}`);
         if (state.stage === 'awaiting-approval') console.log(`\napprove: pgpromote approve ${id} --as <name>\nreject:  pgpromote reject ${id}`);
       });
     });
@@ -145,6 +165,19 @@ export function buildCli(): Command {
       await withPromotions(async (client) => {
         const state = await client.status(id);
         console.log(options.json ? JSON.stringify(state, null, 2) : formatState(state));
+      });
+    });
+
+  decision(program, 'answer', 'answer the open questions of a promotion\'s plan (renamed or dropped?); it plans again with the answers')
+    .option('--rename <old=new>', 'the object was renamed, e.g. users.name=users.full_name (repeatable)', collect)
+    .option('--drop <object>', 'the object is dropped on purpose, e.g. users.nickname (repeatable)', collect)
+    .option('--answers <file>', 'JSON file of {questionId: answer}')
+    .action(async (id: string, options) => {
+      await withPromotions(async (client) => {
+        const state = await client.answer(id, {
+          by: options.as, comment: options.comment, renames: options.rename, drops: options.drop, answers: options.answers ? readAnswers(options.answers) : undefined,
+        });
+        console.log(`answered; ${id} plans again with ${Object.keys(state.answered.at(-1)?.answers ?? {}).length} new answer(s) — follow it with: pgpromote status ${id}`);
       });
     });
 

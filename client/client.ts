@@ -18,8 +18,8 @@ import type { Answers } from '../activities/schema/plan.ts';
 import type { BranchTarget } from '../activities/branches/provider.ts';
 import { promote } from '../workflows/promote.ts';
 import {
-  approveUpdate, cancelUpdate, rejectUpdate, revertUpdate, statusQuery,
-  type Decision, type PromoteInput, type PromotionState, type Stage,
+  answerUpdate, approveUpdate, cancelUpdate, rejectUpdate, revertUpdate, statusQuery,
+  type AnswerMessage, type ApprovalPolicy, type Decision, type PromoteInput, type PromotionState, type Stage,
 } from '../workflows/messages.ts';
 import { MAX_PROMOTION_ID_LENGTH, promoteInputProblems } from '../workflows/input.ts';
 import { loadConfig, workflowUrl, type Config } from '../worker/config.ts';
@@ -61,12 +61,18 @@ export interface DeployOptions {
   answers?: Answers;
   /** `old=new` renames, e.g. `users.name=users.full_name`. */
   renames?: string[];
+  /** Objects dropped on purpose, e.g. `users.nickname`. */
+  drops?: string[];
   branch?: BranchTarget;
   approvalTimeout?: string;
   /** After the apply, how long `revert` may restore prod's backup (e.g. `1 hour`); no backup when absent. */
   revertWindow?: string;
   /** Workflow id; a fresh `promote-<prod db>-<random>` when absent. */
   id?: string;
+  /** Who starts it (for `policy.noSelfApproval`). */
+  startedBy?: string;
+  /** Who may approve, and how many must; one approval by anyone when absent. */
+  policy?: ApprovalPolicy;
 }
 
 export class PromotionClient {
@@ -113,8 +119,11 @@ export class PromotionClient {
       excludeSchemas: options.excludeSchemas,
       answers: options.answers,
       renames: options.renames,
+      drops: options.drops,
       approvalTimeout: options.approvalTimeout,
       revertWindow: options.revertWindow,
+      startedBy: options.startedBy,
+      policy: options.policy,
     };
     const problems = promoteInputProblems(input, id);
     if (problems.length) throw new UsageError(`nothing was started:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
@@ -158,6 +167,7 @@ export class PromotionClient {
       error: reason,
       ignored: [],
       policy: { ...input?.policy, approvals: input?.policy?.approvals ?? 1 },
+      answered: [],
       approvals: [],
       ended,
     };
@@ -189,6 +199,14 @@ export class PromotionClient {
     }
     const planHash = approval.planHash ?? (await this.status(id)).plan?.planHash ?? '';
     return this.decide(id, 'approve', approveUpdate, { ...approval, planHash });
+  }
+
+  /**
+   * Answers open questions of the plan (by id, as `old=new` renames, or as objects to drop); the
+   * promotion plans again with them. The workflow decides; a refusal throws its reason.
+   */
+  answer(id: string, answers: AnswerMessage): Promise<PromotionState> {
+    return this.decide(id, 'answer', answerUpdate, answers);
   }
 
   /** Rejects a promotion before its apply: prod stays as it is. */

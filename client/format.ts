@@ -19,7 +19,9 @@ export function formatPlan(plan: Plan): string {
     }
   }
   for (const question of plan.questions) {
-    const answer = question.answer ? `answered: ${question.answer}` : `pending: treated as drop + create; answer with --rename ${question.object}=<one of the candidates>`;
+    const answer = question.answer
+      ? `answered: ${question.answer}`
+      : `open: the plan shows drop + create, but no promotion applies it before it is answered: --rename ${question.object}=<one of the candidates>, or --drop ${question.object}`;
     lines.push(yellow(`? ${question.id}: renamed to one of ${question.candidates.join(', ')}? (${answer})`));
   }
   for (const item of plan.unsupported) lines.push(red(`✗ unsupported ${item.kind} ${item.object}: ${item.reason}`));
@@ -45,12 +47,18 @@ export function formatState(state: PromotionStatus): string {
     const slowest = [...state.trial.statements].sort((a, b) => b.ms - a.ms)[0];
     if (slowest) lines.push(`  slowest on the branch: ${slowest.ms} ms — ${slowest.sql.trim().split('\n')[0]}`);
   }
+  const { approvers, approvals: required, noSelfApproval } = state.policy;
+  if (approvers || required > 1 || noSelfApproval) {
+    lines.push(`  policy: ${required} distinct approver(s)${approvers ? ` among ${approvers.join(', ')}` : ''}${noSelfApproval ? `, not ${state.startedBy}` : ''}`);
+  }
+  for (const given of state.answered) lines.push(`  answered by ${given.by}: ${Object.entries(given.answers).map(([id, answer]) => `${id} → ${answer}`).join(', ')}`);
   for (const approval of state.approvals) lines.push(`  approved by ${approval.by}${approval.comment ? `: ${approval.comment}` : ''}`);
   if (state.backup) lines.push(`  backup of prod before the apply: ${state.backup.name}${state.stage === 'finished' ? ' (deleted)' : ''}`);
   if (state.revert) lines.push(`  reverted by ${state.revert.by}${state.revert.comment ? `: ${state.revert.comment}` : ''}; prod's state before the revert is kept as ${state.revert.keptAs ?? '(pending)'}`);
   if (state.rejection) lines.push(`  rejected by ${state.rejection.by}${state.rejection.comment ? `: ${state.rejection.comment}` : ''}`);
   if (state.apply) lines.push(`  applied ${state.apply.alreadyApplied ? '(already, by an earlier attempt)' : `${state.apply.statements.length} statements`}`);
   for (const ignored of state.ignored) lines.push(`  ignored a message from ${ignored.by}: ${ignored.reason}`);
+  for (const leftover of state.leftBehind ?? []) lines.push(red(`  left behind: ${leftover}`));
   if (state.error) lines.push(red(`  ${state.ended ? 'reason' : 'error'}: ${state.error}`));
   if (state.ended) lines.push(`  its branches of prod may remain: list and delete them with \`pgpromote branches --prod <url> --delete-stale\``);
   if (state.plan) lines.push('', formatPlan(state.plan));

@@ -4,6 +4,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { msToNumber } from '@temporalio/common/lib/time.js';
 import type { PromoteInput } from './messages.ts';
+import { parseRename } from '../activities/schema/questions.ts';
 
 const SECOND = 1000;
 const DAY = 24 * 60 * 60 * SECOND;
@@ -52,6 +53,10 @@ export function promoteInputProblems(input: PromoteInput | undefined, promotionI
       problems.push(`--rename ${quoted(rename)} is not old=new: name the object as prod has it and as dev has it, e.g. users.name=users.full_name`);
     }
   }
+  if (input.drops !== undefined && !(Array.isArray(input.drops) && input.drops.every(isText))) {
+    problems.push(`drops ${quoted(input.drops)} (--drop) must be object names, e.g. --drop users.nickname`);
+  }
+  problems.push(...policyProblems(input));
   if (input.answers !== undefined && (!input.answers || typeof input.answers !== 'object' || !Object.values(input.answers).every(isText))) {
     problems.push('answers (--answers) must be one object of question id → answer (a candidate or "drop"), e.g. {"column:public.users.name": "public.users.full_name"}');
   }
@@ -64,6 +69,32 @@ export function requireValidInput(input: PromoteInput | undefined, promotionId: 
   if (problems.length) {
     throw ApplicationFailure.create({ type: 'InvalidInput', nonRetryable: true, message: `invalid promotion input: ${problems.join('; ')}`, details: [problems] });
   }
+}
+
+/** At most this many approvals may be required: more is a typo. */
+const MAX_APPROVALS = 20;
+
+function policyProblems({ policy, startedBy }: PromoteInput): string[] {
+  if (policy === undefined) return [];
+  if (!policy || typeof policy !== 'object') return ['policy must be an object like {"approvers": ["alice", "bob"], "approvals": 2, "noSelfApproval": true}'];
+  const problems: string[] = [];
+  const { approvers, approvals, noSelfApproval } = policy;
+  if (approvers !== undefined && (!Array.isArray(approvers) || !approvers.length || !approvers.every(isText))) {
+    problems.push(`approvers ${quoted(approvers)} (--approvers) must be a list of names, none empty, e.g. --approvers alice,bob`);
+  }
+  if (approvals !== undefined && (!Number.isInteger(approvals) || approvals < 1 || approvals > MAX_APPROVALS)) {
+    problems.push(`approvals ${quoted(approvals)} (--approvals) must be a whole number from 1 to ${MAX_APPROVALS}: how many distinct people must approve`);
+  } else if (Array.isArray(approvers) && approvals !== undefined && approvals > new Set(approvers).size) {
+    problems.push(`--approvals ${approvals} needs that many distinct approvers, but --approvers names only ${new Set(approvers).size}: name more approvers or require fewer approvals`);
+  }
+  if (noSelfApproval !== undefined && typeof noSelfApproval !== 'boolean') problems.push('noSelfApproval (--no-self-approval) must be true or false');
+  if (noSelfApproval && !isText(startedBy)) {
+    problems.push('--no-self-approval needs to know who started the promotion: give startedBy (`pgpromote deploy --as <name>`, $USER by default)');
+  }
+  if (noSelfApproval && Array.isArray(approvers) && approvers.every((name) => name === startedBy)) {
+    problems.push(`--no-self-approval forbids ${startedBy} to approve, and --approvers names nobody else: nobody could approve`);
+  }
+  return problems;
 }
 
 function schemaListProblems(name: string, flag: string, value: unknown, example: string): string[] {
@@ -101,8 +132,4 @@ function branchProblems(branch: PromoteInput['branch'] | undefined): string[] {
   return [`a Neon branch target needs ${missing.map(([field, flag]) => `${field} (${flag})`).join(', ')}: see the Neon console for prod's project, branch, database and role`];
 }
 
-function isRename(value: unknown): boolean {
-  if (typeof value !== 'string') return false;
-  const sides = value.split('=');
-  return sides.length === 2 && sides.every(isText);
-}
+const isRename = (value: unknown) => typeof value === 'string' && typeof parseRename(value) !== 'string';

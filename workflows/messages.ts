@@ -21,6 +21,8 @@ export interface PromoteInput {
   excludeSchemas?: string[];
   answers?: Answers;
   renames?: string[];
+  /** Objects dropped on purpose, e.g. `users.nickname`. */
+  drops?: string[];
   /** How long to wait for a decision, e.g. `7 days`, `30 minutes`. */
   approvalTimeout?: string;
   /**
@@ -87,6 +89,10 @@ export interface PromotionState {
   /** Who started it, and who may approve it. */
   startedBy?: string;
   policy: Required<Pick<ApprovalPolicy, 'approvals'>> & ApprovalPolicy;
+  /** Answers given while the promotion waited for them, in order (answers given at deploy are in the plan's questions). */
+  answered: (Decision & { at: string; answers: Answers })[];
+  /** What clean-up could not remove (e.g. a branch whose deletion failed), with how to remove it. */
+  leftBehind?: string[];
   /** Accepted approvals of the current plan, in order; the promotion applies once the policy's count is reached. */
   approvals: (Approval & { at: string })[];
   rejection?: Decision & { at: string };

@@ -1,4 +1,5 @@
-// The promotion: plan → branch → trial → approval → (backup) → apply → (revert window) → clean up.
+// The promotion: plan (→ answers → plan again) → branch → trial → approval → (backup) → apply →
+// (revert window) → undo what it made.
 // Deterministic orchestration only; everything that touches a database is an activity.
 import {
   ApplicationFailure,
@@ -10,19 +11,20 @@ import {
   setHandler,
   workflowInfo,
   allHandlersFinished,
-  ActivityFailure,
   isCancellation,
 } from '@temporalio/workflow';
-import type { SignalDefinition, UpdateDefinition } from '@temporalio/common';
+import type { Duration, SignalDefinition, UpdateDefinition } from '@temporalio/common';
 import type { Activities } from '../activities/index.ts';
 import type { Plan } from '../activities/schema/plan.ts';
 import type { ApplyResult } from '../activities/production/apply.ts';
 import { backupBranchName, revertedBranchName, trialBranchName } from '../activities/branches/provider.ts';
+import { answersOf, openQuestions, type Answers } from '../activities/schema/questions.ts';
 import {
-  approveSignal, approveUpdate, cancelSignal, cancelUpdate, rejectSignal, rejectUpdate, revertSignal, revertUpdate, statusQuery,
-  type Decision, type PromoteInput, type PromotionState, type Stage,
+  answerSignal, answerUpdate, approveSignal, approveUpdate, cancelSignal, cancelUpdate, rejectSignal, rejectUpdate, revertSignal, revertUpdate, statusQuery,
+  type Decision, type Outcome, type PromoteInput, type PromotionState, type Stage,
 } from './messages.ts';
-import { approvalRefusal, cancelRefusal, isApproved, rejectionRefusal, revertRefusal } from './rules.ts';
+import { answerRefusal, answersOrRefusal, approvalRefusal, cancelRefusal, isApproved, rejectionRefusal, revertRefusal } from './rules.ts';
+import { UndoSteps, rootMessage } from './undo.ts';
 import { requireValidInput } from './input.ts';
 
 // Errors where trying again gives the same answer.
@@ -32,33 +34,43 @@ const nonRetryableErrorTypes = [
 ];
 const retry = { initialInterval: '2 seconds', backoffCoefficient: 2, maximumAttempts: 3, nonRetryableErrorTypes };
 
-// Every activity heartbeats: a worker that dies or freezes is noticed within the heartbeat timeout,
-// and its activity is tried again elsewhere.
-const planning = proxyActivities<Activities>({ startToCloseTimeout: '10 minutes', heartbeatTimeout: '30 seconds', retry });
-const branches = proxyActivities<Activities>({
+// Each stage reaches only its own activities, with its own timeouts. Activities that can run long
+// heartbeat: a worker that dies or freezes is noticed within the heartbeat timeout, and the activity
+// is tried again elsewhere.
+const planning = proxyActivities<Pick<Activities, 'plan'>>({ startToCloseTimeout: '10 minutes', heartbeatTimeout: '30 seconds', retry });
+const branching = proxyActivities<Pick<Activities, 'createBranch'>>({
   startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '30 seconds',
   retry: { ...retry, maximumAttempts: 5 },
 });
-const changes = proxyActivities<Activities>({ startToCloseTimeout: '2 hours', heartbeatTimeout: '20 seconds', retry });
+const trying = proxyActivities<Pick<Activities, 'trial'>>({ startToCloseTimeout: '2 hours', heartbeatTimeout: '20 seconds', retry });
+const applying = proxyActivities<Pick<Activities, 'applyToProduction'>>({ startToCloseTimeout: '2 hours', heartbeatTimeout: '20 seconds', retry });
 // Settling a given-up apply must reach prod whatever it takes: what the promotion reports depends on it.
-const settling = proxyActivities<Activities>({
+const settling = proxyActivities<Pick<Activities, 'settleAbandonedApply'>>({
   startToCloseTimeout: '2 minutes',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 30, nonRetryableErrorTypes: ['SecretKeyError'] },
 });
+const reverting = proxyActivities<Pick<Activities, 'restoreProd'>>({ startToCloseTimeout: '2 hours', heartbeatTimeout: '20 seconds', retry });
+const undoing = proxyActivities<Pick<Activities, 'deleteBranch'>>({ startToCloseTimeout: '10 minutes', retry: { ...retry, maximumAttempts: 5 } });
 
 export async function promote(input: PromoteInput): Promise<PromotionState> {
   const { workflowId: promotionId } = workflowInfo();
   requireValidInput(input, promotionId); // before anything is touched, whoever started it
   const state: PromotionState = {
     promotionId, dev: input.devLabel, prod: input.prodLabel, stage: 'planning', ignored: [],
-    startedBy: input.startedBy, policy: { ...input.policy, approvals: input.policy?.approvals ?? 1 }, approvals: [],
+    startedBy: input.startedBy, policy: { ...input.policy, approvals: input.policy?.approvals ?? 1 }, answered: [], approvals: [],
   };
   const now = () => new Date().toISOString();
+  const waitForPeople = (input.approvalTimeout ?? '7 days') as Duration;
   // The story runs in its own scope, so that a cancel message can stop it and clean-up still runs.
   const story = new CancellationScope();
+  const undo = new UndoSteps();
 
   setHandler(statusQuery, () => state);
+  decision(answerUpdate, answerSignal, (message) => answerRefusal(state, message), (message) => {
+    const result = answersOrRefusal(state, message);
+    if ('answers' in result) state.answered.push({ by: message.by, comment: message.comment, answers: result.answers, at: now() });
+  });
   decision(approveUpdate, approveSignal, (approval) => approvalRefusal(state, approval), (approval) => {
     state.approvals.push({ by: approval.by, comment: approval.comment, planHash: approval.planHash, acceptDataLoss: approval.acceptDataLoss, at: now() });
   });
@@ -101,30 +113,36 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
     setCurrentDetails(details(state));
     log.info('promotion stage', { promotionId, stage });
   };
-  const dropped = new Set<string>();
-  // While a revert runs, and after one failed (requested, not done), the backup is the only copy of prod
-  // from before the apply: it is kept.
-  const revertUnfinished = () => !!state.revert && !state.revert.keptAs;
-  const dropBranches = (...which: ('branch' | 'backup')[]) =>
-    CancellationScope.nonCancellable(async () => {
-      for (const key of which) {
-        const branch = state[key];
-        if (!branch || dropped.has(branch.id) || (key === 'backup' && revertUnfinished())) continue;
-        await branches.deleteBranch({ prod: input.prod, target: input.branch, id: branch.id });
-        dropped.add(branch.id);
-      }
+  /** Makes a branch of prod, and registers its deletion. */
+  const makeBranch = async (kind: 'trial' | 'backup', name: string) => {
+    const branch = await branching.createBranch({ prod: input.prod, target: input.branch, name, kind });
+    undo.add(`${kind} branch ${branch.name}`, async () => {
+      // While a revert runs, and after one failed (requested, not done), the backup is the only copy of
+      // prod from before the apply: it is kept.
+      if (kind === 'backup' && state.revert && !state.revert.keptAs) return;
+      await undoing.deleteBranch({ prod: input.prod, target: input.branch, id: branch.id });
     });
+    return branch;
+  };
 
   try {
     return await story.run(async () => {
       enter('planning');
       state.plan = await planning.plan({
-        prod: input.prod, dev: input.dev, schemas: input.schemas, excludeSchemas: input.excludeSchemas, answers: input.answers, renames: input.renames,
+        prod: input.prod, dev: input.dev, schemas: input.schemas, excludeSchemas: input.excludeSchemas, answers: input.answers, renames: input.renames, drops: input.drops,
       });
-      if (!state.plan.statements.length) {
-        state.outcome = 'up-to-date';
-        return state;
+      // Rename or drop? Only people say: an open question is never taken as a drop.
+      while (openQuestions(state.plan.questions).length) {
+        enter('awaiting-answers');
+        const answeredBefore = state.answered.length;
+        const answered = await condition(() => state.answered.length > answeredBefore || !!state.rejection, waitForPeople);
+        if (state.rejection) return end('rejected');
+        if (!answered) return end('expired');
+        enter('planning');
+        const answers: Answers = Object.assign(answersOf(state.plan.questions), ...state.answered.slice(answeredBefore).map((given) => given.answers));
+        state.plan = await planning.plan({ prod: input.prod, dev: input.dev, schemas: input.schemas, excludeSchemas: input.excludeSchemas, answers });
       }
+      if (!state.plan.statements.length) return end('up-to-date');
       if (state.plan.unsupported.length) {
         throw ApplicationFailure.nonRetryable(
           `the plan contains changes pgpromote cannot apply safely: ${state.plan.unsupported.map((u) => `${u.object} (${u.reason})`).join('; ')}`,
@@ -133,39 +151,33 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
       }
 
       enter('branching');
-      const branch = await branches.createBranch({ prod: input.prod, target: input.branch, name: trialBranchName(promotionId), kind: 'trial' });
+      const branch = await makeBranch('trial', trialBranchName(promotionId));
       state.branch = { id: branch.id, name: branch.name };
 
       enter('trial');
-      state.trial = await changes.trial({ dev: input.dev, branch: branch.url, plan: state.plan });
+      state.trial = await trying.trial({ dev: input.dev, branch: branch.url, plan: state.plan });
 
       enter('awaiting-approval');
-      const decided = await condition(() => isApproved(state) || !!state.rejection, (input.approvalTimeout ?? '7 days') as never);
-      if (state.rejection) {
-        state.outcome = 'rejected';
-        return state;
-      }
-      if (!decided) {
-        state.outcome = 'expired';
-        return state;
-      }
+      const decided = await condition(() => isApproved(state) || !!state.rejection, waitForPeople);
+      if (state.rejection) return end('rejected');
+      if (!decided) return end('expired');
 
       if (input.revertWindow) {
         enter('backing-up');
-        const backup = await branches.createBranch({ prod: input.prod, target: input.branch, name: backupBranchName(promotionId), kind: 'backup' });
+        const backup = await makeBranch('backup', backupBranchName(promotionId));
         state.backup = { id: backup.id, name: backup.name };
       }
 
       enter('applying');
       state.apply = await applyOrSettle(input, state.plan, state.trial.catalog.hash);
       state.outcome = 'applied';
-      await dropBranches('branch'); // the trial branch is not needed while a revert is still possible
+      await undo.now(`trial branch ${branch.name}`); // not needed while a revert is still possible
 
       if (state.backup) {
         enter('revert-window');
-        if (await condition(() => !!state.revert, input.revertWindow as never)) {
+        if (await condition(() => !!state.revert, input.revertWindow as Duration)) {
           enter('reverting');
-          const restored = await changes.restoreProd({ prod: input.prod, target: input.branch, source: state.backup, keepAs: revertedBranchName(promotionId) });
+          const restored = await reverting.restoreProd({ prod: input.prod, target: input.branch, source: state.backup, keepAs: revertedBranchName(promotionId) });
           state.revert!.keptAs = restored.kept.name;
           state.outcome = 'reverted';
         }
@@ -180,16 +192,24 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
       throw error; // cancelled from outside (the Temporal UI, the API): the workflow ends cancelled
     }
     state.error = state.stage === 'reverting'
-      ? `the revert failed; prod stays as the promotion left it, and its backup ${state.backup!.name} is kept for another try: ${reason(error)}`
-      : reason(error);
+      ? `the revert failed; prod stays as the promotion left it, and its backup ${state.backup!.name} is kept for another try: ${rootMessage(error)}`
+      : rootMessage(error);
     throw ApplicationFailure.nonRetryable(state.error, 'PromotionFailed');
   } finally {
-    // The saga's compensation: the branches go whatever happened, even when the workflow is cancelled.
+    // The saga's compensation: what the promotion made goes, whatever happened, even when it is cancelled.
     state.stage = 'cleaning-up';
-    await dropBranches('branch', 'backup');
+    await undo.all();
+    if (undo.failures.length) {
+      state.leftBehind = undo.failures.map((failure) => `${failure} (list and delete leftovers with \`pgpromote branches --prod <url> --delete-stale\`)`);
+    }
     state.stage = 'finished';
     setCurrentDetails(details(state));
     await condition(allHandlersFinished);
+  }
+
+  function end(outcome: Outcome): PromotionState {
+    state.outcome = outcome;
+    return state;
   }
 }
 
@@ -200,22 +220,15 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
  */
 async function applyOrSettle(input: PromoteInput, plan: Plan, devCatalog: string): Promise<ApplyResult> {
   try {
-    return await changes.applyToProduction({ prod: input.prod, plan, devCatalog });
+    return await applying.applyToProduction({ prod: input.prod, plan, devCatalog });
   } catch (error) {
     const settled = await CancellationScope.nonCancellable(() => settling.settleAbandonedApply({ prod: input.prod, plan }));
     if (settled.applied) return { alreadyApplied: true, statements: [] };
     if (settled.enumValuesCommitted) {
-      throw ApplicationFailure.nonRetryable(`${reason(error)} (prod is unchanged but for the plan's new enum values, which were committed first)`, 'ApplyFailed');
+      throw ApplicationFailure.nonRetryable(`${rootMessage(error)} (prod is unchanged but for the plan's new enum values, which were committed first)`, 'ApplyFailed');
     }
     throw error;
   }
-}
-
-/** The message of the failure at the root, without Temporal's wrappers. */
-function reason(error: unknown): string {
-  let current = error as Error & { cause?: unknown };
-  while (current instanceof ActivityFailure && current.cause) current = current.cause as Error & { cause?: unknown };
-  return current?.message ?? String(error);
 }
 
 /** Markdown for the Temporal UI's "current details". */
@@ -225,6 +238,11 @@ function details(state: PromotionState): string {
     lines.push(`plan \`${state.plan.planHash.slice(0, 12)}\`: ${state.plan.statements.length} statements, ${state.plan.questions.filter((q) => !q.answer).length} open questions`);
     const hazards = state.plan.statements.flatMap((s) => s.hazards);
     for (const hazard of hazards) lines.push(`- ⚠ ${hazard.kind}: ${hazard.message}`);
+  }
+  if (state.stage === 'awaiting-answers' && state.plan) {
+    for (const question of openQuestions(state.plan.questions)) {
+      lines.push(`- ? ${question.object}: renamed to ${question.candidates.join(' or ')}, or dropped? Answer: signal \`answer\` with \`{"by": "you", "renames": ["${question.object}=${question.candidates[0]}"]}\` or \`{"by": "you", "drops": ["${question.object}"]}\``);
+    }
   }
   if (state.stage === 'awaiting-approval' && state.plan) {
     lines.push(`Approve: signal \`approve\` with \`{"by": "you", "planHash": "${state.plan.planHash}"}\``);

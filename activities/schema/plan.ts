@@ -15,27 +15,10 @@ import { drizzleEffects, planExtras } from './extras-plan.ts';
 import { nameCodec, type NameCodec } from './drizzle-names.ts';
 import { loadParser, parseStatements, statementKindError } from './statement-kinds.ts';
 import { ident, qualified } from '../quote.ts';
+import { DROP, answerProblem, matchDrop, matchRename, parseRename, type Answers, type Question, type QuestionKind } from './questions.ts';
 
-export type { Hazard };
+export type { Hazard, Answers, Question };
 export { PlanInputError };
-
-export type QuestionKind = 'schema' | 'role' | 'policy' | 'enum' | 'sequence' | 'table' | 'view' | 'column';
-
-/** An object that is in prod but not in dev while new objects of its kind appear: renamed, or dropped? */
-export interface Question {
-  /** `kind:object`, stable for the same pair of schemas. */
-  id: string;
-  kind: QuestionKind;
-  /** The object prod has and dev lacks, qualified (`public.users.name`). */
-  object: string;
-  /** New objects of the same kind it may have been renamed to, qualified the same way. */
-  candidates: string[];
-  /** The chosen candidate, or `drop`; absent while the question is pending. */
-  answer?: string;
-}
-
-/** `{questionId: candidate | 'drop'}` */
-export type Answers = Record<string, string>;
 
 export interface PlannedStatement {
   sql: string;
@@ -71,9 +54,9 @@ export interface PlanOptions extends SchemaSelection {
   answers?: Answers;
   /** `old=new` pairs (`users.name=users.full_name`), matched against the questions' objects. */
   renames?: string[];
+  /** Objects dropped on purpose (`users.nickname`): their questions are answered `drop`. */
+  drops?: string[];
 }
-
-const DROP = 'drop';
 
 /** A database's schema as pgpromote compares it: drizzle's snapshot and what it does not model. Pass
  * the plan's `schemas` to read what the plan compared. */
@@ -217,31 +200,43 @@ function columnRefusals(from: Snapshot, to: Snapshot, statements: any[]): Unsupp
 // Decided by kind, never by the SQL's text, which holds dev's names.
 const isTransactional = (kind: string) => kind !== 'alter_type_add_value';
 
-/** Diffs two snapshots. Renames given as `old=new` are matched against the questions, round after round,
- * because a column question appears only once its table's own question is answered. */
+/** Diffs two snapshots. Renames given as `old=new` and drops given by name are matched against the
+ * questions, round after round, because a column question appears only once its table's own question
+ * is answered. */
 export async function diffSnapshots(
   from: Snapshot,
   to: Snapshot,
-  options: Pick<PlanOptions, 'answers' | 'renames'> = {},
+  options: Pick<PlanOptions, 'answers' | 'renames' | 'drops'> = {},
 ): Promise<{ plan: Omit<Plan, 'schemas'>; statementsJson: any[][] }> {
   const answers: Answers = { ...options.answers };
-  let pendingRenames = (options.renames ?? []).map(parseRename);
+  const renames = (options.renames ?? []).map((text) => {
+    const rename = parseRename(text);
+    if (typeof rename === 'string') throw new PlanInputError(rename);
+    return { text: `--rename ${text}`, match: (questions: Question[]) => matchRename(rename, questions) };
+  });
+  const drops = (options.drops ?? []).map((object) => ({
+    text: `--drop ${object}`,
+    match: (questions: Question[]) => {
+      const question = matchDrop(object, questions);
+      return question && { questionId: question.id, answer: DROP };
+    },
+  }));
+  let pending = [...renames, ...drops];
   for (;;) {
     const result = await diffOnce(from, to, answers);
-    const stillPending = pendingRenames.filter((rename) => {
-      const match = matchRename(rename, result.plan.questions);
-      if (match) answers[match.questionId] = match.answer;
-      return !match;
+    const stillPending = pending.filter(({ match }) => {
+      const found = match(result.plan.questions);
+      if (found) answers[found.questionId] = found.answer;
+      return !found;
     });
-    if (stillPending.length === pendingRenames.length) {
+    if (stillPending.length === pending.length) {
       if (stillPending.length) {
-        const { text } = stillPending[0]!;
-        throw new PlanInputError(`--rename ${text}: no object named like the left side is missing from dev while one like the right side is new; check the names (schema.table or table.column)`);
+        throw new PlanInputError(`${stillPending[0]!.text}: no object of that name is missing from dev while objects of its kind are new (for a rename, one named like the right side); check the names (schema.table or table.column)`);
       }
       checkAnswers(answers, result.plan.questions);
       return result;
     }
-    pendingRenames = stillPending;
+    pending = stillPending;
   }
 }
 
@@ -437,30 +432,9 @@ function withHash<T extends Omit<Plan, 'schemas'>>(plan: T): T {
   return { ...plan, planHash: sha256(JSON.stringify(reviewed)) };
 }
 
-function parseRename(text: string) {
-  const [from, to, ...rest] = text.split('=');
-  if (!from || !to || rest.length) throw new PlanInputError(`--rename ${text}: expected old=new, e.g. users.name=users.full_name`);
-  return { text, from: from.trim(), to: to.trim() };
-}
-
-/** `users.name` matches `public.users.name`: a rename names an object by a suffix of its qualified name. */
-function matchRename(rename: { from: string; to: string }, questions: Question[]) {
-  const endsWith = (qualified: string, suffix: string) => qualified === suffix || qualified.endsWith(`.${suffix}`);
-  for (const question of questions) {
-    if (question.answer || !endsWith(question.object, rename.from)) continue;
-    const answer = question.candidates.find((candidate) => endsWith(candidate, rename.to));
-    if (answer) return { questionId: question.id, answer };
-  }
-  return undefined;
-}
-
 function checkAnswers(answers: Answers, questions: Question[]) {
-  const byId = new Map(questions.map((question) => [question.id, question]));
   for (const [id, answer] of Object.entries(answers)) {
-    const question = byId.get(id);
-    if (!question) throw new PlanInputError(`answer for unknown question ${id}: the questions of this plan are ${[...byId.keys()].join(', ') || '(none)'}`);
-    if (answer !== DROP && !question.candidates.includes(answer)) {
-      throw new PlanInputError(`answer ${id}=${answer}: choose one of ${[...question.candidates, DROP].join(', ')}`);
-    }
+    const problem = answerProblem(id, answer, questions);
+    if (problem) throw new PlanInputError(problem);
   }
 }

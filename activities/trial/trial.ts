@@ -3,7 +3,8 @@
 // nothing to do) and by the convergence check's own reading of the catalog, which does not share the
 // planner's model and so does not share its blind spots.
 import type pg from 'pg';
-import { planPromotion, type Answers, type Hazard, type Plan } from '../schema/plan.ts';
+import { planPromotion, type Hazard, type Plan } from '../schema/plan.ts';
+import { answersOf } from '../schema/questions.ts';
 import { phasesOf, runInTransaction, type ExecutionLimits, type StatementResult } from '../production/execute.ts';
 import { readCatalogObjects } from '../convergence/catalog.ts';
 import { diffCatalogs, proofOf, type CatalogProof } from '../convergence/diff.ts';
@@ -34,9 +35,6 @@ export interface TrialReport {
 /** Differences past this many are counted, not listed. */
 const LISTED_DIFFERENCES = 20;
 
-const answersOf = (plan: Plan): Answers =>
-  Object.fromEntries(plan.questions.flatMap((question) => (question.answer ? [[question.id, question.answer]] : [])));
-
 export async function trialPlan(
   branch: pg.ClientBase,
   dev: pg.ClientBase,
@@ -44,7 +42,7 @@ export async function trialPlan(
   options: { limits: ExecutionLimits },
 ): Promise<TrialReport> {
   // Everything is read through the schemas the plan compared.
-  const planOptions = { schemas: plan.schemas, answers: answersOf(plan) };
+  const planOptions = { schemas: plan.schemas, answers: answersOf(plan.questions) };
   // Planning again on the branch proves it holds the schema the plan starts from, and measures its data.
   const measured = await planPromotion(branch, dev, planOptions);
   if (measured.toFingerprint !== plan.toFingerprint) {
