@@ -62,7 +62,7 @@ describe.concurrent('input errors', () => {
 
   test('an answer that is not one of the candidates', async () => {
     await expect(planBetween(users, renamedColumn, { answers: { 'column:public.users.name': 'public.users.other' } }))
-      .rejects.toThrow('answer column:public.users.name=public.users.other: choose one of public.users.full_name, drop');
+      .rejects.toThrow('answer column:public.users.name="public.users.other": choose one of public.users.full_name, drop');
   });
 
   test('a rename without =, or matching nothing', async () => {
