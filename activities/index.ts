@@ -12,6 +12,8 @@ import { trialPlan, type TrialReport } from './trial/trial.ts';
 import { applyToProduction, settleAbandonedApply, type ApplyResult } from './production/apply.ts';
 import { DEFAULT_LIMITS, type ExecutionLimits } from './production/execute.ts';
 import { openSession, type AttemptIdentity } from './production/session.ts';
+import { createPreviewProvider } from './preview/index.ts';
+import type { Preview, PreviewTarget } from './preview/provider.ts';
 
 export interface ActivityDeps {
   /** Open the sealed connection strings in workflow input; the first seals branch URLs (PGPROMOTE_SECRET_KEYS). */
@@ -79,6 +81,15 @@ export function createActivities(deps: ActivityDeps) {
     /** Makes prod what `source` holds (a backup taken before the apply); prod's current state is kept as `keepAs`. */
     async restoreProd(input: { prod: Sealed; target: BranchTarget; source: BranchRef; keepAs: string }): Promise<Restored> {
       return heartbeating(() => provider(input.target, input.prod).restore(input.source, input.keepAs, madeBy('reverted')));
+    },
+
+    /** Starts the app on the trial branch; returns once it answers its health path. */
+    async startPreview(input: { target: PreviewTarget; branch: Sealed }): Promise<Preview> {
+      return heartbeating(() => createPreviewProvider(input.target).start(promotionRun().promotionId, open(input.branch)));
+    },
+
+    async stopPreview(input: { target: PreviewTarget; id: string }): Promise<void> {
+      await heartbeating(() => createPreviewProvider(input.target).stop(input.id));
     },
 
     async trial(input: { dev: Sealed; branch: Sealed; plan: Plan; limits?: ExecutionLimits }): Promise<TrialReport> {

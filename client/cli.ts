@@ -116,6 +116,10 @@ export function buildCli(): Command {
     .option('--approvers <names>', 'only these people may approve (comma-separated)', (value: string) => value.split(',').map((name) => name.trim()))
     .option('--approvals <n>', 'how many distinct people must approve (default 1)', (value: string) => Number(value))
     .option('--no-self-approval', 'whoever started the promotion (--as) may not approve it')
+    .option('--preview-command <command>', 'start the app on the trial branch before approval (run by sh -c, with DATABASE_URL and PORT set), e.g. "npm start"')
+    .option('--preview-cwd <dir>', 'the directory the preview command runs in')
+    .option('--preview-health <path>', 'the path that answers 2xx once the preview is ready', '/')
+    .option('--preview-timeout <duration>', 'how long the preview may take to become ready', '2 minutes')
     .option('--no-wait', 'return once started instead of waiting for the plan')
     .action(async (options) => {
       await withPromotions(async (client) => {
@@ -127,6 +131,9 @@ export function buildCli(): Command {
           revertWindow: options.revertWindow,
           id: options.id,
           branch: branchTarget(options),
+          preview: options.previewCommand
+            ? { provider: 'command', command: options.previewCommand, cwd: options.previewCwd, health: options.previewHealth, timeout: options.previewTimeout }
+            : undefined,
           startedBy: options.as,
           policy: approvalPolicy(options),
         });

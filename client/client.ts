@@ -16,6 +16,7 @@ import { NO_SECRET_KEY, seal, redactUrl } from '../activities/secrets.ts';
 import { parseDatabaseUrl } from '../activities/db.ts';
 import type { Answers } from '../activities/schema/plan.ts';
 import type { BranchTarget } from '../activities/branches/provider.ts';
+import type { PreviewTarget } from '../activities/preview/provider.ts';
 import { promote } from '../workflows/promote.ts';
 import {
   answerUpdate, approveUpdate, cancelUpdate, rejectUpdate, revertUpdate, statusQuery,
@@ -69,6 +70,8 @@ export interface DeployOptions {
   revertWindow?: string;
   /** Workflow id; a fresh `promote-<prod db>-<random>` when absent. */
   id?: string;
+  /** The app started on the trial branch before approval. */
+  preview?: PreviewTarget;
   /** Who starts it (for `policy.noSelfApproval`). */
   startedBy?: string;
   /** Who may approve, and how many must; one approval by anyone when absent. */
@@ -122,6 +125,7 @@ export class PromotionClient {
       drops: options.drops,
       approvalTimeout: options.approvalTimeout,
       revertWindow: options.revertWindow,
+      preview: options.preview,
       startedBy: options.startedBy,
       policy: options.policy,
     };

@@ -52,6 +52,7 @@ export function formatState(state: PromotionStatus): string {
     lines.push(`  policy: ${required} distinct approver(s)${approvers ? ` among ${approvers.join(', ')}` : ''}${noSelfApproval ? `, not ${state.startedBy}` : ''}`);
   }
   for (const given of state.answered) lines.push(`  answered by ${given.by}: ${Object.entries(given.answers).map(([id, answer]) => `${id} → ${answer}`).join(', ')}`);
+  if (state.preview) lines.push(`  preview on the branch: ${state.preview.url}${state.stage === 'finished' ? ' (stopped)' : ''}`);
   for (const approval of state.approvals) lines.push(`  approved by ${approval.by}${approval.comment ? `: ${approval.comment}` : ''}`);
   if (state.backup) lines.push(`  backup of prod before the apply: ${state.backup.name}${state.stage === 'finished' ? ' (deleted)' : ''}`);
   if (state.revert) lines.push(`  reverted by ${state.revert.by}${state.revert.comment ? `: ${state.revert.comment}` : ''}; prod's state before the revert is kept as ${state.revert.keptAs ?? '(pending)'}`);

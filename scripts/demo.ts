@@ -17,6 +17,7 @@ import { portOr } from './ports.ts';
 import { startFakeNeon } from './fake-neon.ts';
 import { RELEASE_1, PROD_DATA, RELEASE_2_CHANGES, RENAMES } from './demo-app.ts';
 import type { BranchTarget } from '../activities/branches/provider.ts';
+import type { PreviewTarget } from '../activities/preview/provider.ts';
 import { createWorker } from '../worker/worker.ts';
 import { createLogger, installTemporalLogging } from '../worker/logging.ts';
 import { DEFAULTS, activityDeps, type Config } from '../worker/config.ts';
@@ -25,6 +26,13 @@ import { formatState } from '../client/format.ts';
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 // PGPROMOTE_STATE_DIR lets several demos (e.g. tests) run side by side.
+/** The demo's app at release 2 (scripts/demo-web.ts), started on the trial branch before approval. */
+const PREVIEW: PreviewTarget = {
+  provider: 'command',
+  command: `'${process.execPath}' --import tsx scripts/demo-web.ts`,
+  cwd: ROOT,
+  health: '/healthz',
+};
 const STATE = process.env.PGPROMOTE_STATE_DIR ?? path.join(ROOT, '.state');
 const interactive = process.stdin.isTTY && !process.argv.includes('--yes');
 const providerArg = process.argv.indexOf('--provider');
@@ -118,10 +126,15 @@ async function main(): Promise<number> {
   const client = await PromotionClient.connect(config);
   stops.push(() => client.close());
   step(`promoting dev → prod (telling pgpromote: ${RENAMES.join(', ')})`);
-  const id = await client.deploy({ dev: postgres.url('dev'), prod: prodUrl, renames: RENAMES, branch });
+  const id = await client.deploy({ dev: postgres.url('dev'), prod: prodUrl, renames: RENAMES, branch, preview: PREVIEW });
   console.log(`  promotion ${id}\n  Temporal UI: ${client.uiUrl(id)}`);
   const waiting = await client.waitForStage(id, ['awaiting-approval', 'finished']);
   console.log(`\n${formatState(waiting)}`);
+  if (waiting.preview) {
+    const page = await (await fetch(waiting.preview.url)).text();
+    const shown = page.match(/<td>User 1<\/td>/) ? 'display names and task priorities' : 'its page';
+    step(`preview: the app's release 2 runs on the migrated branch with prod's data (${shown}) at ${waiting.preview.url}`);
+  }
 
   if (waiting.stage === 'awaiting-approval') {
     const approver = process.env.USER || userInfo().username;

@@ -57,6 +57,7 @@ export function promoteInputProblems(input: PromoteInput | undefined, promotionI
     problems.push(`drops ${quoted(input.drops)} (--drop) must be object names, e.g. --drop users.nickname`);
   }
   problems.push(...policyProblems(input));
+  problems.push(...previewProblems(input.preview));
   if (input.answers !== undefined && (!input.answers || typeof input.answers !== 'object' || !Object.values(input.answers).every(isText))) {
     problems.push('answers (--answers) must be one object of question id → answer (a candidate or "drop"), e.g. {"column:public.users.name": "public.users.full_name"}');
   }
@@ -69,6 +70,19 @@ export function requireValidInput(input: PromoteInput | undefined, promotionId: 
   if (problems.length) {
     throw ApplicationFailure.create({ type: 'InvalidInput', nonRetryable: true, message: `invalid promotion input: ${problems.join('; ')}`, details: [problems] });
   }
+}
+
+function previewProblems(preview: PromoteInput['preview']): string[] {
+  if (preview === undefined) return [];
+  if (preview?.provider !== 'command') return [`preview ${quoted(preview)} must be {"provider": "command", "command": "npm start"} (--preview-command)`];
+  const problems: string[] = [];
+  if (!isText(preview.command)) problems.push('the preview command (--preview-command) is empty: give the command that starts your app, e.g. "npm start"');
+  if (preview.cwd !== undefined && !isText(preview.cwd)) problems.push('--preview-cwd is empty: give the directory the app starts in');
+  if (preview.health !== undefined && !(isText(preview.health) && preview.health.startsWith('/'))) {
+    problems.push(`--preview-health ${quoted(preview.health)} must be a path that answers 2xx once the app is ready, e.g. /healthz`);
+  }
+  problems.push(...durationProblems('preview timeout', '--preview-timeout', preview.timeout));
+  return problems;
 }
 
 /** At most this many approvals may be required: more is a typo. */

@@ -6,6 +6,7 @@ import type { Answers, Plan } from '../activities/schema/plan.ts';
 import type { BranchTarget } from '../activities/branches/provider.ts';
 import type { TrialReport } from '../activities/trial/trial.ts';
 import type { ApplyResult } from '../activities/production/apply.ts';
+import type { Preview, PreviewTarget } from '../activities/preview/provider.ts';
 
 export interface PromoteInput {
   /** Connection strings, sealed by the client: history and the UI never see a password. */
@@ -30,6 +31,8 @@ export interface PromoteInput {
    * prod is copied into a backup branch before the apply for it. Off when absent.
    */
   revertWindow?: string;
+  /** The app to start on the trial branch before approval; no preview when absent. */
+  preview?: PreviewTarget;
   /** Who started the promotion (the deploy system or person), for `noSelfApproval`. */
   startedBy?: string;
   /** Who may approve, and how many must. One approval by anyone when absent. */
@@ -70,7 +73,7 @@ export interface AnswerMessage extends Decision {
 }
 
 export type Stage =
-  | 'queued' | 'planning' | 'awaiting-answers' | 'branching' | 'trial' | 'awaiting-approval' | 'backing-up' | 'applying'
+  | 'queued' | 'planning' | 'awaiting-answers' | 'branching' | 'trial' | 'preview' | 'awaiting-approval' | 'backing-up' | 'applying'
   | 'revert-window' | 'reverting' | 'cleaning-up' | 'finished';
 
 export type Outcome = 'applied' | 'up-to-date' | 'rejected' | 'expired' | 'failed' | 'cancelled' | 'reverted';
@@ -86,6 +89,8 @@ export interface PromotionState {
   /** prod as it was before the apply, while a revert is possible. */
   backup?: { id: string; name: string };
   trial?: TrialReport;
+  /** The app running on the trial branch, while the promotion waits for approval. */
+  preview?: Preview;
   /** Who started it, and who may approve it. */
   startedBy?: string;
   policy: Required<Pick<ApprovalPolicy, 'approvals'>> & ApprovalPolicy;

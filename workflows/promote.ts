@@ -51,6 +51,11 @@ const settling = proxyActivities<Pick<Activities, 'settleAbandonedApply'>>({
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 30, nonRetryableErrorTypes: ['SecretKeyError'] },
 });
 const reverting = proxyActivities<Pick<Activities, 'restoreProd'>>({ startToCloseTimeout: '2 hours', heartbeatTimeout: '20 seconds', retry });
+const previewing = proxyActivities<Pick<Activities, 'startPreview' | 'stopPreview'>>({
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '30 seconds',
+  retry: { ...retry, nonRetryableErrorTypes: [...nonRetryableErrorTypes, 'PreviewFailedError'] },
+});
 const undoing = proxyActivities<Pick<Activities, 'deleteBranch'>>({ startToCloseTimeout: '10 minutes', retry: { ...retry, maximumAttempts: 5 } });
 
 export async function promote(input: PromoteInput): Promise<PromotionState> {
@@ -157,6 +162,16 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
       enter('trial');
       state.trial = await trying.trial({ dev: input.dev, branch: branch.url, plan: state.plan });
 
+      let previewUndo: string | undefined;
+      if (input.preview) {
+        enter('preview');
+        const target = input.preview;
+        const preview = await previewing.startPreview({ target, branch: branch.url });
+        previewUndo = `preview ${preview.url}`;
+        undo.add(previewUndo, () => previewing.stopPreview({ target, id: preview.id })); // before its branch goes
+        state.preview = preview;
+      }
+
       enter('awaiting-approval');
       const decided = await condition(() => isApproved(state) || !!state.rejection, waitForPeople);
       if (state.rejection) return end('rejected');
@@ -171,7 +186,9 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
       enter('applying');
       state.apply = await applyOrSettle(input, state.plan, state.trial.catalog.hash);
       state.outcome = 'applied';
-      await undo.now(`trial branch ${branch.name}`); // not needed while a revert is still possible
+      // The preview and the branch under it are not needed while a revert is still possible.
+      if (previewUndo) await undo.now(previewUndo);
+      await undo.now(`trial branch ${branch.name}`);
 
       if (state.backup) {
         enter('revert-window');
@@ -244,6 +261,7 @@ function details(state: PromotionState): string {
       lines.push(`- ? ${question.object}: renamed to ${question.candidates.join(' or ')}, or dropped? Answer: signal \`answer\` with \`{"by": "you", "renames": ["${question.object}=${question.candidates[0]}"]}\` or \`{"by": "you", "drops": ["${question.object}"]}\``);
     }
   }
+  if (state.preview && state.stage === 'awaiting-approval') lines.push(`Preview on the branch: ${state.preview.url}`);
   if (state.stage === 'awaiting-approval' && state.plan) {
     lines.push(`Approve: signal \`approve\` with \`{"by": "you", "planHash": "${state.plan.planHash}"}\``);
   }

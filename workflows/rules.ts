@@ -4,7 +4,7 @@ import type { AnswerMessage, Approval, Decision, PromotionState, Stage } from '.
 import { openQuestions, resolveAnswers, type Answers } from '../activities/schema/questions.ts';
 
 /** Stages in which a rejection still stops the promotion. */
-const BEFORE_DECISION: Stage[] = ['queued', 'planning', 'awaiting-answers', 'branching', 'trial', 'awaiting-approval'];
+const BEFORE_DECISION: Stage[] = ['queued', 'planning', 'awaiting-answers', 'branching', 'trial', 'preview', 'awaiting-approval'];
 /** Stages a promotion can be cancelled in: prod has not been touched yet. */
 const CANCELLABLE: Stage[] = [...BEFORE_DECISION, 'backing-up'];
 
