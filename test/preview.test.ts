@@ -5,6 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createDatabase, dropDatabase, sql } from './support.ts';
 import { startWorker, type TestWorker } from './worker.ts';
+import { startWorkerProcess, type WorkerProcess } from './worker-process.ts';
+import { PromotionClient } from '../client/client.ts';
+import { randomUUID } from 'node:crypto';
 import { PROD_DATA, RELEASE_1, RELEASE_2_CHANGES, RENAMES } from '../scripts/demo-app.ts';
 import type { PreviewTarget } from '../activities/preview/provider.ts';
 
@@ -90,6 +93,30 @@ describe('command preview', () => {
     for (const { preview } of [first, second]) {
       expect(await answers(preview!.url)).toBe(false);
       expect(groupRuns(processGroupOf(preview!.id))).toBe(false);
+    }
+  });
+
+  it('keeps track of the app when the worker that started it is killed: a new worker stops it', async () => {
+    const config = { ...worker.config, taskQueue: `preview-${randomUUID()}` };
+    let process1: WorkerProcess | undefined = await startWorkerProcess(config);
+    const client = await PromotionClient.connect(config);
+    try {
+      const prod = await createDatabase('prod', RELEASE_1 + PROD_DATA);
+      const dev = await createDatabase('dev', RELEASE_1 + RELEASE_2_CHANGES);
+      created.push(prod.name, dev.name);
+      const id = await client.deploy({ dev: dev.url, prod: prod.url, renames: RENAMES, preview: DEMO_APP });
+      const { preview } = await client.waitForStage(id, ['awaiting-approval', 'finished']);
+      await process1.stop(); // SIGKILL: no clean-up of its own
+      process1 = undefined;
+      expect(await answers(preview!.url)).toBe(true); // the app lives on, in its own process group
+      process1 = await startWorkerProcess(config);
+      await client.reject(id, { by: 'alice' });
+      expect((await client.result(id)).outcome).toBe('rejected');
+      expect(await answers(preview!.url)).toBe(false);
+      expect(groupRuns(processGroupOf(preview!.id))).toBe(false);
+    } finally {
+      await client.close();
+      await process1?.stop();
     }
   });
 
