@@ -24,6 +24,7 @@ import {
 } from './messages.ts';
 import { approvalRefusal, cancelRefusal, isApproved, rejectionRefusal, revertRefusal } from './rules.ts';
 import { requireValidInput } from './input.ts';
+import { prodLock } from './queue.ts';
 
 // Errors where trying again gives the same answer.
 const nonRetryableErrorTypes = [
@@ -57,6 +58,7 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
   const now = () => new Date().toISOString();
   // The story runs in its own scope, so that a cancel message can stop it and clean-up still runs.
   const story = new CancellationScope();
+  const lock = prodLock(input, state, () => enter('queued')); // one promotion per prod at a time
 
   setHandler(statusQuery, () => state);
   decision(approveUpdate, approveSignal, (approval) => approvalRefusal(state, approval), (approval) => {
@@ -117,6 +119,7 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
 
   try {
     return await story.run(async () => {
+      await lock.take();
       enter('planning');
       state.plan = await planning.plan({
         prod: input.prod, dev: input.dev, schemas: input.schemas, excludeSchemas: input.excludeSchemas, answers: input.answers, renames: input.renames,
@@ -186,6 +189,7 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
   } finally {
     // The saga's compensation: the branches go whatever happened, even when the workflow is cancelled.
     state.stage = 'cleaning-up';
+    await lock.release(); // first, so that nothing that fails below keeps the next promotion of prod waiting
     await dropBranches('branch', 'backup');
     state.stage = 'finished';
     setCurrentDetails(details(state));
