@@ -100,6 +100,7 @@ export function buildCli(): Command {
     .option('--revert-window <duration>', 'back prod up before the apply and allow `pgpromote revert` this long after it')
     .option('--id <id>', 'promotion id (Temporal workflow id)')
     .option('--no-wait', 'return once started instead of waiting for the plan')
+    .option('--no-queue', 'fail at once, naming the running promotion, if another promotion of the same prod runs (default: wait for it in stage queued)')
     .action(async (options) => {
       await withPromotions(async (client) => {
         const id = await client.deploy({
@@ -110,11 +111,14 @@ export function buildCli(): Command {
           revertWindow: options.revertWindow,
           id: options.id,
           branch: branchTarget(options),
+          noQueue: !options.queue,
         });
         console.log(`promotion ${id} started: ${client.uiUrl(id)}`);
         if (!options.wait) return;
-        const state = await client.waitForStage(id, ['awaiting-approval', 'finished']);
+        const state = await client.waitForStage(id, ['queued', 'awaiting-approval', 'finished']);
         console.log(formatState(state));
+        // It may wait for days (the running promotion's approval): it starts by itself, nobody needs to watch.
+        if (state.stage === 'queued') return console.log(`\nqueued behind ${state.queuedBehind}; it starts by itself once that one ends: pgpromote status ${id}`);
         if (state.outcome === 'failed' || state.ended) throw new Error(`promotion ${id} ${state.ended ?? 'failed'}: ${state.error ?? 'no reason given'}`);
         if (state.stage === 'awaiting-approval') console.log(`\napprove: pgpromote approve ${id} --as <name>\nreject:  pgpromote reject ${id}`);
       });

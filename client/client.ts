@@ -67,6 +67,8 @@ export interface DeployOptions {
   revertWindow?: string;
   /** Workflow id; a fresh `promote-<prod db>-<random>` when absent. */
   id?: string;
+  /** Fail at once, naming the running promotion, instead of queueing behind another promotion of the same prod. */
+  noQueue?: boolean;
 }
 
 export class PromotionClient {
@@ -115,6 +117,7 @@ export class PromotionClient {
       renames: options.renames,
       approvalTimeout: options.approvalTimeout,
       revertWindow: options.revertWindow,
+      noQueue: options.noQueue,
     };
     const problems = promoteInputProblems(input, id);
     if (problems.length) throw new UsageError(`nothing was started:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
