@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { createDatabase, dropDatabase } from './support.ts';
 import { startWorker, type TestWorker } from './worker.ts';
 import { prodIdentity, prodLockId } from '../activities/prod-identity.ts';
-import { lockStateQuery } from '../workflows/prod-lock.ts';
+import { lockStateQuery, prodLock } from '../workflows/prod-lock.ts';
 import type { DeployOptions } from '../client/client.ts';
 
 const SCHEMA = 'CREATE TABLE users (id int PRIMARY KEY, email text NOT NULL);';
@@ -152,6 +152,29 @@ describe('one promotion per prod at a time', () => {
     expect(state.prodIdentity).not.toBe(stillFirst.prodIdentity);
     await reject(first);
     await reject(other);
+  });
+
+  it('keeps its holder and queue when it continues as new', async () => {
+    // A lock whose history is full after a few events, taken by a promotion of another prod.
+    const [other, target] = [await databases(), await databases()];
+    const holder = await holding(other);
+    const identity = prodIdentity(target.prod.url, { provider: 'local' });
+    const { runId } = await worker.client.temporal.workflow.getHandle(holder.id).describe();
+    const lock = await worker.client.temporal.workflow.start(prodLock, {
+      workflowId: prodLockId(identity),
+      taskQueue: worker.config.taskQueue,
+      args: [{ prodIdentity: identity, holder: { promotionId: holder.id, runId }, queue: [], historyLimit: 10 }],
+    });
+    const waiting = await deploy(target);
+    await queuedBehind(waiting, holder.id);
+
+    // The holder ends without releasing this lock (it releases its own prod's): the lock finds it closed,
+    // and grants the next in its queue, which it can only know from the run it continued from.
+    await reject(holder.id);
+    expect(await worker.client.waitForStage(waiting, ['awaiting-approval', 'finished'])).toMatchObject({ stage: 'awaiting-approval' });
+    expect((await lock.describe()).runId).not.toBe(lock.firstExecutionRunId);
+    expect(await lockState(identity)).toMatchObject({ holder: { promotionId: waiting }, queue: [], historyLimit: 10 });
+    await reject(waiting);
   });
 
   it('takes a promotion cancelled while queued out of the queue', async () => {

@@ -36,6 +36,8 @@ export interface ProdLockState {
   holder?: LockRequester;
   /** Waiting, in arrival order. */
   queue: LockRequester[];
+  /** Continue as new at this many events (MAX_HISTORY_LENGTH when absent; tests give a small one). */
+  historyLimit?: number;
 }
 
 export const lockRequestSignal = defineSignal<[LockRequest]>('request');
@@ -96,7 +98,8 @@ export async function prodLock(start: ProdLockState): Promise<void> {
   });
 
   let checkDue = Date.now() + HOLDER_CHECK_MS; // a busy queue must not put the check off
-  while (workflowInfo().historyLength < MAX_HISTORY_LENGTH && !workflowInfo().continueAsNewSuggested) {
+  const historyLimit = lock.historyLimit ?? MAX_HISTORY_LENGTH;
+  while (workflowInfo().historyLength < historyLimit && !workflowInfo().continueAsNewSuggested) {
     const seen = changes;
     await grantNext();
     if (!lock.holder) break; // nobody holds it and nobody waits
