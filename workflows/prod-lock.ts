@@ -73,7 +73,7 @@ export async function prodLock(start: ProdLockState): Promise<void> {
       return true;
     } catch (error) {
       // Only a run that has closed cannot be signalled: it neither holds nor waits any more.
-      log.info('prod lock: a promotion has ended without releasing the lock', { ...requester, error: (error as Error).message });
+      log.info('prod lock: a promotion could not be told, its run has closed', { ...requester, notice: notice.kind, error: (error as Error).message });
       return false;
     }
   }
@@ -131,7 +131,8 @@ export async function prodLock(start: ProdLockState): Promise<void> {
   }
 
   async function dropClosedHolder() {
-    const holder = lock.holder!;
+    const holder = lock.holder;
+    if (!holder) return; // released while the waiters were told
     let running: boolean;
     try {
       running = await promotionRunning(holder);
