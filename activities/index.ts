@@ -2,6 +2,8 @@
 // real configuration; tests pass theirs). Activities are thin: they open sealed connection strings,
 // connect, and call the modules that do the work.
 import { Context } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/common';
 import { seal, unseal, type Sealed, type SecretKeys } from './secrets.ts';
 import { withClient } from './db.ts';
 import { planUrls, type Answers, type Plan } from './schema/plan.ts';
@@ -14,12 +16,16 @@ import { DEFAULT_LIMITS, type ExecutionLimits } from './production/execute.ts';
 import { openSession, type AttemptIdentity } from './production/session.ts';
 import { createPreviewProvider } from './preview/index.ts';
 import type { Preview, PreviewTarget } from './preview/provider.ts';
+import { prodIdentity, prodLockId } from './prod-identity.ts';
+import { lockRequestSignal, prodLock, type LockRequester } from '../workflows/prod-lock.ts';
 
 export interface ActivityDeps {
   /** Open the sealed connection strings in workflow input; the first seals branch URLs (PGPROMOTE_SECRET_KEYS). */
   secretKeys: SecretKeys;
   /** The Neon API key (and base URL) for promotions whose branch target is a Neon project. */
   neon?: NeonProviderOptions;
+  /** The worker's own namespace: promotions queue per prod through a lock workflow there. */
+  temporal: Client;
 }
 
 export interface Databases {
@@ -109,6 +115,36 @@ export function createActivities(deps: ActivityDeps) {
       return heartbeating(() =>
         applyToProduction(open(input.prod), input.plan, { devCatalog: input.devCatalog, limits, identity: promotionRun(), signal: Context.current().cancellationSignal }),
       );
+    },
+
+    /**
+     * Asks prod's lock workflow (started if none runs) for the lock, for this promotion's run; the lock
+     * answers with a signal to the promotion. Returns prod's identity and the lock's workflow id.
+     */
+    async requestProdLock(input: { prod: Sealed; target: BranchTarget; noQueue: boolean }): Promise<{ prodIdentity: string; lockId: string }> {
+      const identity = prodIdentity(open(input.prod), input.target);
+      const lockId = prodLockId(identity);
+      const { promotionId, runId } = promotionRun();
+      await deps.temporal.workflow.signalWithStart(prodLock, {
+        workflowId: lockId,
+        taskQueue: Context.current().info.taskQueue,
+        args: [{ prodIdentity: identity, queue: [] }],
+        signal: lockRequestSignal,
+        signalArgs: [{ promotionId, runId, noQueue: input.noQueue }],
+        staticSummary: `one promotion at a time for ${identity}`,
+      });
+      return { prodIdentity: identity, lockId };
+    },
+
+    /** Whether a run of a promotion is still running: the prod lock drops a holder that closed without releasing it. */
+    async promotionRunning(run: LockRequester): Promise<boolean> {
+      try {
+        const { status } = await deps.temporal.workflow.getHandle(run.promotionId, run.runId).describe();
+        return status.name === 'RUNNING';
+      } catch (error) {
+        if (error instanceof WorkflowNotFoundError) return false;
+        throw error;
+      }
     },
 
     /** Once the workflow has given the apply up: no attempt can commit any more; says whether one did. */

@@ -121,6 +121,7 @@ export function buildCli(): Command {
     .option('--preview-health <path>', 'the path that answers 2xx once the preview is ready', '/')
     .option('--preview-timeout <duration>', 'how long the preview may take to become ready', '2 minutes')
     .option('--no-wait', 'return once started instead of waiting for the plan')
+    .option('--no-queue', 'fail at once, naming the running promotion, if another promotion of the same prod runs (default: wait for it in stage queued)')
     .action(async (options) => {
       await withPromotions(async (client) => {
         const id = await client.deploy({
@@ -136,11 +137,14 @@ export function buildCli(): Command {
             : undefined,
           startedBy: options.as,
           policy: approvalPolicy(options),
+          noQueue: !options.queue,
         });
         console.log(`promotion ${id} started: ${client.uiUrl(id)}`);
         if (!options.wait) return;
-        const state = await client.waitForStage(id, ['awaiting-answers', 'awaiting-approval', 'finished']);
+        const state = await client.waitForStage(id, ['queued', 'awaiting-answers', 'awaiting-approval', 'finished']);
         console.log(formatState(state));
+        // It may wait for days (the running promotion's approval): it starts by itself, nobody needs to watch.
+        if (state.stage === 'queued') return console.log(`\nqueued behind ${state.queuedBehind}; it starts by itself once that one ends: pgpromote status ${id}`);
         if (state.outcome === 'failed' || state.ended) throw new Error(`promotion ${id} ${state.ended ?? 'failed'}: ${state.error ?? 'no reason given'}`);
         if (state.stage === 'awaiting-answers') console.log(`\nanswer:  pgpromote answer ${id} --rename <old=new> | --drop <object>\nreject:  pgpromote reject ${id}`);
         if (state.stage === 'awaiting-approval') console.log(`\napprove: pgpromote approve ${id} --as <name>\nreject:  pgpromote reject ${id}`);

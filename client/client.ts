@@ -76,6 +76,8 @@ export interface DeployOptions {
   startedBy?: string;
   /** Who may approve, and how many must; one approval by anyone when absent. */
   policy?: ApprovalPolicy;
+  /** Fail at once, naming the running promotion, instead of queueing behind another promotion of the same prod. */
+  noQueue?: boolean;
 }
 
 export class PromotionClient {
@@ -128,6 +130,7 @@ export class PromotionClient {
       preview: options.preview,
       startedBy: options.startedBy,
       policy: options.policy,
+      noQueue: options.noQueue,
     };
     const problems = promoteInputProblems(input, id);
     if (problems.length) throw new UsageError(`nothing was started:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);

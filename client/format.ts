@@ -38,9 +38,10 @@ export function describeProgress(state: PromotionStatus): string {
 export function formatState(state: PromotionStatus): string {
   const lines = [
     `${bold(state.promotionId)}: ${state.ended ? describeProgress(state) : `${state.stage}${state.outcome ? ` (${state.outcome})` : ''}`}`,
-    `  prod ${state.prod}`,
+    `  prod ${state.prod}${state.prodIdentity ? ` (${state.prodIdentity})` : ''}`,
     `  dev  ${state.dev}`,
   ];
+  if (state.queuedBehind) lines.push(`  queued behind ${state.queuedBehind}, which promotes the same prod: starts by itself once it ends`);
   if (state.branch) lines.push(`  branch ${state.branch.name}${state.stage === 'finished' ? ' (deleted)' : ''}`);
   if (state.trial) {
     lines.push(`  trial: ${state.trial.statements.length} statements in ${state.trial.totalMs} ms on the branch, branch matches dev`);

@@ -1,18 +1,20 @@
 // A worker for the promotion workflow and its activities.
 import { fileURLToPath } from 'node:url';
 import { Worker, type NativeConnection } from '@temporalio/worker';
+import { Client } from '@temporalio/client';
 import { createActivities, type ActivityDeps } from '../activities/index.ts';
 import { NO_SECRET_KEY } from '../activities/secrets.ts';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
-export function createWorker(options: { connection: NativeConnection; namespace: string; taskQueue: string; deps: ActivityDeps }): Promise<Worker> {
+export function createWorker(options: { connection: NativeConnection; namespace: string; taskQueue: string; deps: Omit<ActivityDeps, 'temporal'> }): Promise<Worker> {
   if (!options.deps.secretKeys.length) throw new Error(NO_SECRET_KEY);
   return Worker.create({
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: options.taskQueue,
     workflowsPath,
-    activities: createActivities(options.deps),
+    // Activities reach other workflows (the prod lock) through the worker's own connection.
+    activities: createActivities({ ...options.deps, temporal: new Client({ connection: options.connection, namespace: options.namespace }) }),
   });
 }

@@ -37,6 +37,8 @@ export interface PromoteInput {
   startedBy?: string;
   /** Who may approve, and how many must. One approval by anyone when absent. */
   policy?: ApprovalPolicy;
+  /** Fail at once, naming the running promotion, instead of waiting (stage `queued`) while another promotion of the same prod runs. */
+  noQueue?: boolean;
 }
 
 /** Who may approve a promotion, chosen when it starts and shown in status. */
@@ -84,6 +86,10 @@ export interface PromotionState {
   prod: string;
   stage: Stage;
   outcome?: Outcome;
+  /** Which prod this is, password-free (`postgres://host:port/database`, `neon:<project>/<branch>`): one promotion per prod at a time. */
+  prodIdentity?: string;
+  /** In stage `queued`: the promotion of the same prod that runs now. */
+  queuedBehind?: string;
   plan?: Plan;
   branch?: { id: string; name: string };
   /** prod as it was before the apply, while a revert is possible. */

@@ -26,6 +26,7 @@ import {
 import { answerRefusal, answersOrRefusal, approvalRefusal, cancelRefusal, isApproved, rejectionRefusal, revertRefusal } from './rules.ts';
 import { UndoSteps, rootMessage } from './undo.ts';
 import { requireValidInput } from './input.ts';
+import { prodLock } from './queue.ts';
 
 // Errors where trying again gives the same answer.
 const nonRetryableErrorTypes = [
@@ -69,6 +70,7 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
   const waitForPeople = (input.approvalTimeout ?? '7 days') as Duration;
   // The story runs in its own scope, so that a cancel message can stop it and clean-up still runs.
   const story = new CancellationScope();
+  const lock = prodLock(input, state, () => enter('queued')); // one promotion per prod at a time
   const undo = new UndoSteps();
 
   setHandler(statusQuery, () => state);
@@ -132,6 +134,8 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
 
   try {
     return await story.run(async () => {
+      await lock.take();
+      if (state.rejection) return end('rejected');
       enter('planning');
       state.plan = await planning.plan({
         prod: input.prod, dev: input.dev, schemas: input.schemas, excludeSchemas: input.excludeSchemas, answers: input.answers, renames: input.renames, drops: input.drops,
@@ -215,6 +219,7 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
   } finally {
     // The saga's compensation: what the promotion made goes, whatever happened, even when it is cancelled.
     state.stage = 'cleaning-up';
+    await lock.release(); // first, so that nothing that fails below keeps the next promotion of prod waiting
     await undo.all();
     if (undo.failures.length) {
       state.leftBehind = undo.failures.map((failure) => `${failure} (list and delete leftovers with \`pgpromote branches --prod <url> --delete-stale\`)`);

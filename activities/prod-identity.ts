@@ -1,0 +1,26 @@
+// Which prod a promotion changes, as a stable, password-free string: promotions of the same prod
+// queue behind each other (workflows/prod-lock.ts), whoever started them and however they wrote the URL.
+import { createHash } from 'node:crypto';
+import { parseDatabaseUrl } from './db.ts';
+import type { BranchTarget } from './branches/provider.ts';
+
+const DEFAULT_PORT = '5432';
+
+/**
+ * `postgres://host:port/database` (host lower-cased, port 5432 when absent; user, password and
+ * parameters left out) for prod on a Postgres server, `neon:<project>/<branch>` for a Neon branch.
+ */
+export function prodIdentity(prodUrl: string, target: BranchTarget): string {
+  if (target.provider === 'neon') return `neon:${target.projectId}/${target.branchId}`;
+  const url = parseDatabaseUrl(prodUrl);
+  // libpq also takes host and port as parameters (`postgres:///app?host=/var/run/postgresql`).
+  const host = (url.searchParams.get('host') || url.hostname || 'localhost').toLowerCase();
+  const port = url.searchParams.get('port') || url.port || DEFAULT_PORT;
+  const database = encodeURIComponent(decodeURIComponent(url.pathname.slice(1)));
+  return `postgres://${host}:${port}/${database}`;
+}
+
+/** The lock workflow's id: a hash, as identities hold characters a workflow id should not (and may be long). */
+export function prodLockId(identity: string): string {
+  return `pgpromote-lock-${createHash('sha256').update(identity).digest('hex').slice(0, 32)}`;
+}
