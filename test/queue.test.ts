@@ -195,4 +195,23 @@ describe('one promotion per prod at a time', () => {
     expect(await worker.client.waitForStage(third, ['awaiting-approval', 'finished'])).toMatchObject({ stage: 'awaiting-approval' });
     await reject(third);
   });
+
+  it('ends a promotion rejected or cancelled by a message while queued, and takes it out of the queue', async () => {
+    const target = await databases();
+    const { id: first } = await holding(target);
+    const second = await deploy(target);
+    await queuedBehind(second, first);
+    const third = await deploy(target);
+    await queuedBehind(third, first);
+    await worker.client.reject(second, { by: 'alice', comment: 'not now' });
+    await worker.client.cancel(third, { by: 'bob' });
+    for (const [id, outcome] of [[second, 'rejected'], [third, 'cancelled']]) {
+      const done = await worker.client.result(id!);
+      expect(done.outcome).toBe(outcome);
+      expect(done.plan).toBeUndefined(); // nothing was planned
+    }
+    const identity = prodIdentity(target.prod.url, { provider: 'local' });
+    expect(await lockState(identity)).toMatchObject({ holder: { promotionId: first }, queue: [] });
+    await reject(first);
+  });
 });
