@@ -1,7 +1,7 @@
 // Every activity of the promotion workflow, built from injected dependencies (the worker passes
 // real configuration; tests pass theirs). Activities are thin: they open sealed connection strings,
 // connect, and call the modules that do the work.
-import { Context } from '@temporalio/activity';
+import { CompleteAsyncError, Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { seal, unseal, type Sealed, type SecretKeys } from './secrets.ts';
@@ -22,6 +22,8 @@ import { lockRequestSignal, prodLock, type LockRequester } from '../workflows/pr
 export interface ActivityDeps {
   /** Open the sealed connection strings in workflow input; the first seals branch URLs (PGPROMOTE_SECRET_KEYS). */
   secretKeys: SecretKeys;
+  /** Signs webhook preview requests (PGPROMOTE_PREVIEW_SECRET): the deploy system checks it. */
+  previewSecret?: string;
   /** The Neon API key (and base URL) for promotions whose branch target is a Neon project. */
   neon?: NeonProviderOptions;
   /** The worker's own namespace: promotions queue per prod through a lock workflow there. */
@@ -69,6 +71,15 @@ function madeBy(kind: BranchKind): BranchMeta {
 export function createActivities(deps: ActivityDeps) {
   const open = (sealed: Sealed) => unseal(sealed, deps.secretKeys);
   const provider = (target: BranchTarget, prod: Sealed) => createBranchProvider(target, open(prod), deps.neon);
+  const previews = (target: PreviewTarget) =>
+    createPreviewProvider(target, {
+      secret: deps.previewSecret,
+      taskToken: Buffer.from(Context.current().info.taskToken).toString('base64'),
+      completeAsync: () => {
+        throw new CompleteAsyncError();
+      },
+      heartbeat: () => Context.current().heartbeat(),
+    });
 
   return {
     async plan(input: Databases & { answers?: Answers; renames?: string[]; drops?: string[] }): Promise<Plan> {
@@ -89,13 +100,13 @@ export function createActivities(deps: ActivityDeps) {
       return heartbeating(() => provider(input.target, input.prod).restore(input.source, input.keepAs, madeBy('reverted')));
     },
 
-    /** Starts the app on the trial branch; returns once it answers its health path. */
+    /** Starts the app on the trial branch; returns once it is ready (or a deploy system completes it later). */
     async startPreview(input: { target: PreviewTarget; branch: Sealed }): Promise<Preview> {
-      return heartbeating(() => createPreviewProvider(input.target).start(promotionRun().promotionId, open(input.branch)));
+      return heartbeating(() => previews(input.target).start(promotionRun().promotionId, open(input.branch)));
     },
 
     async stopPreview(input: { target: PreviewTarget; id: string }): Promise<void> {
-      await heartbeating(() => createPreviewProvider(input.target).stop(input.id));
+      await heartbeating(() => previews(input.target).stop(input.id));
     },
 
     async trial(input: { dev: Sealed; branch: Sealed; plan: Plan; limits?: ExecutionLimits }): Promise<TrialReport> {

@@ -6,6 +6,7 @@ import { formatPlan, formatState } from './format.ts';
 import { planUrls } from '../activities/schema/plan.ts';
 import type { BranchTarget } from '../activities/branches/provider.ts';
 import type { ApprovalPolicy } from '../workflows/messages.ts';
+import type { PreviewTarget } from '../activities/preview/provider.ts';
 import { createBranchProvider } from '../activities/branches/index.ts';
 import { judgeBranches, temporalRunStatus } from '../activities/branches/stale.ts';
 import { activityDeps, loadConfig } from '../worker/config.ts';
@@ -66,6 +67,14 @@ function withPlanOptions(command: Command): Command {
     .option('--drop <object>', 'drop this object on purpose, e.g. users.nickname: an object missing from dev is otherwise a question (repeatable)', collect);
 }
 
+/** The preview flags as a target: a command run by the worker, or a deploy system's webhook. */
+function previewTarget(options: Record<string, string | undefined>): PreviewTarget | undefined {
+  const { previewCommand: command, previewWebhook: url, previewCwd: cwd, previewHealth: health, previewTimeout: timeout } = options;
+  if (command && url) throw new UsageError('--preview-command and --preview-webhook exclude each other: the worker runs the app, or a deploy system does');
+  if (url) return { provider: 'webhook', url, timeout };
+  return command ? { provider: 'command', command, cwd, health, timeout } : undefined;
+}
+
 /** The deploy flags that say who may approve, as the workflow's policy; absent when none is given. */
 function approvalPolicy(options: { approvers?: string[]; approvals?: number; selfApproval: boolean }): ApprovalPolicy | undefined {
   const policy: ApprovalPolicy = {
@@ -119,7 +128,8 @@ export function buildCli(): Command {
     .option('--preview-command <command>', 'start the app on the trial branch before approval (run by sh -c, with DATABASE_URL and PORT set), e.g. "npm start"')
     .option('--preview-cwd <dir>', 'the directory the preview command runs in')
     .option('--preview-health <path>', 'the path that answers 2xx once the preview is ready', '/')
-    .option('--preview-timeout <duration>', 'how long the preview may take to become ready', '2 minutes')
+    .option('--preview-webhook <url>', 'ask a deploy system to start the preview instead (a signed POST; see README)')
+    .option('--preview-timeout <duration>', 'how long the preview may take to become ready (default: 2 minutes for a command, 10 minutes for a webhook)')
     .option('--no-wait', 'return once started instead of waiting for the plan')
     .option('--no-queue', 'fail at once, naming the running promotion, if another promotion of the same prod runs (default: wait for it in stage queued)')
     .action(async (options) => {
@@ -132,9 +142,7 @@ export function buildCli(): Command {
           revertWindow: options.revertWindow,
           id: options.id,
           branch: branchTarget(options),
-          preview: options.previewCommand
-            ? { provider: 'command', command: options.previewCommand, cwd: options.previewCwd, health: options.previewHealth, timeout: options.previewTimeout }
-            : undefined,
+          preview: previewTarget(options),
           startedBy: options.as,
           policy: approvalPolicy(options),
           noQueue: !options.queue,

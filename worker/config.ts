@@ -10,6 +10,7 @@ export const ENV = {
   logLevel: 'PGPROMOTE_LOG_LEVEL',
   neonApiKey: 'NEON_API_KEY',
   neonApiUrl: 'NEON_API_URL',
+  previewSecret: 'PGPROMOTE_PREVIEW_SECRET',
 } as const;
 
 export const DEFAULTS = {
@@ -34,6 +35,8 @@ export interface Config {
   /** For Neon branch targets (worker only); NEON_API_URL defaults to Neon's console API. */
   neonApiKey?: string;
   neonApiUrl?: string;
+  /** Signs requests to a webhook preview's deploy system (worker only). */
+  previewSecret?: string;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -47,6 +50,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: read('logLevel'),
     neonApiKey: env[ENV.neonApiKey] || undefined,
     neonApiUrl: env[ENV.neonApiUrl] || undefined,
+    previewSecret: env[ENV.previewSecret] || undefined,
   };
 }
 
@@ -62,6 +66,7 @@ export function activityDeps(config: Config) {
   return {
     secretKeys: config.secretKeys,
     neon: config.neonApiKey ? { apiKey: config.neonApiKey, baseURL: config.neonApiUrl } : undefined,
+    previewSecret: config.previewSecret,
   };
 }
 

@@ -74,7 +74,15 @@ export function requireValidInput(input: PromoteInput | undefined, promotionId: 
 
 function previewProblems(preview: PromoteInput['preview']): string[] {
   if (preview === undefined) return [];
-  if (preview?.provider !== 'command') return [`preview ${quoted(preview)} must be {"provider": "command", "command": "npm start"} (--preview-command)`];
+  if (preview?.provider === 'webhook') {
+    return [
+      ...(/^https?:\/\/[^\s/]+/.test(String(preview.url)) ? [] : [`--preview-webhook ${quoted(preview.url)} must be the deploy system's http(s) URL, e.g. https://deploy.example.com/previews`]),
+      ...durationProblems('preview timeout', '--preview-timeout', preview.timeout),
+    ];
+  }
+  if (preview?.provider !== 'command') {
+    return [`preview ${quoted(preview)} must be {"provider": "command", "command": "npm start"} (--preview-command) or {"provider": "webhook", "url": "https://..."} (--preview-webhook)`];
+  }
   const problems: string[] = [];
   if (!isText(preview.command)) problems.push('the preview command (--preview-command) is empty: give the command that starts your app, e.g. "npm start"');
   if (preview.cwd !== undefined && !isText(preview.cwd)) problems.push('--preview-cwd is empty: give the directory the app starts in');

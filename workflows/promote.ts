@@ -52,11 +52,10 @@ const settling = proxyActivities<Pick<Activities, 'settleAbandonedApply'>>({
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 30, nonRetryableErrorTypes: ['SecretKeyError'] },
 });
 const reverting = proxyActivities<Pick<Activities, 'restoreProd'>>({ startToCloseTimeout: '2 hours', heartbeatTimeout: '20 seconds', retry });
-const previewing = proxyActivities<Pick<Activities, 'startPreview' | 'stopPreview'>>({
-  startToCloseTimeout: '30 minutes',
-  heartbeatTimeout: '30 seconds',
-  retry: { ...retry, nonRetryableErrorTypes: [...nonRetryableErrorTypes, 'PreviewFailedError'] },
-});
+const previewRetry = { ...retry, nonRetryableErrorTypes: [...nonRetryableErrorTypes, 'PreviewFailedError'] };
+const previewing = proxyActivities<Pick<Activities, 'startPreview' | 'stopPreview'>>({ startToCloseTimeout: '30 minutes', heartbeatTimeout: '30 seconds', retry: previewRetry });
+// A webhook's deploy system may complete the start itself, with the task token, without heartbeats.
+const previewingByWebhook = proxyActivities<Pick<Activities, 'startPreview' | 'stopPreview'>>({ startToCloseTimeout: '30 minutes', retry: previewRetry });
 const undoing = proxyActivities<Pick<Activities, 'deleteBranch'>>({ startToCloseTimeout: '10 minutes', retry: { ...retry, maximumAttempts: 5 } });
 
 export async function promote(input: PromoteInput): Promise<PromotionState> {
@@ -170,9 +169,10 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
       if (input.preview) {
         enter('preview');
         const target = input.preview;
-        const preview = await previewing.startPreview({ target, branch: branch.url });
+        const provider = target.provider === 'webhook' ? previewingByWebhook : previewing;
+        const preview = await provider.startPreview({ target, branch: branch.url });
         previewUndo = `preview ${preview.url}`;
-        undo.add(previewUndo, () => previewing.stopPreview({ target, id: preview.id })); // before its branch goes
+        undo.add(previewUndo, () => provider.stopPreview({ target, id: preview.id })); // before its branch goes
         state.preview = preview;
       }
 

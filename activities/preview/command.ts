@@ -8,12 +8,7 @@ import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { msToNumber } from '@temporalio/common/lib/time.js';
 import { freePort } from '../../scripts/ports.ts';
-import type { PreviewProvider, PreviewTarget } from './provider.ts';
-
-/** The app exited, or never answered its health path: retrying starts the same app again. */
-export class PreviewFailedError extends Error {
-  override name = 'PreviewFailedError';
-}
+import { PreviewFailedError, type PreviewProvider, type PreviewTarget } from './provider.ts';
 
 const DEFAULT_TIMEOUT = '2 minutes';
 /** The lines of the app's output a failure shows. */

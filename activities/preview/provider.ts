@@ -18,6 +18,11 @@ export interface PreviewProvider {
   alive(id: string): Promise<boolean>;
 }
 
+/** The app exited, never became ready, or the deploy system refused it: retrying gives the same answer. */
+export class PreviewFailedError extends Error {
+  override name = 'PreviewFailedError';
+}
+
 /** How a promotion's preview is run, chosen at deploy. */
 export type PreviewTarget = {
   provider: 'command';
@@ -28,5 +33,11 @@ export type PreviewTarget = {
   /** The path that answers 2xx once the app is ready (`/` when absent). */
   health?: string;
   /** How long it may take to become healthy, e.g. `2 minutes` (the default). */
+  timeout?: string;
+} | {
+  provider: 'webhook';
+  /** The deploy system's endpoint: POST starts a preview, DELETE <url>/<id> stops it. */
+  url: string;
+  /** How long a preview reported through a status URL may take to be ready (`10 minutes` when absent). */
   timeout?: string;
 };
