@@ -79,6 +79,8 @@ export interface PromotionState {
   prod: string;
   stage: Stage;
   outcome?: Outcome;
+  /** The promotion of the same prod this one waits behind, in stage `queued`. */
+  queuedBehind?: string;
   plan?: Plan;
   branch?: { id: string; name: string };
   /** prod as it was before the apply, while a revert is possible. */

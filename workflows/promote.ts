@@ -6,7 +6,6 @@ import {
   condition,
   log,
   proxyActivities,
-  setCurrentDetails,
   setHandler,
   workflowInfo,
   allHandlersFinished,
@@ -24,6 +23,7 @@ import {
 } from './messages.ts';
 import { approvalRefusal, cancelRefusal, isApproved, rejectionRefusal, revertRefusal } from './rules.ts';
 import { requireValidInput } from './input.ts';
+import { publish } from './visibility.ts';
 
 // Errors where trying again gives the same answer.
 const nonRetryableErrorTypes = [
@@ -82,6 +82,7 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
   ) {
     setHandler(update, (message) => {
       accept(message);
+      publish(state, input);
       return state;
     }, {
       validator: (message) => {
@@ -93,12 +94,13 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
       const reason = refusal(message);
       if (reason) state.ignored.push({ by: typeof message?.by === 'string' && message.by.trim() ? message.by : '(nobody)', reason, at: now() });
       else accept(message);
+      publish(state, input);
     });
   }
 
   const enter = (stage: Stage) => {
     state.stage = stage;
-    setCurrentDetails(details(state));
+    publish(state, input);
     log.info('promotion stage', { promotionId, stage });
   };
   const dropped = new Set<string>();
@@ -188,7 +190,7 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
     state.stage = 'cleaning-up';
     await dropBranches('branch', 'backup');
     state.stage = 'finished';
-    setCurrentDetails(details(state));
+    publish(state, input);
     await condition(allHandlersFinished);
   }
 }
@@ -216,20 +218,4 @@ function reason(error: unknown): string {
   let current = error as Error & { cause?: unknown };
   while (current instanceof ActivityFailure && current.cause) current = current.cause as Error & { cause?: unknown };
   return current?.message ?? String(error);
-}
-
-/** Markdown for the Temporal UI's "current details". */
-function details(state: PromotionState): string {
-  const lines = [`**${state.stage}**${state.outcome ? ` — ${state.outcome}` : ''}`, `prod: \`${state.prod}\` ← dev: \`${state.dev}\``];
-  if (state.plan) {
-    lines.push(`plan \`${state.plan.planHash.slice(0, 12)}\`: ${state.plan.statements.length} statements, ${state.plan.questions.filter((q) => !q.answer).length} open questions`);
-    const hazards = state.plan.statements.flatMap((s) => s.hazards);
-    for (const hazard of hazards) lines.push(`- ⚠ ${hazard.kind}: ${hazard.message}`);
-  }
-  if (state.stage === 'awaiting-approval' && state.plan) {
-    lines.push(`Approve: signal \`approve\` with \`{"by": "you", "planHash": "${state.plan.planHash}"}\``);
-  }
-  if (state.stage === 'revert-window') lines.push('Revert: signal `revert` with `{"by": "you"}` (prod goes back to its backup from before the apply)');
-  if (state.error) lines.push(`error: ${state.error}`);
-  return lines.join('\n');
 }
