@@ -2,7 +2,9 @@
 import { Command, Option } from 'commander';
 import { userInfo } from 'node:os';
 import { PromotionClient, RefusedError, UsageError, readAnswers } from './client.ts';
-import { formatPlan, formatState } from './format.ts';
+import { formatList, formatPlan, formatState } from './format.ts';
+import { statusDocument } from './json.ts';
+import { STAGES } from '../workflows/visibility.ts';
 import { planUrls } from '../activities/schema/plan.ts';
 import type { BranchTarget } from '../activities/branches/provider.ts';
 import { createBranchProvider } from '../activities/branches/index.ts';
@@ -76,7 +78,8 @@ function planOptions(options: { schema?: string[]; excludeSchema?: string[]; ans
 export function buildCli(): Command {
   const program = new Command('pgpromote')
     .description('Promote a Postgres schema from dev to prod safely, as a durable Temporal workflow.')
-    .showHelpAfterError();
+    .showHelpAfterError()
+    .exitOverride(); // before the subcommands, which inherit it: their usage errors then exit 2 as well (main)
 
   const plan = program
     .command('plan')
@@ -100,6 +103,7 @@ export function buildCli(): Command {
     .option('--revert-window <duration>', 'back prod up before the apply and allow `pgpromote revert` this long after it')
     .option('--id <id>', 'promotion id (Temporal workflow id)')
     .option('--no-wait', 'return once started instead of waiting for the plan')
+    .option('--json', 'print exactly one JSON document: {"id"} with --no-wait, else the state it waited for, as `status --json`')
     .action(async (options) => {
       await withPromotions(async (client) => {
         const id = await client.deploy({
@@ -111,12 +115,15 @@ export function buildCli(): Command {
           id: options.id,
           branch: branchTarget(options),
         });
-        console.log(`promotion ${id} started: ${client.uiUrl(id)}`);
-        if (!options.wait) return;
+        if (!options.json) console.log(`promotion ${id} started: ${client.uiUrl(id)}`);
+        if (!options.wait) {
+          if (options.json) console.log(JSON.stringify({ id }));
+          return;
+        }
         const state = await client.waitForStage(id, ['awaiting-approval', 'finished']);
-        console.log(formatState(state));
+        console.log(options.json ? JSON.stringify(statusDocument(state), null, 2) : formatState(state));
         if (state.outcome === 'failed' || state.ended) throw new Error(`promotion ${id} ${state.ended ?? 'failed'}: ${state.error ?? 'no reason given'}`);
-        if (state.stage === 'awaiting-approval') console.log(`\napprove: pgpromote approve ${id} --as <name>\nreject:  pgpromote reject ${id}`);
+        if (state.stage === 'awaiting-approval' && !options.json) console.log(`\napprove: pgpromote approve ${id} --as <name>\nreject:  pgpromote reject ${id}`);
       });
     });
 
@@ -139,12 +146,25 @@ export function buildCli(): Command {
 
   program
     .command('status <id>')
-    .description('show a promotion: stage, plan, trial, decision, result')
-    .option('--json', 'print the state as JSON')
+    .description('show a promotion: stage, plan, trial, decision, result (with no worker running, the state it last recorded)')
+    .option('--json', 'print exactly one JSON document (see README, "JSON output")')
     .action(async (id: string, options) => {
       await withPromotions(async (client) => {
         const state = await client.status(id);
-        console.log(options.json ? JSON.stringify(state, null, 2) : formatState(state));
+        console.log(options.json ? JSON.stringify(statusDocument(state), null, 2) : formatState(state));
+      });
+    });
+
+  program
+    .command('list')
+    .description('list promotions, newest first (the server\'s visibility store answers: it may be a second or so behind)')
+    .addOption(new Option('--stage <stage>', 'only promotions in this stage').choices(STAGES))
+    .option('--prod <url>', 'only promotions of this prod: its connection URL (no password needed), or neon:<project>/<branch>')
+    .option('--json', 'print exactly one JSON array of {id, stage, outcome?, prod, startedAt, ended?}')
+    .action(async (options) => {
+      await withPromotions(async (client) => {
+        const promotions = await client.list({ stage: options.stage, prodUrl: options.prod });
+        console.log(options.json ? JSON.stringify(promotions, null, 2) : formatList(promotions));
       });
     });
 
@@ -192,7 +212,7 @@ export async function main(argv: string[]): Promise<number> {
     process.exit(0);
   });
   try {
-    await buildCli().exitOverride().parseAsync(argv, { from: 'user' });
+    await buildCli().parseAsync(argv, { from: 'user' });
     return 0;
   } catch (error) {
     // Usage errors of commander's own (unknown option, missing argument) exit 2; every other refusal exits 1.
