@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
-import { createDatabase, dropDatabase } from './support.ts';
+import { createDatabase, databasePairs, dropDatabase } from './support.ts';
 import { startWorker, type TestWorker } from './worker.ts';
 import { freePort } from '../scripts/ports.ts';
 import { pgpromote, run, workerEnv } from './cli-process.ts';
@@ -171,7 +171,7 @@ describe('pgpromote CLI', () => {
 });
 
 describe('pgpromote CLI with a worker', () => {
-  const databases: string[] = [];
+  const databases = databasePairs();
   let worker: TestWorker;
   beforeAll(async () => {
     // The worker has been given a new key; the CLI below still seals with the old one.
@@ -179,11 +179,10 @@ describe('pgpromote CLI with a worker', () => {
   });
   afterAll(async () => {
     await worker?.stop();
-    for (const name of databases) await dropDatabase(name);
+    await databases.dropAll();
   });
   const pair = async (prodSql: string, devSql: string) => {
-    const [prod, dev] = [await createDatabase('prod', prodSql), await createDatabase('dev', devSql)];
-    databases.push(prod.name, dev.name);
+    const { prod, dev } = await databases.pair(prodSql, devSql);
     return { prod: prod.url, dev: dev.url };
   };
 

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { msToTs } from '@temporalio/common/lib/time.js';
-import { createDatabase, dropDatabase, serverUrl } from './support.ts';
+import { databasePairs, serverUrl } from './support.ts';
 import { startWorker, type TestWorker } from './worker.ts';
 import { pgpromote, workerEnv } from './cli-process.ts';
 import { createWorker } from '../worker/worker.ts';
@@ -27,20 +27,15 @@ async function eventually<T>(ask: () => Promise<T>, found: (value: T) => boolean
 }
 
 describe('operators', () => {
-  const databases: string[] = [];
+  const { pair, dropAll } = databasePairs();
   let worker: TestWorker;
   beforeAll(async () => {
     worker = await startWorker();
   });
   afterAll(async () => {
     await worker?.stop();
-    for (const name of databases) await dropDatabase(name);
+    await dropAll();
   });
-  const pair = async (prodSql: string, devSql: string) => {
-    const [prod, dev] = [await createDatabase('prod', prodSql), await createDatabase('dev', devSql)];
-    databases.push(prod.name, dev.name);
-    return { prod, dev };
-  };
   /** The search attributes the server's visibility store holds for one promotion. */
   const visible = async (id: string) => {
     for await (const execution of worker.client.temporal.workflow.list({ query: `WorkflowId = '${id}'` })) {
