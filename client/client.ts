@@ -8,6 +8,8 @@ import {
   WorkflowUpdateFailedError,
   defaultPayloadConverter,
   ServiceError,
+  QueryRejectedError,
+  QueryNotRegisteredError,
   type WorkflowExecutionStatusName,
   type WorkflowHandle,
 } from '@temporalio/client';
@@ -163,9 +165,9 @@ export class PromotionClient {
     if (run === 'COMPLETED') return { ...(await handle.result()), source: 'result', prodIdentity };
     const recorded = description.memo?.[RECORD_MEMO] as PromotionRecord | undefined;
     if (run === 'RUNNING') {
-      const live = (await this.hasWorker(description.taskQueue)) ? await this.query(handle).catch(() => undefined) : undefined;
+      const live = (await this.hasWorker(description.taskQueue)) ? await this.query(handle) : undefined;
       if (live) return { ...live, source: 'query', prodIdentity };
-      if (!recorded) throw this.noWorker(description.taskQueue, 'is polling'); // it never ran: nothing was recorded
+      if (!recorded) throw this.noWorker(description.taskQueue); // it never ran: nothing was recorded
       return { ...recorded, source: 'recorded', prodIdentity };
     }
     const reason = await this.failureOf(handle);
@@ -299,25 +301,28 @@ export class PromotionClient {
   private async requireWorker(taskQueue: string): Promise<void> {
     const deadline = Date.now() + WORKER_GRACE_MS;
     while (!(await this.hasWorker(taskQueue))) {
-      if (Date.now() > deadline) throw this.noWorker(taskQueue, 'is polling');
+      if (Date.now() > deadline) throw this.noWorker(taskQueue);
       await pause(250);
     }
   }
 
-  private noWorker(taskQueue: string, how: string, why?: string): UsageError {
+  private noWorker(taskQueue: string): UsageError {
     return new UsageError(
-      `no worker ${how} task queue ${taskQueue} in namespace ${this.config.namespace}${why ? ` (${why})` : ''}: start one (npm run worker) with the same TEMPORAL_ADDRESS/PGPROMOTE_TASK_QUEUE`,
+      `no worker is polling task queue ${taskQueue} in namespace ${this.config.namespace}: start one (npm run worker) with the same TEMPORAL_ADDRESS/PGPROMOTE_TASK_QUEUE`,
     );
   }
 
-  /** The live state, or undefined when no worker answered: the server answers in its place (a deadline, or its own timeout). */
+  /**
+   * The live state, or undefined when no worker answered: the server answers in its place (a deadline, or
+   * its own timeout), or the workflow could not (it has not set its handler yet).
+   */
   private async query(handle: WorkflowHandle<typeof promote>): Promise<PromotionState | undefined> {
-    try {
-      return await this.temporal.connection.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(statusQuery));
-    } catch (error) {
-      if (error instanceof ServiceError) return undefined;
-      throw error;
-    }
+    return this.temporal.connection
+      .withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(statusQuery))
+      .catch((error: unknown) => {
+        if (error instanceof ServiceError || error instanceof QueryRejectedError || error instanceof QueryNotRegisteredError) return undefined;
+        throw error;
+      });
   }
 
   /** Why a closed workflow did not complete (a failure, or the reason it was terminated). */
