@@ -194,7 +194,7 @@ describe('what the server keeps of a promotion', () => {
     expect(code(hostile)).toBe('``public.users.`x` [link](http://evil) <img>``');
     expect(code('`x`')).toBe('`` `x` ``');
     expect(markdown).toContain(`rename: ${code(`pgpromote answer p1 --rename 'public.users.\`x\` [link](http://evil) <img>=public.users.it'\\''s'`)}`);
-    expect(markdown).toContain('drop: ');
+    expect(markdown).toContain(`drop: ${code(`pgpromote answer p1 --drop 'public.users.\`x\` [link](http://evil) <img>'`)}, or signal \`answer\` with ${code(JSON.stringify({ by: 'you', drops: [hostile] }))}`);
     expect(markdown).toContain('- ⚠ data-loss: drops column public.users.\\`x\\` \\[link\\](http://evil) \\<img\\>: 3 rows');
     const approving = details(state({ plan: plan([{ ...statement('DROP TABLE t;'), hazards: [{ kind: 'data-loss', message: 'drops t', object: 't' }] }]) }));
     expect(approving).toContain(`approve: \`pgpromote approve p1 --plan ${'c'.repeat(64)} --accept-data-loss\``);

@@ -145,10 +145,11 @@ const by = (decision: { by: string; comment?: string }) => `${text(decision.by)}
 function questionLines(id: string, question: Question): string[] {
   const head = `- ${code(question.object)}: renamed to one of ${question.candidates.map(code).join(', ')}?`;
   if (question.answer) return [`${head} answered ${code(question.answer)}`];
+  const rename = `${question.object}=${question.candidates[0] ?? '<candidate>'}`;
   return [
     head,
-    `  rename: ${code(`pgpromote answer ${id} --rename ${shellArg(`${question.object}=${question.candidates[0] ?? '<candidate>'}`)}`)}`,
-    `  drop: ${code(`pgpromote answer ${id} --drop ${shellArg(question.object)}`)}`,
+    `  rename: ${code(`pgpromote answer ${id} --rename ${shellArg(rename)}`)}, or signal \`answer\` with ${code(JSON.stringify({ by: 'you', renames: [rename] }))}`,
+    `  drop: ${code(`pgpromote answer ${id} --drop ${shellArg(question.object)}`)}, or signal \`answer\` with ${code(JSON.stringify({ by: 'you', drops: [question.object] }))}`,
   ];
 }
 
