@@ -81,6 +81,8 @@ describe('operators', () => {
     // Only a password-free URL is needed, and another prod's promotions are not listed.
     const byProd = await list(['--prod', identity.replace('postgres://', 'postgres://nobody@')]);
     expect(byProd.map((promotion) => promotion.id)).toEqual([id]);
+    const table = await pgpromote(['list', '--prod', prod.url], workerEnv(worker));
+    expect(table.stdout).toMatch(new RegExp(`^ID +STAGE +OUTCOME +PROD +STARTED\n${id} +awaiting-approval +${identity} +\\S+\n$`));
 
     // With the worker gone (it still shows among the pollers), status answers from the recorded state.
     const { taskQueue, secretKeys } = worker.config;
@@ -114,6 +116,18 @@ describe('operators', () => {
     const done = JSON.parse((await pgpromote(['status', id, '--json'], workerEnv(worker))).stdout);
     expect(done).toMatchObject({ stage: 'finished', outcome: 'rejected', source: 'result', rejection: { by: 'bob', comment: 'not today' } });
   }, 300_000);
+
+  it('reports a failed promotion from its record, with the reason', async () => {
+    const { prod, dev } = await pair('CREATE TABLE users (id int PRIMARY KEY, name text); INSERT INTO users VALUES (1, NULL);', 'CREATE TABLE users (id int PRIMARY KEY, name text NOT NULL);');
+    const id = await worker.client.deploy({ dev: dev.url, prod: prod.url });
+    await expect(worker.client.result(id)).rejects.toThrow('contains null values');
+    const status = await pgpromote(['status', id, '--json'], workerEnv(worker));
+    expect(status.code).toBe(0);
+    const document = JSON.parse(status.stdout);
+    expect(document).toMatchObject({ id, stage: 'finished', outcome: 'failed', source: 'recorded', plan: { statements: [{ kind: 'alter_table_alter_column_set_notnull' }] } });
+    expect(document.error).toMatch(/^statement 1 of 1 failed: column "name" of relation "users" contains null values/);
+    expect(await eventually(() => visible(id), (seen) => seen?.stage === 'finished')).toMatchObject({ stage: 'finished', outcome: 'failed', dataLoss: false });
+  });
 
   it('refuses an unknown stage as a usage error', async () => {
     const result = await pgpromote(['list', '--stage', 'sleeping']);
