@@ -10,6 +10,9 @@ export const ENV = {
   logLevel: 'PGPROMOTE_LOG_LEVEL',
   neonApiKey: 'NEON_API_KEY',
   neonApiUrl: 'NEON_API_URL',
+  maxConcurrentActivities: 'PGPROMOTE_MAX_CONCURRENT_ACTIVITIES',
+  maxConcurrentWorkflowTasks: 'PGPROMOTE_MAX_CONCURRENT_WORKFLOW_TASKS',
+  maxCachedWorkflows: 'PGPROMOTE_MAX_CACHED_WORKFLOWS',
 } as const;
 
 export const DEFAULTS = {
@@ -55,6 +58,45 @@ function secretKeys(env: NodeJS.ProcessEnv): string[] {
   const listed = (env[ENV.secretKeys] ?? '').split(',').map((key) => key.trim()).filter(Boolean);
   if (listed.length) return listed;
   return env[ENV.secretKey] ? [env[ENV.secretKey]!] : [];
+}
+
+/** How much one worker takes on at once (the Temporal SDK's names); see bench/promotions.md for how they were chosen. */
+export interface WorkerTuning {
+  maxConcurrentActivityTaskExecutions: number;
+  maxConcurrentWorkflowTaskExecutions: number;
+  maxCachedWorkflows: number;
+}
+
+// Measured with 100 promotions on one 2-core worker (bench/promotions.md). TUNED BELOW.
+export const DEFAULT_TUNING: WorkerTuning = {
+  maxConcurrentActivityTaskExecutions: 100,
+  maxConcurrentWorkflowTaskExecutions: 40,
+  maxCachedWorkflows: 1000,
+};
+
+const TUNING_ENV = {
+  maxConcurrentActivityTaskExecutions: ENV.maxConcurrentActivities,
+  maxConcurrentWorkflowTaskExecutions: ENV.maxConcurrentWorkflowTasks,
+  maxCachedWorkflows: ENV.maxCachedWorkflows,
+} as const;
+
+/** The worker's concurrency from PGPROMOTE_MAX_*; a value that is not a whole number in range is refused with what to set. */
+export function loadWorkerTuning(env: NodeJS.ProcessEnv = process.env): WorkerTuning {
+  const tuning = { ...DEFAULT_TUNING };
+  for (const [key, name] of Object.entries(TUNING_ENV) as [keyof WorkerTuning, string][]) {
+    const text = env[name]?.trim();
+    if (!text) continue;
+    if (!/^[0-9]+$/.test(text) || Number(text) < 1) throw new Error(`${name} must be a whole number of at least 1, not "${text}": unset it to use ${DEFAULT_TUNING[key]}`);
+    tuning[key] = Number(text);
+  }
+  // The SDK would quietly lower these itself; a setting that is not used as written is refused instead.
+  if (tuning.maxConcurrentWorkflowTaskExecutions < 2) {
+    throw new Error(`${ENV.maxConcurrentWorkflowTasks} must be at least 2: the Temporal SDK needs 2 when it caches workflows`);
+  }
+  if (tuning.maxCachedWorkflows < tuning.maxConcurrentWorkflowTaskExecutions) {
+    throw new Error(`${ENV.maxCachedWorkflows} (${tuning.maxCachedWorkflows}) must be at least ${ENV.maxConcurrentWorkflowTasks} (${tuning.maxConcurrentWorkflowTaskExecutions}): a workflow task runs on a cached workflow`);
+  }
+  return tuning;
 }
 
 /** What the worker's activities need from the configuration. */
