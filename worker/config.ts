@@ -8,11 +8,11 @@ export const ENV = {
   secretKeys: 'PGPROMOTE_SECRET_KEYS',
   uiUrl: 'TEMPORAL_UI_URL',
   logLevel: 'PGPROMOTE_LOG_LEVEL',
-  neonApiKey: 'NEON_API_KEY',
-  neonApiUrl: 'NEON_API_URL',
   maxConcurrentActivities: 'PGPROMOTE_MAX_CONCURRENT_ACTIVITIES',
   maxConcurrentWorkflowTasks: 'PGPROMOTE_MAX_CONCURRENT_WORKFLOW_TASKS',
   maxCachedWorkflows: 'PGPROMOTE_MAX_CACHED_WORKFLOWS',
+  neonApiKey: 'NEON_API_KEY',
+  neonApiUrl: 'NEON_API_URL',
 } as const;
 
 export const DEFAULTS = {

@@ -16,11 +16,11 @@ export function createWorker(options: {
 }): Promise<Worker> {
   if (!options.deps.secretKeys.length) throw new Error(NO_SECRET_KEY);
   return Worker.create({
+    ...(options.tuning ?? DEFAULT_TUNING),
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: options.taskQueue,
     workflowsPath,
     activities: createActivities(options.deps),
-    ...(options.tuning ?? DEFAULT_TUNING),
   });
 }
