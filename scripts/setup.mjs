@@ -2,7 +2,8 @@
 // when they are missing or stale, then the Temporal CLI (scripts/setup.ts). Plain JS because it
 // runs before node_modules (and so tsx) exists.
 import { spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
@@ -18,8 +19,15 @@ function run(command, args) {
   }
 }
 
-if (!existsSync(installed) || statSync(lock).mtimeMs > statSync(installed).mtimeMs) {
+// What was installed is recorded by the lock file's content: a checkout (or a git worktree sharing
+// node_modules) gives the lock file a new time without changing what it pins.
+const pinned = createHash('sha256').update(readFileSync(lock)).digest('hex');
+const stamp = path.join(root, 'node_modules', '.pgpromote-installed');
+const recorded = existsSync(stamp) ? readFileSync(stamp, 'utf8').trim() : undefined;
+const stale = !existsSync(installed) || (recorded ? recorded !== pinned : statSync(lock).mtimeMs > statSync(installed).mtimeMs);
+if (stale) {
   console.error('pgpromote setup: installing npm dependencies (npm ci)…');
   run('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error']);
 }
+if (recorded !== pinned) writeFileSync(stamp, pinned);
 run(path.join(root, 'node_modules', '.bin', 'tsx'), [path.join(root, 'scripts', 'setup.ts')]);
