@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { UpdateDefinition } from '@temporalio/common';
-import { createDatabase, dropDatabase, serverUrl, sql } from './support.ts';
+import { columnsOf as columns, createDatabase, dropDatabase, serverUrl, sql } from './support.ts';
 import { branchesOf, startTimeSkippingStack, waitForStage, type Promotion, type TimeSkippingStack } from './time-skipping-stack.ts';
 import {
   approveSignal, approveUpdate, cancelUpdate, rejectUpdate, revertUpdate, statusQuery,
@@ -30,7 +30,8 @@ const DATA = `
   INSERT INTO users (email) SELECT 'user' || i || '@example.com' FROM generate_series(1, 20) i;
   INSERT INTO projects (owner_id, name) SELECT 1 + i % 20, 'project ' || i FROM generate_series(1, 40) i;
 `;
-const DAY_MS = 24 * 3600_000;
+const HOUR_MS = 3600_000;
+const DAY_MS = 24 * HOUR_MS;
 
 let stack: TimeSkippingStack;
 const created: string[] = [];
@@ -43,17 +44,12 @@ afterAll(async () => {
   for (const name of created) await dropDatabase(name);
 });
 
+/** prod with the app and its rows, dev with the app changed by `devChange`; dropped after the file. */
 async function databases(devChange: string) {
-  const prod = await createDatabase('prod', APP + DATA);
-  const dev = await createDatabase('dev', APP + devChange);
+  const [prod, dev] = await Promise.all([createDatabase('prod', APP + DATA), createDatabase('dev', APP + devChange)]);
   created.push(prod.name, dev.name);
   return { prod, dev };
 }
-
-const columns = async (database: string, table: string) =>
-  (await sql(`SELECT column_name FROM information_schema.columns WHERE table_name = '${table}' ORDER BY ordinal_position`, database)).rows.map(
-    (row) => row.column_name,
-  );
 
 /** Sends `message` as an update; returns the workflow's reason when it refused it. */
 async function refusal<A>(promotion: Promotion, update: UpdateDefinition<PromotionState, [A]>, message: A): Promise<string> {
@@ -95,6 +91,14 @@ const gateName = () => `gate_${randomUUID().slice(0, 8)}`;
 const openGate = (gate: string) => sql(`CREATE ROLE ${gate}`);
 const removeGate = (gate: string) => sql(`DROP ROLE IF EXISTS ${gate}`);
 
+/** Awaits the promotion's result, while the server skips time: its clock must have moved at least `ms`. */
+async function resultAfterSkipping(promotion: Promotion, ms: number): Promise<PromotionState> {
+  const before = await stack.env.currentTimeMs();
+  const done = await promotion.result();
+  expect(await stack.env.currentTimeMs()).toBeGreaterThanOrEqual(before + ms);
+  return done;
+}
+
 /** After a cancel, activities the workflow stopped waiting for may still be running: wait for them to end. */
 async function activitiesDone(): Promise<void> {
   const deadline = Date.now() + 120_000;
@@ -111,10 +115,8 @@ describe('timed paths on the time-skipping server', () => {
     const waiting = await waitForStage(promotion, ['awaiting-approval']);
     expect(waiting.stage).toBe('awaiting-approval');
     expect(await branchesOf(serverUrl(), promotion.workflowId)).toEqual([waiting.branch!.id]);
-    const before = await stack.env.currentTimeMs();
-    const done = await promotion.result();
+    const done = await resultAfterSkipping(promotion, 7 * DAY_MS);
     expect(done).toMatchObject({ outcome: 'expired', stage: 'finished', approvals: [] });
-    expect(await stack.env.currentTimeMs()).toBeGreaterThanOrEqual(before + 7 * DAY_MS);
     expect(await branchesOf(serverUrl(), promotion.workflowId)).toEqual([]);
     expect(await columns(prod.name, 'projects')).toEqual(['id', 'owner_id', 'name']);
   });
@@ -127,11 +129,9 @@ describe('timed paths on the time-skipping server', () => {
     const applied = await waitForStage(promotion, ['revert-window']);
     expect(applied).toMatchObject({ stage: 'revert-window', outcome: 'applied' });
     expect(await branchesOf(serverUrl(), promotion.workflowId)).toEqual([applied.backup!.id]); // the trial branch went after the apply
-    const before = await stack.env.currentTimeMs();
-    const done = await promotion.result();
+    const done = await resultAfterSkipping(promotion, HOUR_MS);
     expect(done).toMatchObject({ outcome: 'applied', stage: 'finished', approvals: [{ by: 'alice' }] });
     expect(done.revert).toBeUndefined();
-    expect(await stack.env.currentTimeMs()).toBeGreaterThanOrEqual(before + 3600_000);
     expect(await branchesOf(serverUrl(), promotion.workflowId)).toEqual([]);
     expect(await columns(prod.name, 'users')).toEqual(['id', 'email', 'phone']);
   });
@@ -204,26 +204,18 @@ describe('timed paths on the time-skipping server', () => {
 describe('cancelled in each stage before prod is touched: outcome cancelled, branches deleted, prod untouched', () => {
   const NEW_TABLE = 'CREATE TABLE tags (id serial PRIMARY KEY, label text);';
   type Start = (options?: { excludeSchemas?: string[] }) => Promise<Promotion>;
+  type Hold = (prodUrl: string, gate: string, start: Start) => Promise<{ promotion: Promotion; release(): Promise<unknown> }>;
+  /** The table is locked before the promotion starts, and stays locked until released. */
+  const lockedFromStart = (table: 'projects' | 'archive.entries', options?: { excludeSchemas?: string[] }): Hold => async (prodUrl, _gate, start) => {
+    const lock = await lockTable(prodUrl, table);
+    return { promotion: await start(options), release: lock.release };
+  };
   /** Each stage with a dev change that gets there, and how the test holds the promotion in it until `release`. */
-  const stages: { stage: Stage; devChange: (gate: string) => string; hold(prodUrl: string, gate: string, start: Start): Promise<{ promotion: Promotion; release(): Promise<unknown> }> }[] = [
-    {
-      // The planner reads the table: it waits for the lock.
-      stage: 'planning',
-      devChange: () => 'ALTER TABLE projects DROP COLUMN name;',
-      hold: async (prodUrl, _gate, start) => {
-        const lock = await lockTable(prodUrl, 'projects');
-        return { promotion: await start(), release: lock.release };
-      },
-    },
-    {
-      // The plan leaves `archive` out, so planning does not wait; pg_dump copies every schema, and waits.
-      stage: 'branching',
-      devChange: () => NEW_TABLE,
-      hold: async (prodUrl, _gate, start) => {
-        const lock = await lockTable(prodUrl, 'archive.entries');
-        return { promotion: await start({ excludeSchemas: ['archive'] }), release: lock.release };
-      },
-    },
+  const stages: { stage: Stage; devChange: (gate: string) => string; hold: Hold }[] = [
+    // The planner reads the table: it waits for the lock.
+    { stage: 'planning', devChange: () => 'ALTER TABLE projects DROP COLUMN name;', hold: lockedFromStart('projects') },
+    // The plan leaves `archive` out, so planning does not wait; pg_dump copies every schema, and waits.
+    { stage: 'branching', devChange: () => NEW_TABLE, hold: lockedFromStart('archive.entries', { excludeSchemas: ['archive'] }) },
     {
       stage: 'trial',
       devChange: gatedColumn,
