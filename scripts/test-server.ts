@@ -1,13 +1,14 @@
 // Temporal's time-skipping test server, for the tests of the workflow's timed paths (a 7-day approval
 // timeout takes no real time on it). @temporalio/testing downloads it at run time from temporal.download,
 // which may not be reachable; it is published on Maven Central as a Java artifact, so we resolve it
-// with Maven into .tools/test-server/<version>/ and write a launcher that @temporalio/testing runs
-// as `<launcher> <port>` (createTimeSkipping with an 'existing-path' executable).
+// with Maven into .tools/test-server/<version>/ and write a launcher, run as `<launcher> <port>` (as
+// createTimeSkipping runs an 'existing-path' executable).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isExecutable, onPath } from './temporal.ts';
+import { isExecutable, onPath, startServerProcess } from './temporal.ts';
+import { freePort } from './ports.ts';
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 /** io.temporal:temporal-test-server; checked with @temporalio/* 1.24 (updates with validators, time skipping). */
@@ -70,8 +71,8 @@ export async function installTestServer(): Promise<string> {
   const result = spawnSync(mvn, args, { stdio: 'inherit' });
   if (result.status !== 0) throw new Error(`\`mvn ${args.join(' ')}\` failed (exit ${result.status ?? result.signal}). ${INSTALL_ADVICE}`);
   const classpath = readFileSync(classpathFile, 'utf8').trim();
-  // `exec`: the SDK stops the server by killing the process it started, which must be the JVM itself.
-  // Serial GC and the C1 compiler only: the JVM starts faster, and the SDK waits only 5 s for it.
+  // `exec`: whoever stops the server kills the process it started, which must be the JVM itself.
+  // Serial GC and the C1 compiler only: the JVM starts faster.
   writeFileSync(LAUNCHER, [
     '#!/bin/sh',
     `# Temporal's time-skipping test server ${TEST_SERVER_VERSION} (Maven Central), installed by \`npm run setup -- --test-server\`.`,
@@ -80,4 +81,15 @@ export async function installTestServer(): Promise<string> {
     '',
   ].join('\n'), { mode: 0o755 });
   return LAUNCHER;
+}
+
+/**
+ * Starts the test server on a free port and waits until it answers. (createTimeSkipping waits only
+ * 5 s, which the JVM misses on a busy machine: 6-7 s at load 15 on 2 cores.)
+ */
+export async function startTestServer(options: { logFile?: string } = {}): Promise<{ address: string; stop(): Promise<void> }> {
+  const port = await freePort();
+  const address = `127.0.0.1:${port}`;
+  const stop = await startServerProcess("Temporal's test server", requireTestServer(), [String(port)], address, options);
+  return { address, stop };
 }

@@ -14,7 +14,7 @@ import { BRANCH_PREFIX } from '../activities/branches/provider.ts';
 import { withClient } from '../activities/db.ts';
 import { promote } from '../workflows/promote.ts';
 import { statusQuery, type PromoteInput, type PromotionState, type Stage } from '../workflows/messages.ts';
-import { requireTestServer } from '../scripts/test-server.ts';
+import { startTestServer } from '../scripts/test-server.ts';
 
 export type Promotion = WorkflowHandle<typeof promote>;
 
@@ -26,27 +26,29 @@ export interface TimeSkippingStack {
   stop(): Promise<void>;
 }
 
-/** The SDK gives the server 5 s to answer, which a JVM on a busy machine may miss: it is started again then. */
-const START_ATTEMPTS = 3;
-
-async function startServer(): Promise<TestWorkflowEnvironment> {
-  const path = requireTestServer();
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path } } });
-    } catch (error) {
-      if (attempt === START_ATTEMPTS || !/did not start within/.test(String((error as Error).message))) throw error;
-    }
-  }
+/**
+ * A time-skipping environment on a server this process started and waited for. createTimeSkipping
+ * would start it too, but gives it only 5 s; this is the constructor it and createFromExistingServer
+ * share (private in @temporalio/testing 1.24), with time skipping on, as createTimeSkipping asks.
+ */
+async function timeSkippingEnvironment(address: string): Promise<TestWorkflowEnvironment> {
+  const sdk = TestWorkflowEnvironment as unknown as {
+    create(options: { server: { type: 'existing' }; address: string; namespace: string; supportsTimeSkipping: true }): Promise<TestWorkflowEnvironment>;
+  };
+  return sdk.create({ server: { type: 'existing' }, address, namespace: 'default', supportsTimeSkipping: true });
 }
 
 /** Call once per process: it installs the Temporal runtime's logging (to `logFile`). */
 export async function startTimeSkippingStack(logFile: string): Promise<TimeSkippingStack> {
   installTemporalLogging(createLogger('warn', logFile));
-  const env = await startServer();
+  const server = await startTestServer();
+  const env = await timeSkippingEnvironment(server.address).catch(async (error) => {
+    await server.stop();
+    throw error;
+  });
   const taskQueue = `time-skipping-${randomUUID()}`;
   const secretKeys = [randomUUID()];
-  const worker = await createWorker({ connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueue, deps: { secretKeys } });
+  const worker = await createWorker({ connection: env.nativeConnection, namespace: 'default', taskQueue, deps: { secretKeys } });
   const running = worker.run();
   return {
     env,
@@ -68,6 +70,7 @@ export async function startTimeSkippingStack(logFile: string): Promise<TimeSkipp
       worker.shutdown();
       await running;
       await env.teardown();
+      await server.stop();
     },
   };
 }
