@@ -1,6 +1,7 @@
 // First step of `npm run demo` and `npm test` on a fresh machine: installs the npm dependencies
-// when they are missing or stale, then the Temporal CLI (scripts/setup.ts). Plain JS because it
-// runs before node_modules (and so tsx) exists.
+// when they are missing or stale, then the Temporal CLI and, given `--test-server` (as `npm test`
+// does), Temporal's time-skipping test server (scripts/setup.ts). Plain JS because it runs before
+// node_modules (and so tsx) exists.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -30,4 +31,4 @@ if (stale) {
   run('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error']);
 }
 if (recorded !== pinned) writeFileSync(stamp, pinned);
-run(path.join(root, 'node_modules', '.bin', 'tsx'), [path.join(root, 'scripts', 'setup.ts')]);
+run(path.join(root, 'node_modules', '.bin', 'tsx'), [path.join(root, 'scripts', 'setup.ts'), ...process.argv.slice(2)]);
