@@ -121,6 +121,17 @@ describe('timed paths on the time-skipping server', () => {
     expect(await columns(prod.name, 'projects')).toEqual(['id', 'owner_id', 'name']);
   });
 
+  it('expires when nobody answers its questions within the approval timeout: nothing branched, prod untouched', async () => {
+    const { prod, dev } = await databases('ALTER TABLE projects RENAME COLUMN name TO title;');
+    const promotion = await stack.start({ dev: dev.url, prod: prod.url, approvalTimeout: '3 days' });
+    const asking = await waitForStage(promotion, ['awaiting-answers']);
+    expect(asking.plan!.questions).toEqual([expect.objectContaining({ object: 'public.projects.name', candidates: ['public.projects.title'] })]);
+    const done = await resultAfterSkipping(promotion, 3 * DAY_MS);
+    expect(done).toMatchObject({ outcome: 'expired', stage: 'finished', answered: [] });
+    expect(done.branch).toBeUndefined();
+    expect(await columns(prod.name, 'projects')).toEqual(['id', 'owner_id', 'name']);
+  });
+
   it('keeps the apply when its 1-hour revert window passes, and deletes the backup', async () => {
     const { prod, dev } = await databases('ALTER TABLE users ADD COLUMN phone text;');
     const promotion = await stack.start({ dev: dev.url, prod: prod.url, approvalTimeout: '7 days', revertWindow: '1 hour' });
@@ -214,6 +225,12 @@ describe('cancelled in each stage before prod is touched: outcome cancelled, bra
   const stages: { stage: Stage; devChange: (gate: string) => string; hold: Hold }[] = [
     // The planner reads the table: it waits for the lock.
     { stage: 'planning', devChange: () => 'ALTER TABLE projects DROP COLUMN name;', hold: lockedFromStart('projects') },
+    // Renamed or dropped? The promotion asks, and waits.
+    {
+      stage: 'awaiting-answers',
+      devChange: () => 'ALTER TABLE projects RENAME COLUMN name TO title;',
+      hold: async (_prodUrl, _gate, start) => ({ promotion: await start(), release: async () => {} }),
+    },
     // The plan leaves `archive` out, so planning does not wait; pg_dump copies every schema, and waits.
     { stage: 'branching', devChange: () => NEW_TABLE, hold: lockedFromStart('archive.entries', { excludeSchemas: ['archive'] }) },
     {

@@ -11,6 +11,7 @@ import {
   workflowInfo,
   allHandlersFinished,
   isCancellation,
+  CancelledFailure,
 } from '@temporalio/workflow';
 import type { Duration, SignalDefinition, UpdateDefinition } from '@temporalio/common';
 import type { Activities } from '../activities/index.ts';
@@ -121,9 +122,12 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
     publish(state);
     log.info('promotion stage', { promotionId, stage });
   };
-  /** Makes a branch of prod, and registers its deletion. */
+  /**
+   * Makes a branch of prod, and registers its deletion. A cancel waits for the copy to end: a copy
+   * abandoned mid-way would finish unseen and be left behind; this way its undo step deletes it.
+   */
   const makeBranch = async (kind: 'trial' | 'backup', name: string) => {
-    const branch = await branching.createBranch({ prod: input.prod, target: input.branch, name, kind });
+    const branch = await CancellationScope.nonCancellable(() => branching.createBranch({ prod: input.prod, target: input.branch, name, kind }));
     undo.add(`${kind} branch ${branch.name}`, async () => {
       // While a revert runs, and after one failed (requested, not done), the backup is the only copy of
       // prod from before the apply: it is kept.
@@ -189,6 +193,8 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
         state.backup = { id: backup.id, name: backup.name };
       }
 
+      // Cancelled while the backup was taken: prod is not touched (nothing to settle either).
+      if (CancellationScope.current().consideredCancelled) throw new CancelledFailure('cancelled before the apply');
       enter('applying');
       state.apply = await applyOrSettle(input, state.plan, state.trial.catalog.hash);
       state.outcome = 'applied';
