@@ -22,4 +22,4 @@ if (!existsSync(installed) || statSync(lock).mtimeMs > statSync(installed).mtime
   console.error('pgpromote setup: installing npm dependencies (npm ci)…');
   run('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error']);
 }
-run(path.join(root, 'node_modules', '.bin', 'tsx'), [path.join(root, 'scripts', 'setup.ts')]);
+run(path.join(root, 'node_modules', '.bin', 'tsx'), [path.join(root, 'scripts', 'setup.ts'), ...process.argv.slice(2)]);
