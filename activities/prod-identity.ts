@@ -9,15 +9,16 @@ const DEFAULT_PORT = '5432';
 /**
  * `postgres://host:port/database` (host lower-cased, port 5432 when absent; user, password and
  * parameters left out) for prod on a Postgres server, `neon:<project>/<branch>` for a Neon branch.
+ * Percent-encoded so that it holds no quote: `list --prod` writes it into a visibility query as it is.
  */
 export function prodIdentity(prodUrl: string, target: BranchTarget): string {
-  if (target.provider === 'neon') return `neon:${target.projectId}/${target.branchId}`;
+  const encode = (part: string) => encodeURIComponent(part).replace(/'/g, '%27');
+  if (target.provider === 'neon') return `neon:${encode(target.projectId)}/${encode(target.branchId)}`;
   const url = parseDatabaseUrl(prodUrl);
   // libpq also takes host and port as parameters (`postgres:///app?host=/var/run/postgresql`).
   const host = (url.searchParams.get('host') || url.hostname || 'localhost').toLowerCase();
   const port = url.searchParams.get('port') || url.port || DEFAULT_PORT;
-  const database = encodeURIComponent(decodeURIComponent(url.pathname.slice(1)));
-  return `postgres://${host}:${port}/${database}`;
+  return `postgres://${encode(host)}:${encode(port)}/${encode(decodeURIComponent(url.pathname.slice(1)))}`;
 }
 
 /** The lock workflow's id: a hash, as identities hold characters a workflow id should not (and may be long). */

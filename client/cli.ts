@@ -2,7 +2,9 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { userInfo } from 'node:os';
 import { PromotionClient, RefusedError, UsageError, readAnswers } from './client.ts';
-import { formatPlan, formatState } from './format.ts';
+import { formatList, formatPlan, formatState } from './format.ts';
+import { statusDocument } from './json.ts';
+import { STAGES } from '../workflows/visibility.ts';
 import { planUrls } from '../activities/schema/plan.ts';
 import type { BranchTarget } from '../activities/branches/provider.ts';
 import type { ApprovalPolicy } from '../workflows/messages.ts';
@@ -106,7 +108,8 @@ function planOptions(options: { schema?: string[]; excludeSchema?: string[]; ans
 export function buildCli(): Command {
   const program = new Command('pgpromote')
     .description('Promote a Postgres schema from dev to prod safely, as a durable Temporal workflow.')
-    .showHelpAfterError();
+    .showHelpAfterError()
+    .exitOverride(); // before the subcommands, which inherit it: their usage errors then exit 2 as well (main)
 
   const plan = program
     .command('plan')
@@ -140,6 +143,7 @@ export function buildCli(): Command {
     .option('--preview-timeout <duration>', 'how long the preview may take to become ready (default: 2 minutes for a command, 10 minutes for a webhook)')
     .option('--no-wait', 'return once started instead of waiting for the plan')
     .option('--no-queue', 'fail at once, naming the running promotion, if another promotion of the same prod runs (default: wait for it in stage queued)')
+    .option('--json', 'print exactly one JSON document: {"id"} with --no-wait, else the state it waited for, as `status --json`')
     .action(async (options) => {
       await withPromotions(async (client) => {
         const id = await client.deploy({
@@ -155,13 +159,17 @@ export function buildCli(): Command {
           policy: approvalPolicy(options),
           noQueue: !options.queue,
         });
-        console.log(`promotion ${id} started: ${client.uiUrl(id)}`);
-        if (!options.wait) return;
+        if (!options.json) console.log(`promotion ${id} started: ${client.uiUrl(id)}`);
+        if (!options.wait) {
+          if (options.json) console.log(JSON.stringify({ id }));
+          return;
+        }
         const state = await client.waitForStage(id, ['queued', 'awaiting-answers', 'awaiting-approval', 'finished']);
-        console.log(formatState(state));
-        // It may wait for days (the running promotion's approval): it starts by itself, nobody needs to watch.
-        if (state.stage === 'queued') return console.log(`\nqueued behind ${state.queuedBehind}; it starts by itself once that one ends: pgpromote status ${id}`);
+        console.log(options.json ? JSON.stringify(statusDocument(state), null, 2) : formatState(state));
         if (state.outcome === 'failed' || state.ended) throw new Error(`promotion ${id} ${state.ended ?? 'failed'}: ${state.error ?? 'no reason given'}`);
+        if (options.json) return;
+        // It may wait for days (the running promotion's approval): it starts by itself, nobody needs to watch.
+        if (state.stage === 'queued') console.log(`\nqueued behind ${state.queuedBehind}; it starts by itself once that one ends: pgpromote status ${id}`);
         if (state.stage === 'awaiting-answers') console.log(`\nanswer:  pgpromote answer ${id} --rename <old=new> | --drop <object>\nreject:  pgpromote reject ${id}`);
         if (state.stage === 'awaiting-approval') console.log(`\napprove: pgpromote approve ${id} --as <name>\nreject:  pgpromote reject ${id}`);
       });
@@ -186,12 +194,25 @@ export function buildCli(): Command {
 
   program
     .command('status <id>')
-    .description('show a promotion: stage, plan, trial, decision, result')
-    .option('--json', 'print the state as JSON')
+    .description('show a promotion: stage, plan, trial, decision, result (with no worker running, the state it last recorded)')
+    .option('--json', 'print exactly one JSON document (see README, "JSON output")')
     .action(async (id: string, options) => {
       await withPromotions(async (client) => {
         const state = await client.status(id);
-        console.log(options.json ? JSON.stringify(state, null, 2) : formatState(state));
+        console.log(options.json ? JSON.stringify(statusDocument(state), null, 2) : formatState(state));
+      });
+    });
+
+  program
+    .command('list')
+    .description('list promotions, newest first (the server\'s visibility store answers: it may be a second or so behind)')
+    .addOption(new Option('--stage <stage>', 'only promotions in this stage').choices(STAGES))
+    .option('--prod <url>', 'only promotions of this prod: its connection URL (no password needed), or neon:<project>/<branch>')
+    .option('--json', 'print exactly one JSON array of {id, stage, outcome?, prod, startedAt, ended?}')
+    .action(async (options) => {
+      await withPromotions(async (client) => {
+        const promotions = await client.list({ stage: options.stage, prodUrl: options.prod });
+        console.log(options.json ? JSON.stringify(promotions, null, 2) : formatList(promotions));
       });
     });
 
@@ -270,7 +291,7 @@ export async function main(argv: string[]): Promise<number> {
     process.exit(0);
   });
   try {
-    await buildCli().exitOverride().parseAsync(argv, { from: 'user' });
+    await buildCli().parseAsync(argv, { from: 'user' });
     return 0;
   } catch (error) {
     // Usage errors of commander's own (unknown option, missing argument) exit 2; every other refusal exits 1.

@@ -8,6 +8,8 @@ import {
   WorkflowUpdateFailedError,
   defaultPayloadConverter,
   ServiceError,
+  QueryRejectedError,
+  QueryNotRegisteredError,
   type WorkflowExecutionStatusName,
   type WorkflowHandle,
 } from '@temporalio/client';
@@ -20,8 +22,11 @@ import type { PreviewTarget } from '../activities/preview/provider.ts';
 import { promote } from '../workflows/promote.ts';
 import {
   answerUpdate, approveUpdate, cancelUpdate, rejectUpdate, revertUpdate, statusQuery,
-  type AnswerMessage, type ApprovalPolicy, type Decision, type PromoteInput, type PromotionState, type Stage,
+  type AnswerMessage, type ApprovalPolicy, type Decision, type Outcome, type PromoteInput, type PromotionState, type Stage,
 } from '../workflows/messages.ts';
+import { OUTCOME, PROD, RECORD_MEMO, STAGE, type PromotionRecord } from '../workflows/visibility.ts';
+import { prodIdentity } from '../activities/prod-identity.ts';
+import { requireSearchAttributes } from '../worker/search-attributes.ts';
 import { MAX_PROMOTION_ID_LENGTH, promoteInputProblems } from '../workflows/input.ts';
 import { loadConfig, workflowUrl, type Config } from '../worker/config.ts';
 import { describeProgress } from './format.ts';
@@ -40,8 +45,24 @@ export class RefusedError extends Error {
 export type Ending = 'terminated' | 'cancelled' | 'timed out';
 const ENDINGS: Partial<Record<WorkflowExecutionStatusName, Ending>> = { TERMINATED: 'terminated', CANCELLED: 'cancelled', TIMED_OUT: 'timed out' };
 
-/** A promotion as `status` reports it: its state, and `ended` when its workflow was stopped from outside. */
-export interface PromotionStatus extends PromotionState {
+/**
+ * A promotion as `status` reports it: its state, where that came from, and `ended` when its workflow was
+ * stopped from outside. `query`: the workflow answered now; `result`: it has completed, this is its
+ * result; `recorded`: no worker answered, this is the state it last recorded (its memo, within
+ * `RECORD_BOUNDS`).
+ */
+export interface PromotionStatus extends PromotionState, Partial<Pick<PromotionRecord, 'recordedAt' | 'omitted'>> {
+  source: 'query' | 'result' | 'recorded';
+  ended?: Ending;
+}
+
+/** A line of `pgpromote list`. `stage` is absent only while no worker has picked the promotion up. */
+export interface ListedPromotion {
+  id: string;
+  stage?: Stage;
+  outcome?: Outcome;
+  prod?: string;
+  startedAt: string;
   ended?: Ending;
 }
 
@@ -49,8 +70,9 @@ export interface PromotionStatus extends PromotionState {
 const WORKFLOW_TASK_QUEUE = 1;
 /** How long a worker may take to show among the pollers after it starts. */
 const WORKER_GRACE_MS = 5_000;
-/** A query needs a live worker, and a worker that stopped minutes ago still shows among the pollers. */
-const QUERY_DEADLINE_MS = 30_000;
+/** A query needs a live worker, and a worker that stopped minutes ago still shows among the pollers:
+ * past this, `status` reports the recorded state instead. */
+const QUERY_DEADLINE_MS = 10_000;
 
 export interface DeployOptions {
   dev: string;
@@ -134,50 +156,68 @@ export class PromotionClient {
     };
     const problems = promoteInputProblems(input, id);
     if (problems.length) throw new UsageError(`nothing was started:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    await requireSearchAttributes(this.temporal.connection, this.config.namespace);
     await this.requireWorker(this.config.taskQueue);
     await this.temporal.workflow.start(promote, {
       taskQueue: this.config.taskQueue,
       workflowId: id,
       staticSummary: `promote ${devLabel} → ${prodLabel}`,
+      // `list --prod` finds it from the start; the workflow publishes the rest.
+      typedSearchAttributes: [{ key: PROD, value: prodIdentity(options.prod, input.branch) }],
       args: [input],
     });
     return id;
   }
 
   /**
-   * A running promotion answers a query from a worker, so it needs one. A completed one answers from
-   * its result; a failed or stopped one from a worker if one polls, else from what the server kept
-   * (its input and why it ended).
+   * A running promotion answers a query when a worker polls its task queue; otherwise, and once it has
+   * failed or was stopped, the state it last recorded answers (a completed one answers with its result).
    */
   async status(id: string): Promise<PromotionStatus> {
     const { handle, description } = await this.find(id);
     const run = description.status.name;
-    if (run === 'COMPLETED') return handle.result();
-    const ended = ENDINGS[run];
-    if (!ended && run !== 'FAILED') {
-      await this.requireWorker(description.taskQueue);
-      return this.query(handle, description.taskQueue);
+    const prodIdentity = description.typedSearchAttributes.get(PROD);
+    if (run === 'COMPLETED') return { ...(await handle.result()), source: 'result', prodIdentity };
+    const recorded = description.memo?.[RECORD_MEMO] as PromotionRecord | undefined;
+    if (run === 'RUNNING') {
+      const live = (await this.hasWorker(description.taskQueue)) ? await this.query(handle) : undefined;
+      if (live) return { ...live, source: 'query', prodIdentity };
+      if (!recorded) throw this.noWorker(description.taskQueue); // it never ran: nothing was recorded
+      return { ...recorded, source: 'recorded', prodIdentity };
     }
     const reason = await this.failureOf(handle);
-    if (await this.hasWorker(description.taskQueue)) {
-      // A workflow that failed before it set its query handler (invalid input) cannot answer.
-      const state = await this.query(handle, description.taskQueue).catch(() => undefined);
-      if (state) return { ...state, error: state.error ?? reason, ended };
+    const last = recorded ?? startedAs(id, await this.inputOf(handle));
+    const ended = ENDINGS[run];
+    // A promotion that failed before it recorded its end (say, its input was invalid) is still finished.
+    const end = ended ? {} : { stage: 'finished' as const, outcome: last.outcome ?? 'failed' };
+    return { ...last, ...end, error: last.error ?? reason, ended, source: 'recorded', prodIdentity };
+  }
+
+  /**
+   * Promotions newest first, optionally only those in `stage` or of the prod at `prodUrl` (a
+   * connection URL, no password needed, or `neon:<project>/<branch>`). The server's visibility store
+   * answers, which may be a second or so behind.
+   */
+  async list(filter: { stage?: Stage; prodUrl?: string } = {}): Promise<ListedPromotion[]> {
+    await requireSearchAttributes(this.temporal.connection, this.config.namespace);
+    // Identities and stages hold no quote (see prodIdentity), so they are written into the query as they are.
+    const clauses = [`WorkflowType = '${promote.name}'`];
+    if (filter.stage) clauses.push(`${STAGE.name} = '${filter.stage}'`);
+    if (filter.prodUrl) clauses.push(`${PROD.name} = '${identityOf(filter.prodUrl)}'`);
+    const found: ListedPromotion[] = [];
+    for await (const execution of this.temporal.workflow.list({ query: clauses.join(' AND ') })) {
+      const attributes = execution.typedSearchAttributes;
+      found.push({
+        id: execution.workflowId,
+        stage: attributes.get(STAGE) as Stage | undefined,
+        outcome: attributes.get(OUTCOME) as Outcome | undefined,
+        prod: attributes.get(PROD),
+        startedAt: execution.startTime.toISOString(),
+        ended: ENDINGS[execution.status.name],
+      });
     }
-    const input = await this.inputOf(handle);
-    return {
-      promotionId: id,
-      dev: input?.devLabel ?? '(unknown)',
-      prod: input?.prodLabel ?? '(unknown)',
-      stage: 'finished',
-      outcome: run === 'FAILED' ? 'failed' : undefined,
-      error: reason,
-      ignored: [],
-      policy: { ...input?.policy, approvals: input?.policy?.approvals ?? 1 },
-      answered: [],
-      approvals: [],
-      ended,
-    };
+    // Ordered here: the SQL visibility stores of the dev server and of docker-compose refuse ORDER BY.
+    return found.sort((a, b) => b.startedAt.localeCompare(a.startedAt));
   }
 
   /** Polls until the promotion reaches one of `stages`, or ends; returns its state then. */
@@ -284,25 +324,28 @@ export class PromotionClient {
   private async requireWorker(taskQueue: string): Promise<void> {
     const deadline = Date.now() + WORKER_GRACE_MS;
     while (!(await this.hasWorker(taskQueue))) {
-      if (Date.now() > deadline) throw this.noWorker(taskQueue, 'is polling');
+      if (Date.now() > deadline) throw this.noWorker(taskQueue);
       await pause(250);
     }
   }
 
-  private noWorker(taskQueue: string, how: string, why?: string): UsageError {
+  private noWorker(taskQueue: string): UsageError {
     return new UsageError(
-      `no worker ${how} task queue ${taskQueue} in namespace ${this.config.namespace}${why ? ` (${why})` : ''}: start one (npm run worker) with the same TEMPORAL_ADDRESS/PGPROMOTE_TASK_QUEUE`,
+      `no worker is polling task queue ${taskQueue} in namespace ${this.config.namespace}: start one (npm run worker) with the same TEMPORAL_ADDRESS/PGPROMOTE_TASK_QUEUE`,
     );
   }
 
-  private async query(handle: WorkflowHandle<typeof promote>, taskQueue: string): Promise<PromotionState> {
-    try {
-      return await this.temporal.connection.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(statusQuery));
-    } catch (error) {
-      // The server answers in place of a worker that never took the query: a deadline, or its own timeout.
-      if (!(error instanceof ServiceError)) throw error;
-      throw this.noWorker(taskQueue, 'answered on', (error.cause as Error | undefined)?.message ?? error.message);
-    }
+  /**
+   * The live state, or undefined when no worker answered: the server answers in its place (a deadline, or
+   * its own timeout), or the workflow could not (it has not set its handler yet).
+   */
+  private async query(handle: WorkflowHandle<typeof promote>): Promise<PromotionState | undefined> {
+    return this.temporal.connection
+      .withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(statusQuery))
+      .catch((error: unknown) => {
+        if (error instanceof ServiceError || error instanceof QueryRejectedError || error instanceof QueryNotRegisteredError) return undefined;
+        throw error;
+      });
   }
 
   /** Why a closed workflow did not complete (a failure, or the reason it was terminated). */
@@ -325,6 +368,26 @@ export class PromotionClient {
 }
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The state of a promotion that recorded none (started by an older pgpromote or another client), from its input. */
+function startedAs(id: string, input: PromoteInput | undefined): PromotionState {
+  return {
+    promotionId: id,
+    dev: input?.devLabel ?? '(unknown)',
+    prod: input?.prodLabel ?? '(unknown)',
+    stage: 'finished',
+    ignored: [],
+    policy: { ...input?.policy, approvals: input?.policy?.approvals ?? 1 },
+    answered: [],
+    approvals: [],
+  };
+}
+
+/** `list --prod`: a connection URL, or an identity as `list` prints it (`neon:<project>/<branch>`). */
+function identityOf(prod: string): string {
+  if (prod.startsWith('neon:')) return prod.replace(/'/g, '%27');
+  return prodIdentity(parseDatabaseUrl(prod).toString(), { provider: 'local' });
+}
 
 /** `promote-<prod db>-<random>`, with the database's name cut to what a promotion id may hold. */
 function defaultPromotionId(database: string): string {

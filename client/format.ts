@@ -1,6 +1,7 @@
 // Plans and promotions as text for people (the CLI and the demo).
 import type { Plan } from '../activities/schema/plan.ts';
-import type { PromotionStatus } from './client.ts';
+import type { PromotionState } from '../workflows/messages.ts';
+import type { ListedPromotion, PromotionStatus } from './client.ts';
 
 const color = (code: number) => (text: string) => (process.stdout.isTTY ? `\x1b[${code}m${text}\x1b[0m` : text);
 const red = color(31);
@@ -30,21 +31,27 @@ export function formatPlan(plan: Plan): string {
 }
 
 /** `awaiting-approval`, `finished, rejected`, `terminated during trial`: where a promotion is. */
-export function describeProgress(state: PromotionStatus): string {
+export function describeProgress(state: Pick<PromotionStatus, 'stage' | 'outcome' | 'ended'>): string {
   if (state.ended) return state.stage === 'finished' ? state.ended : `${state.ended} during ${state.stage}`;
   return `${state.stage}${state.outcome ? `, ${state.outcome}` : ''}`;
 }
 
-export function formatState(state: PromotionStatus): string {
+/** A promotion's state, from `status` or as a workflow returned it. */
+export function formatState(state: PromotionState & Partial<PromotionStatus>): string {
   const lines = [
     `${bold(state.promotionId)}: ${state.ended ? describeProgress(state) : `${state.stage}${state.outcome ? ` (${state.outcome})` : ''}`}`,
     `  prod ${state.prod}${state.prodIdentity ? ` (${state.prodIdentity})` : ''}`,
     `  dev  ${state.dev}`,
   ];
   if (state.queuedBehind) lines.push(`  queued behind ${state.queuedBehind}, which promotes the same prod: starts by itself once it ends`);
+  if (state.source === 'recorded') {
+    const running = !state.ended && state.stage !== 'finished';
+    lines.push(yellow(`  the last state it recorded${state.recordedAt ? `, at ${state.recordedAt}` : ''}${running ? ': no worker answered (a running worker shows it live)' : ''}`));
+  }
+  const omitted = state.omitted ?? {};
   if (state.branch) lines.push(`  branch ${state.branch.name}${state.stage === 'finished' ? ' (deleted)' : ''}`);
   if (state.trial) {
-    lines.push(`  trial: ${state.trial.statements.length} statements in ${state.trial.totalMs} ms on the branch, branch matches dev`);
+    lines.push(`  trial: ${state.trial.statements.length + (omitted.trial ?? 0)} statements in ${state.trial.totalMs} ms on the branch, branch matches dev`);
     const slowest = [...state.trial.statements].sort((a, b) => b.ms - a.ms)[0];
     if (slowest) lines.push(`  slowest on the branch: ${slowest.ms} ms — ${slowest.sql.trim().split('\n')[0]}`);
   }
@@ -58,11 +65,23 @@ export function formatState(state: PromotionStatus): string {
   if (state.backup) lines.push(`  backup of prod before the apply: ${state.backup.name}${state.stage === 'finished' ? ' (deleted)' : ''}`);
   if (state.revert) lines.push(`  reverted by ${state.revert.by}${state.revert.comment ? `: ${state.revert.comment}` : ''}; prod's state before the revert is kept as ${state.revert.keptAs ?? '(pending)'}`);
   if (state.rejection) lines.push(`  rejected by ${state.rejection.by}${state.rejection.comment ? `: ${state.rejection.comment}` : ''}`);
-  if (state.apply) lines.push(`  applied ${state.apply.alreadyApplied ? '(already, by an earlier attempt)' : `${state.apply.statements.length} statements`}`);
+  if (state.apply) lines.push(`  applied ${state.apply.alreadyApplied ? '(already, by an earlier attempt)' : `${state.apply.statements.length + (omitted.apply ?? 0)} statements`}`);
   for (const ignored of state.ignored) lines.push(`  ignored a message from ${ignored.by}: ${ignored.reason}`);
   for (const leftover of state.leftBehind ?? []) lines.push(red(`  left behind: ${leftover}`));
   if (state.error) lines.push(red(`  ${state.ended ? 'reason' : 'error'}: ${state.error}`));
   if (state.ended) lines.push(`  its branches of prod may remain: list and delete them with \`pgpromote branches --prod <url> --delete-stale\``);
   if (state.plan) lines.push('', formatPlan(state.plan));
+  const notRecorded = [omitted.plan && `${omitted.plan} more statements`, omitted.questions && `${omitted.questions} more questions`].filter(Boolean);
+  if (notRecorded.length) lines.push(yellow(`(the record leaves out ${notRecorded.join(' and ')})`));
   return lines.join('\n');
+}
+
+/** `pgpromote list`: one promotion a line, in columns. */
+export function formatList(promotions: ListedPromotion[]): string {
+  if (!promotions.length) return 'No promotions.';
+  const rows = [['ID', 'STAGE', 'OUTCOME', 'PROD', 'STARTED']].concat(
+    promotions.map((p) => [p.id, p.stage ?? '(not started)', p.ended ?? p.outcome ?? '', p.prod ?? '', p.startedAt]),
+  );
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
 }

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
 import { freePort } from './ports.ts';
+import { devServerSearchAttributeFlags } from '../workflows/visibility.ts';
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const VENV = path.join(ROOT, '.tools', 'venv');
@@ -84,12 +85,12 @@ export interface DevServerOptions {
   readyTimeoutMs?: number;
 }
 
-/** Starts `temporal server start-dev` on 127.0.0.1 and waits until its frontend is healthy. */
+/** Starts `temporal server start-dev` on 127.0.0.1, with pgpromote's search attributes, and waits until its frontend is healthy. */
 export async function startTemporalDevServer(options: DevServerOptions = {}): Promise<DevServer> {
   const cli = requireTemporalCli();
   const port = options.port ?? (await freePort());
   const uiPort = options.uiPort ?? (await freePort());
-  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'warn'];
+  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'warn', ...devServerSearchAttributeFlags()];
   if (options.ui) args.push('--ui-port', String(uiPort));
   else args.push('--headless');
   if (options.dbFile) {

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { ENV, DEFAULTS, loadConfig } from '../worker/config.ts';
+import { searchAttributeCommands } from '../workflows/visibility.ts';
 
 const compose = parse(readFileSync(new URL('../docker-compose.yml', import.meta.url), 'utf8'));
 const packageJson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
@@ -12,7 +13,15 @@ const worker = compose.services.worker;
 
 describe('docker-compose.yml', () => {
   it('defines Temporal, its UI, Postgres and the worker', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['postgresql', 'temporal', 'temporal-ui', 'worker']);
+    expect(Object.keys(compose.services).sort()).toEqual(['postgresql', 'search-attributes', 'temporal', 'temporal-ui', 'worker']);
+  });
+
+  it('registers the search attributes the workflow sets, on the worker\'s namespace and server, before the worker starts', () => {
+    const setup = compose.services['search-attributes'];
+    const script: string = setup.command.join('\n');
+    for (const command of searchAttributeCommands(worker.environment[ENV.namespace])) expect(script).toContain(command);
+    expect(setup.environment.TEMPORAL_ADDRESS).toBe(worker.environment[ENV.address]);
+    expect(worker.depends_on['search-attributes']).toEqual({ condition: 'service_completed_successfully' });
   });
 
   it('sets only settings the worker reads, and every one it needs', () => {

@@ -1,9 +1,8 @@
 // A promotion people talk to: questions answered while it runs, and approvals under a policy. Real worker,
 // Temporal dev server and Postgres; the CLI where people use it.
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { createDatabase, dropDatabase, sql } from './support.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { databasePairs, sql } from './support.ts';
+import { pgpromote as runCli, workerEnv } from './cli-process.ts';
 import { startWorker, type TestWorker } from './worker.ts';
 import { answerSignal, statusQuery } from '../workflows/messages.ts';
 
@@ -20,49 +19,27 @@ const DEV = `
 `;
 
 let worker: TestWorker;
-const created: string[] = [];
+const pairs = databasePairs();
+const databases = (prodSchema = APP + DATA, devSchema = DEV) => pairs.pair(prodSchema, devSchema);
 
 beforeAll(async () => {
   worker = await startWorker();
 });
 afterAll(async () => {
   await worker?.stop();
-  for (const name of created) await dropDatabase(name);
+  await pairs.dropAll();
 });
-
-async function databases(prodSchema = APP + DATA, devSchema = DEV) {
-  const prod = await createDatabase('prod', prodSchema);
-  const dev = await createDatabase('dev', devSchema);
-  created.push(prod.name, dev.name);
-  return { prod, dev };
-}
 
 const columns = async (database: string, table: string) =>
   (await sql(`SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = '${table}' ORDER BY ordinal_position`, database)).rows.map(
     (row) => row.column_name,
   );
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-/** The CLI as a user runs it, without blocking this process (the worker lives in it). */
-function pgpromote(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['bin/pgpromote.mjs', ...args], {
-    cwd: root,
-    timeout: 90_000,
-    env: {
-      ...process.env,
-      TEMPORAL_ADDRESS: inject('temporalAddress'),
-      PGPROMOTE_TASK_QUEUE: worker.config.taskQueue,
-      PGPROMOTE_SECRET_KEYS: worker.config.secretKeys.join(','),
-    },
-  });
-  const output = { stdout: '', stderr: '' };
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output.stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output.stderr += chunk));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, ...output }));
-  });
-}
+/** The CLI as a user runs it, on this file's worker. */
+const pgpromote = async (args: string[]) => {
+  const { code, stdout, stderr } = await runCli(args, workerEnv(worker));
+  return { status: code, stdout, stderr };
+};
 
 describe('questions answered while the promotion runs', () => {
   it('waits for answers, plans again with them (new questions included), then trials and applies the answered plan', async () => {

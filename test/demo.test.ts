@@ -30,6 +30,7 @@ describe('npm run demo', { timeout: 320_000 }, () => {
     const result = demo(...args);
     const output = `--- stdout\n${result.stdout.slice(-3000)}\n--- stderr\n${result.stderr.slice(-3000)}`;
     expect(result.status, output).toBe(0);
+    expect(result.stdout).toMatch(/preview: the app's release 2 runs on the migrated branch with prod's data \(display names and task priorities\) at http:\/\/127\.0\.0\.1:\d+/);
     expect(result.stdout).toContain('not interactive: approving as "demo"');
     expect(result.stdout).toMatch(/finished \(applied\)/);
     expect(result.stdout).toContain('prod now: 200 users kept their names as display_name, 5000 tasks have the new priority column');

@@ -5,7 +5,7 @@ import http from 'node:http';
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
-import { createDatabase, dropDatabase } from './support.ts';
+import { databasePairs } from './support.ts';
 import { startWorker, type TestWorker } from './worker.ts';
 import { SIGNATURE_HEADER, signature } from '../activities/preview/webhook.ts';
 
@@ -42,22 +42,16 @@ async function startDeploySystem(answer: (request: Received, calls: number) => {
 }
 
 let worker: TestWorker;
-const created: string[] = [];
+const pairs = databasePairs();
+const databases = () => pairs.pair(APP, `${APP} ALTER TABLE items ADD COLUMN label text;`);
 
 beforeAll(async () => {
   worker = await startWorker({ previewSecret: SECRET });
 });
 afterAll(async () => {
   await worker?.stop();
-  for (const name of created) await dropDatabase(name);
+  await pairs.dropAll();
 });
-
-async function databases() {
-  const prod = await createDatabase('prod', APP);
-  const dev = await createDatabase('dev', `${APP} ALTER TABLE items ADD COLUMN label text;`);
-  created.push(prod.name, dev.name);
-  return { prod, dev };
-}
 
 const branchDatabaseOf = async (url: string) => {
   const client = new pg.Client(url);

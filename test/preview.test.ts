@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { readdirSync, readFileSync } from 'node:fs';
-import { createDatabase, dropDatabase, sql } from './support.ts';
+import { databasePairs, sql } from './support.ts';
 import { startWorker, type TestWorker } from './worker.ts';
 import { startWorkerProcess, type WorkerProcess } from './worker-process.ts';
 import { PromotionClient } from '../client/client.ts';
@@ -15,20 +15,19 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const DEMO_APP: PreviewTarget = { provider: 'command', command: `'${process.execPath}' --import tsx scripts/demo-web.ts`, cwd: root, health: '/healthz' };
 
 let worker: TestWorker;
-const created: string[] = [];
+const pairs = databasePairs();
+const demoDatabases = () => pairs.pair(RELEASE_1 + PROD_DATA, RELEASE_1 + RELEASE_2_CHANGES);
 
 beforeAll(async () => {
   worker = await startWorker();
 });
 afterAll(async () => {
   await worker?.stop();
-  for (const name of created) await dropDatabase(name);
+  await pairs.dropAll();
 });
 
 async function deployDemo(preview: PreviewTarget) {
-  const prod = await createDatabase('prod', RELEASE_1 + PROD_DATA);
-  const dev = await createDatabase('dev', RELEASE_1 + RELEASE_2_CHANGES);
-  created.push(prod.name, dev.name);
+  const { prod, dev } = await demoDatabases();
   const id = await worker.client.deploy({ dev: dev.url, prod: prod.url, renames: RENAMES, preview });
   return { id, prod };
 }
@@ -101,9 +100,7 @@ describe('command preview', () => {
     let process1: WorkerProcess | undefined = await startWorkerProcess(config);
     const client = await PromotionClient.connect(config);
     try {
-      const prod = await createDatabase('prod', RELEASE_1 + PROD_DATA);
-      const dev = await createDatabase('dev', RELEASE_1 + RELEASE_2_CHANGES);
-      created.push(prod.name, dev.name);
+      const { prod, dev } = await demoDatabases();
       const id = await client.deploy({ dev: dev.url, prod: prod.url, renames: RENAMES, preview: DEMO_APP });
       const { preview } = await client.waitForStage(id, ['awaiting-approval', 'finished']);
       await process1.stop(); // SIGKILL: no clean-up of its own

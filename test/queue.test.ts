@@ -177,14 +177,19 @@ describe('one promotion per prod at a time', () => {
     await reject(waiting);
   });
 
-  it('takes a promotion cancelled while queued out of the queue', async () => {
+  /** A promotion holding a prod, and two more queued behind it. */
+  async function twoQueuedBehindOne() {
     const target = await databases();
     const { id: first } = await holding(target);
     const second = await deploy(target);
     await queuedBehind(second, first);
     const third = await deploy(target);
     await queuedBehind(third, first);
-    const identity = prodIdentity(target.prod.url, { provider: 'local' });
+    return { first, second, third, identity: prodIdentity(target.prod.url, { provider: 'local' }) };
+  }
+
+  it('takes a promotion cancelled while queued out of the queue', async () => {
+    const { first, second, third, identity } = await twoQueuedBehindOne();
     expect((await lockState(identity)).queue.map((waiting) => waiting.promotionId)).toEqual([second, third]);
 
     await worker.client.temporal.workflow.getHandle(second).cancel();
@@ -197,12 +202,7 @@ describe('one promotion per prod at a time', () => {
   });
 
   it('ends a promotion rejected or cancelled by a message while queued, and takes it out of the queue', async () => {
-    const target = await databases();
-    const { id: first } = await holding(target);
-    const second = await deploy(target);
-    await queuedBehind(second, first);
-    const third = await deploy(target);
-    await queuedBehind(third, first);
+    const { first, second, third, identity } = await twoQueuedBehindOne();
     await worker.client.reject(second, { by: 'alice', comment: 'not now' });
     await worker.client.cancel(third, { by: 'bob' });
     for (const [id, outcome] of [[second, 'rejected'], [third, 'cancelled']]) {
@@ -210,7 +210,6 @@ describe('one promotion per prod at a time', () => {
       expect(done.outcome).toBe(outcome);
       expect(done.plan).toBeUndefined(); // nothing was planned
     }
-    const identity = prodIdentity(target.prod.url, { provider: 'local' });
     expect(await lockState(identity)).toMatchObject({ holder: { promotionId: first }, queue: [] });
     await reject(first);
   });

@@ -28,3 +28,18 @@ export async function createDatabase(prefix: string, schema?: string): Promise<{
 export async function dropDatabase(name: string): Promise<void> {
   await sql(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
 }
+
+/** Fresh prod and dev databases for promotions, all dropped by `dropAll` (in `afterAll`). */
+export function databasePairs() {
+  const names: string[] = [];
+  return {
+    async pair(prodSql: string, devSql: string) {
+      const [prod, dev] = [await createDatabase('prod', prodSql), await createDatabase('dev', devSql)];
+      names.push(prod.name, dev.name);
+      return { prod, dev };
+    },
+    async dropAll() {
+      for (const name of names.splice(0)) await dropDatabase(name);
+    },
+  };
+}

@@ -4,11 +4,13 @@ import { Worker, type NativeConnection } from '@temporalio/worker';
 import { Client } from '@temporalio/client';
 import { createActivities, type ActivityDeps } from '../activities/index.ts';
 import { NO_SECRET_KEY } from '../activities/secrets.ts';
+import { requireSearchAttributes } from './search-attributes.ts';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
-export function createWorker(options: { connection: NativeConnection; namespace: string; taskQueue: string; deps: Omit<ActivityDeps, 'temporal'> }): Promise<Worker> {
+export async function createWorker(options: { connection: NativeConnection; namespace: string; taskQueue: string; deps: Omit<ActivityDeps, 'temporal'> }): Promise<Worker> {
   if (!options.deps.secretKeys.length) throw new Error(NO_SECRET_KEY);
+  await requireSearchAttributes(options.connection, options.namespace);
   return Worker.create({
     connection: options.connection,
     namespace: options.namespace,

@@ -7,7 +7,6 @@ import {
   condition,
   log,
   proxyActivities,
-  setCurrentDetails,
   setHandler,
   workflowInfo,
   allHandlersFinished,
@@ -27,6 +26,7 @@ import { answerRefusal, answersOrRefusal, approvalRefusal, cancelRefusal, isAppr
 import { UndoSteps, rootMessage } from './undo.ts';
 import { requireValidInput } from './input.ts';
 import { prodLock } from './queue.ts';
+import { publish } from './visibility.ts';
 
 // Errors where trying again gives the same answer.
 const nonRetryableErrorTypes = [
@@ -100,6 +100,7 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
   ) {
     setHandler(update, (message) => {
       accept(message);
+      publish(state);
       return state;
     }, {
       validator: (message) => {
@@ -111,12 +112,13 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
       const reason = refusal(message);
       if (reason) state.ignored.push({ by: typeof message?.by === 'string' && message.by.trim() ? message.by : '(nobody)', reason, at: now() });
       else accept(message);
+      publish(state);
     });
   }
 
   const enter = (stage: Stage) => {
     state.stage = stage;
-    setCurrentDetails(details(state));
+    publish(state);
     log.info('promotion stage', { promotionId, stage });
   };
   /** Makes a branch of prod, and registers its deletion. */
@@ -225,7 +227,7 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
       state.leftBehind = undo.failures.map((failure) => `${failure} (list and delete leftovers with \`pgpromote branches --prod <url> --delete-stale\`)`);
     }
     state.stage = 'finished';
-    setCurrentDetails(details(state));
+    publish(state);
     await condition(allHandlersFinished);
   }
 
@@ -251,26 +253,4 @@ async function applyOrSettle(input: PromoteInput, plan: Plan, devCatalog: string
     }
     throw error;
   }
-}
-
-/** Markdown for the Temporal UI's "current details". */
-function details(state: PromotionState): string {
-  const lines = [`**${state.stage}**${state.outcome ? ` — ${state.outcome}` : ''}`, `prod: \`${state.prod}\` ← dev: \`${state.dev}\``];
-  if (state.plan) {
-    lines.push(`plan \`${state.plan.planHash.slice(0, 12)}\`: ${state.plan.statements.length} statements, ${state.plan.questions.filter((q) => !q.answer).length} open questions`);
-    const hazards = state.plan.statements.flatMap((s) => s.hazards);
-    for (const hazard of hazards) lines.push(`- ⚠ ${hazard.kind}: ${hazard.message}`);
-  }
-  if (state.stage === 'awaiting-answers' && state.plan) {
-    for (const question of openQuestions(state.plan.questions)) {
-      lines.push(`- ? ${question.object}: renamed to ${question.candidates.join(' or ')}, or dropped? Answer: signal \`answer\` with \`{"by": "you", "renames": ["${question.object}=${question.candidates[0]}"]}\` or \`{"by": "you", "drops": ["${question.object}"]}\``);
-    }
-  }
-  if (state.preview && state.stage === 'awaiting-approval') lines.push(`Preview on the branch: ${state.preview.url}`);
-  if (state.stage === 'awaiting-approval' && state.plan) {
-    lines.push(`Approve: signal \`approve\` with \`{"by": "you", "planHash": "${state.plan.planHash}"}\``);
-  }
-  if (state.stage === 'revert-window') lines.push('Revert: signal `revert` with `{"by": "you"}` (prod goes back to its backup from before the apply)');
-  if (state.error) lines.push(`error: ${state.error}`);
-  return lines.join('\n');
 }
