@@ -1,9 +1,10 @@
 // The approval page's HTML, rendered on the server. Everything shown goes through hono/html's
 // escaping: dev's names (tables, columns, questions) are untrusted input.
 import { html, raw } from 'hono/html';
-import type { PromotionStatus } from '../client.ts';
+import type { ListedPromotion, PromotionStatus } from '../client.ts';
 import type { Hazard } from '../../activities/schema/plan.ts';
 import { describeProgress } from '../format.ts';
+import { hasDataLoss, STAGES } from '../../workflows/visibility.ts';
 import { CSRF_FIELD } from './security.ts';
 
 type Html = ReturnType<typeof html>;
@@ -111,11 +112,10 @@ function approvals(state: PromotionStatus): Html {
 function decisions(id: string, state: PromotionStatus, context: PageContext): Html {
   if (state.stage === 'finished') return html``;
   const action = (name: string) => `/promotions/${encodeURIComponent(id)}/${name}`;
-  const losesData = state.plan?.statements.some((statement) => statement.hazards.some((item) => item.kind === 'data-loss'));
   const comment = html`<input name="comment" placeholder="comment (optional)" size="40">`;
   return html`<h2>Decide</h2>
 ${state.stage === 'awaiting-approval' && state.plan ? html`<form method="post" action="${action('approve')}">${hidden(context)}<input type="hidden" name="planHash" value="${state.plan.planHash}">
-${losesData ? html`<label class="data-loss"><input type="checkbox" name="acceptDataLoss" value="yes"> I accept the data loss listed in the plan</label><br>` : ''}
+${hasDataLoss(state.plan) ? html`<label class="data-loss"><input type="checkbox" name="acceptDataLoss" value="yes"> I accept the data loss listed in the plan</label><br>` : ''}
 ${comment} <button type="submit" name="action" value="approve">Approve plan ${state.plan.planHash.slice(0, 12)}</button></form>` : ''}
 <form method="post" action="${action('reject')}">${hidden(context)}${comment} <button type="submit" name="action" value="reject">Reject</button> <small>prod stays as it is</small></form>
 <form method="post" action="${action('cancel')}">${hidden(context)}${comment} <button type="submit" name="action" value="cancel">Cancel</button> <small>before prod is touched</small></form>
@@ -159,8 +159,13 @@ ${decisions(id, state, context)}`;
   return layout(`${id}: ${describeProgress(state)}`, context, body, state.stage === 'finished' || state.ended ? undefined : liveRefresh(id, versionOf(state)));
 }
 
-/** Until the list of promotions is there: open one by its id. */
-export function homePage(context: PageContext): Html {
-  return layout('pgpromote', context, html`<h1>pgpromote approvals</h1>
-<form method="get" action="/promotions"><label>promotion id <input name="id" required></label> <button type="submit">Open</button></form>`);
+/** The promotions, newest first, with a filter by stage and prod. */
+export function listPage(promotions: ListedPromotion[], filter: { stage?: string; prod?: string }, context: PageContext): Html {
+  const progress = (promotion: ListedPromotion) => [promotion.stage ?? '(not started)', promotion.ended ?? promotion.outcome].filter(Boolean).join(', ');
+  return layout('pgpromote: promotions', context, html`<h1>Promotions</h1>
+<form method="get" action="/"><label>stage <select name="stage"><option value="">any</option>${STAGES.map((stage) => html`<option${stage === filter.stage ? ' selected' : ''}>${stage}</option>`)}</select></label>
+<label>prod <input name="prod" value="${filter.prod ?? ''}" placeholder="postgres://host:5432/db or neon:project/branch" size="40"></label> <button type="submit">Filter</button></form>
+${promotions.length ? html`<table><tr><th>promotion</th><th>stage</th><th>prod</th><th>started</th></tr>
+${promotions.map((promotion) => html`<tr><td><a href="/promotions/${encodeURIComponent(promotion.id)}">${promotion.id}</a></td><td>${progress(promotion)}</td><td><code>${promotion.prod ?? ''}</code></td><td>${promotion.startedAt}</td></tr>`)}
+</table>` : html`<p>No promotions${filter.stage || filter.prod ? ' match' : ''}.</p>`}`);
 }

@@ -9,7 +9,9 @@ import { serve } from '@hono/node-server';
 import { RefusedError, UsageError, type PromotionClient } from '../client.ts';
 import type { Answers } from '../../activities/schema/plan.ts';
 import { guard, personOfToken, secureCookies, SESSION_COOKIE, type IdentitySettings, type UiEnv } from './security.ts';
-import { homePage, messagePage, promotionPage, versionOf } from './render.ts';
+import { listPage, messagePage, promotionPage, versionOf } from './render.ts';
+import { STAGES } from '../../workflows/visibility.ts';
+import type { Stage } from '../../workflows/messages.ts';
 
 export interface UiOptions extends IdentitySettings {
   host: string;
@@ -86,8 +88,18 @@ export function uiApp(client: PromotionClient, settings: IdentitySettings): Hono
     }
   }
 
-  app.get('/', (c) => c.html(homePage(context(c))));
-  app.get('/promotions', (c) => c.redirect(`/promotions/${encodeURIComponent(c.req.query('id') ?? '')}`, 303));
+  app.get('/', async (c) => {
+    const filter = { stage: c.req.query('stage') || undefined, prod: c.req.query('prod')?.trim() || undefined };
+    // The stage goes into a visibility query: only a stage by its exact name.
+    if (filter.stage && !STAGES.includes(filter.stage as Stage)) return c.html(messagePage('No such stage', `stage ${filter.stage} is not one of ${STAGES.join(', ')}`, c.get('nonce')), 400);
+    try {
+      return c.html(listPage(await client.list({ stage: filter.stage as Stage | undefined, prodUrl: filter.prod }), filter, context(c)));
+    } catch (error) {
+      // A prod URL that does not parse, search attributes not registered, no server: say so on the page.
+      const badInput = error instanceof UsageError || (error as Error).name === 'DatabaseConfigError';
+      return c.html(messagePage('Cannot list the promotions', (error as Error).message, c.get('nonce')), badInput ? 400 : 503);
+    }
+  });
   app.get('/promotions/:id', (c) => show(c, c.req.param('id'), { done: ACTIONS[c.req.query('done') ?? '']?.done }));
   app.get('/promotions/:id/state.json', async (c) => {
     const state = await client.status(c.req.param('id'));
