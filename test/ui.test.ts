@@ -1,13 +1,14 @@
 // The approval page (`pgpromote ui`): its security at the HTTP level, and a reviewer's whole path in a
 // real browser (Debian's chromium driven by playwright-core). Real worker, Temporal dev server, Postgres.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { createDatabase, dropDatabase, sql } from './support.ts';
+import { databasePairs, sql } from './support.ts';
+import { pgpromote, root } from './cli-process.ts';
 import { startWorker, type TestWorker } from './worker.ts';
 import { identitySettings } from '../client/ui/security.ts';
 import { startUi, type UiServer } from '../client/ui/server.ts';
@@ -15,7 +16,6 @@ import { CHROMIUM_ADVICE, chromiumPath, hasChromium } from '../scripts/chromium.
 import { PROD_DATA, RELEASE_1, RELEASE_2_CHANGES } from '../scripts/demo-app.ts';
 import type { PreviewTarget } from '../activities/preview/provider.ts';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const DEMO_APP: PreviewTarget = { provider: 'command', command: `'${process.execPath}' --import tsx scripts/demo-web.ts`, cwd: root, health: '/healthz' };
 const ALICE = randomBytes(16).toString('hex');
 const BOB = randomBytes(16).toString('hex');
@@ -23,26 +23,25 @@ const BOB = randomBytes(16).toString('hex');
 let worker: TestWorker;
 let ui: UiServer;
 let tokensDir: string;
-const created: string[] = [];
+let tokens: string;
+const databases = databasePairs();
 
 beforeAll(async () => {
   worker = await startWorker();
   tokensDir = mkdtempSync(path.join(tmpdir(), 'pgpromote-ui-'));
-  const tokens = path.join(tokensDir, 'tokens.json');
+  tokens = path.join(tokensDir, 'tokens.json');
   writeFileSync(tokens, JSON.stringify({ [ALICE]: 'alice', [BOB]: 'bob' }));
   ui = await startUi(worker.client, { ...identitySettings({ tokens, identityHeader: 'X-Forwarded-Email' }), host: '127.0.0.1', port: 0 });
 });
 afterAll(async () => {
   await ui?.close();
   await worker?.stop();
-  rmSync(tokensDir, { recursive: true, force: true });
-  for (const name of created) await dropDatabase(name);
+  if (tokensDir) rmSync(tokensDir, { recursive: true, force: true });
+  await databases.dropAll();
 });
 
 async function deploy(prodSchema: string, devSchema: string, options: { drops?: string[]; preview?: PreviewTarget } = {}) {
-  const prod = await createDatabase('prod', prodSchema);
-  const dev = await createDatabase('dev', devSchema);
-  created.push(prod.name, dev.name);
+  const { prod, dev } = await databases.pair(prodSchema, devSchema);
   return { id: await worker.client.deploy({ dev: dev.url, prod: prod.url, ...options }), prod };
 }
 
@@ -68,6 +67,39 @@ async function visitor(identity: Record<string, string>) {
     },
   };
 }
+
+/** `pgpromote ui` as a user runs it: once it serves, the status of an anonymous GET is taken and it is stopped with SIGTERM. */
+function serveUi(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; anonymous?: number }> {
+  const child = spawn(process.execPath, ['bin/pgpromote.mjs', 'ui', ...args], { cwd: root, env: { ...process.env, TEMPORAL_ADDRESS: inject('temporalAddress') }, timeout: 60_000 });
+  const output: { stdout: string; stderr: string; anonymous?: number } = { stdout: '', stderr: '' };
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output.stderr += chunk));
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    output.stdout += chunk;
+    const url = /approval page on (http:\/\/[^\s;]+)/.exec(output.stdout)?.[1];
+    if (url && output.anonymous === undefined) {
+      output.anonymous = 0; // asked once
+      void fetch(`${url}/`).then((response) => (output.anonymous = response.status)).finally(() => child.kill('SIGTERM'));
+    }
+  });
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, ...output }));
+  });
+}
+
+describe('pgpromote ui', () => {
+  it('refuses to start without a way to tell who approves; serves on 127.0.0.1 by default until stopped', async () => {
+    const refused = await pgpromote(['ui', '--port', '0']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('the approval page needs to know who approves: give --identity-header NAME');
+    expect(refused.stdout).toBe('');
+
+    const served = await serveUi(['--tokens', tokens, '--port', '0']);
+    expect(served.stdout).toMatch(/^approval page on http:\/\/127\.0\.0\.1:\d+ \(sign in once with /);
+    expect(served.anonymous).toBe(401);
+    expect(served.code).toBe(0);
+  });
+});
 
 describe('the approval page over HTTP', () => {
   it('refuses a POST without identity (401), without the CSRF token or from another origin (403); shows a refusal\'s reason; takes the name from the proxy, never from the form', async () => {
@@ -126,6 +158,18 @@ describe('the approval page over HTTP', () => {
     const page = await (await fetch(`${ui.url}/promotions/${id}`, { headers: { authorization: `Bearer ${BOB}` } })).text();
     expect(page).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
     expect(page).not.toContain(hostile);
+
+    // The list finds it by stage once the server's visibility store has caught up; a stage that is not one is refused.
+    const list = (query: string) => fetch(`${ui.url}/?${query}`, { headers: { authorization: `Bearer ${BOB}` } });
+    let listed = '';
+    for (let tries = 0; !listed.includes(`href="/promotions/${id}"`) && tries < 50; tries++) {
+      if (tries) await new Promise((resolve) => setTimeout(resolve, 200));
+      listed = await (await list('stage=awaiting-answers')).text();
+    }
+    expect(listed).toContain(`href="/promotions/${id}"`);
+    expect(listed).toMatch(new RegExp(`${id}</a></td><td>awaiting-answers</td><td><code>postgres://127\\.0\\.0\\.1:\\d+/prod_`));
+    expect(await (await list('stage=finished')).text()).not.toContain(id);
+    expect((await list(`stage=${encodeURIComponent("x' OR '1'='1")}`)).status).toBe(400);
     await worker.client.reject(id, { by: 'bob' });
   });
 });
