@@ -117,6 +117,9 @@ describe('the approval page over HTTP', () => {
     expect(anonymous.status).toBe(401);
     expect(await anonymous.text()).toContain('/login?token=');
     expect((await fetch(`${ui.url}/login?token=${'0'.repeat(32)}`, { redirect: 'manual' })).status).toBe(401);
+    const login = await fetch(`${ui.url}/login?token=${ALICE}&next=//evil.example/`, { redirect: 'manual' });
+    expect(login.headers.get('location')).toBe('/'); // only a path of this page
+    expect(login.headers.get('set-cookie')).toMatch(/^pgpromote_session=\w+; Path=\/; HttpOnly; SameSite=Lax$/);
 
     const alice = await visitor({ authorization: `Bearer ${ALICE}` });
     const shown = await (await fetch(`${ui.url}${page}`, { headers: { authorization: `Bearer ${ALICE}` } })).text();
@@ -130,6 +133,7 @@ describe('the approval page over HTTP', () => {
     expect((await alice.post(`${page}/approve`, approve, { withCsrf: false })).status).toBe(403);
     expect((await alice.post(`${page}/approve`, { ...approve, csrf: randomBytes(32).toString('hex') }, { withCsrf: false })).status).toBe(403);
     expect((await alice.post(`${page}/approve`, approve, { origin: 'http://evil.example' })).status).toBe(403);
+    expect((await alice.post(`${page}/constructor`, approve)).status).toBe(404);
     expect((await worker.client.status(id)).approvals).toEqual([]);
 
     const stale = await alice.post(`${page}/approve`, { planHash: 'f'.repeat(64), acceptDataLoss: 'yes' });

@@ -49,6 +49,9 @@ const ACTIONS: Record<string, { send: (client: PromotionClient, id: string, by: 
   revert: { send: (client, id, by, form) => client.revert(id, { by, comment: comment(form) }), done: 'Reverted: prod is back to its backup.' },
 };
 
+/** Only the actions above: not `constructor` or another name every object has. */
+const actionNamed = (name: string | undefined) => (name && Object.hasOwn(ACTIONS, name) ? ACTIONS[name] : undefined);
+
 /** A local path to go on to after signing in; anything else (`//evil.example`) goes home. */
 const localPath = (next: string | undefined) => (next && /^\/(?![/\\])/.test(next) ? next : '/');
 
@@ -100,7 +103,7 @@ export function uiApp(client: PromotionClient, settings: IdentitySettings): Hono
       return c.html(messagePage('Cannot list the promotions', (error as Error).message, c.get('nonce')), badInput ? 400 : 503);
     }
   });
-  app.get('/promotions/:id', (c) => show(c, c.req.param('id'), { done: ACTIONS[c.req.query('done') ?? '']?.done }));
+  app.get('/promotions/:id', (c) => show(c, c.req.param('id'), { done: actionNamed(c.req.query('done'))?.done }));
   app.get('/promotions/:id/state.json', async (c) => {
     const state = await client.status(c.req.param('id'));
     return c.json({ stage: state.stage, outcome: state.outcome, version: versionOf(state) });
@@ -108,7 +111,7 @@ export function uiApp(client: PromotionClient, settings: IdentitySettings): Hono
 
   app.post('/promotions/:id/:action', async (c) => {
     const id = c.req.param('id');
-    const action = ACTIONS[c.req.param('action')];
+    const action = actionNamed(c.req.param('action'));
     if (!action) return c.text('no such action: answer, approve, reject, cancel or revert', 404);
     try {
       await action.send(client, id, c.get('who'), c.get('form'));
