@@ -193,6 +193,10 @@ describe('the approval page in a real browser', () => {
       await page.goto(`${ui.url}/login?token=${ALICE}&next=/promotions/${id}`);
       expect(new URL(page.url()).pathname).toBe(`/promotions/${id}`); // the token is not left in the address bar
 
+      // Nothing chosen: the workflow refuses, and the page says why.
+      await page.getByRole('button', { name: 'Answer' }).click();
+      await page.getByRole('alert').getByText('give at least one answer').waitFor();
+
       await page.getByLabel('renamed to public.users.display_name').check();
       const answered = page.waitForResponse((response) => response.request().method() === 'POST');
       await page.getByRole('button', { name: 'Answer' }).click();

@@ -122,16 +122,17 @@ ${comment} <button type="submit" name="action" value="approve">Approve plan ${st
 ${state.stage === 'revert-window' ? html`<form method="post" action="${action('revert')}">${hidden(context)}${comment} <button type="submit" name="action" value="revert">Revert prod to its backup</button></form>` : ''}`;
 }
 
-/** Reloads the page once the promotion moves on; stops once it has finished. */
+/** Reloads the promotion's page once the promotion moves on (also from a refusal shown at a form's URL); stops once it has finished. */
 function liveRefresh(id: string, version: string): Html {
   // Script text is not HTML: values go in as JSON, with `<` escaped so that nothing can close the tag.
   const json = (value: string) => raw(JSON.stringify(value).replace(/</g, '\\u003c'));
+  const page = `/promotions/${encodeURIComponent(id)}`;
   return html`const shown = ${json(version)};
 const timer = setInterval(async () => {
-  const response = await fetch(${json(`/promotions/${encodeURIComponent(id)}/state.json`)}, { headers: { accept: 'application/json' } }).catch(() => undefined);
+  const response = await fetch(${json(`${page}/state.json`)}, { headers: { accept: 'application/json' } }).catch(() => undefined);
   if (!response || !response.ok) return;
   const state = await response.json();
-  if (state.version !== shown) { clearInterval(timer); location.replace(location.pathname); }
+  if (state.version !== shown) { clearInterval(timer); location.replace(${json(page)}); }
 }, 2000);`;
 }
 
