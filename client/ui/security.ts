@@ -74,7 +74,10 @@ function identityOf(c: Context, settings: IdentitySettings): string | undefined 
   return personOfToken(settings, bearer ?? getCookie(c, SESSION_COOKIE));
 }
 
-const sameSecret = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
+function sameSecret(sent: string, expected: string): boolean {
+  const [a, b] = [Buffer.from(sent), Buffer.from(expected)];
+  return a.length === b.length && timingSafeEqual(a, b);
+}
 
 /** Cookies are `Secure` when the page is served over https. */
 export const secureCookies = (c: Context, settings: IdentitySettings) => (settings.origin ?? new URL(c.req.url).origin).startsWith('https:');
