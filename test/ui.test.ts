@@ -93,6 +93,11 @@ describe('pgpromote ui', () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('the approval page needs to know who approves: give --identity-header NAME');
     expect(refused.stdout).toBe('');
+    const weak = path.join(tokensDir, 'weak.json');
+    writeFileSync(weak, JSON.stringify({ abc: 'alice' }));
+    const weakRefused = await pgpromote(['ui', '--tokens', weak]);
+    expect(weakRefused.code).toBe(1);
+    expect(weakRefused.stderr).toContain('the token of alice is shorter than 16 characters: make one with `openssl rand -hex 16`');
 
     const served = await serveUi(['--tokens', tokens, '--port', '0']);
     expect(served.stdout).toMatch(/^approval page on http:\/\/127\.0\.0\.1:\d+ \(sign in once with /);
