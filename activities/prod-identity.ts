@@ -12,13 +12,14 @@ const DEFAULT_PORT = '5432';
  * Percent-encoded so that it holds no quote: `list --prod` writes it into a visibility query as it is.
  */
 export function prodIdentity(prodUrl: string, target: BranchTarget): string {
-  const encode = (part: string) => encodeURIComponent(part).replace(/'/g, '%27');
+  const noQuote = (part: string) => part.replace(/'/g, '%27');
+  const encode = (part: string) => noQuote(encodeURIComponent(part));
   if (target.provider === 'neon') return `neon:${encode(target.projectId)}/${encode(target.branchId)}`;
   const url = parseDatabaseUrl(prodUrl);
   // libpq also takes host and port as parameters (`postgres:///app?host=/var/run/postgresql`).
   const host = (url.searchParams.get('host') || url.hostname || 'localhost').toLowerCase();
   const port = url.searchParams.get('port') || url.port || DEFAULT_PORT;
-  return `postgres://${encode(host)}:${encode(port)}/${encode(decodeURIComponent(url.pathname.slice(1)))}`;
+  return `postgres://${noQuote(host)}:${noQuote(port)}/${encode(decodeURIComponent(url.pathname.slice(1)))}`;
 }
 
 /** The lock workflow's id: a hash, as identities hold characters a workflow id should not (and may be long). */

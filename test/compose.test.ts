@@ -50,6 +50,12 @@ describe('docker-compose.yml', () => {
     expect(packageJson.scripts.worker).toBe('tsx worker/main.ts');
   });
 
+  it('runs two workers on the one task queue, as replicas that claim no fixed name or host port', () => {
+    expect(worker.deploy.replicas).toBe(2);
+    expect(worker.container_name).toBeUndefined();
+    expect(worker.ports).toBeUndefined();
+  });
+
   it('refuses to start the worker without a secret key', () => {
     expect(worker.environment[ENV.secretKey]).toMatch(/^\$\{PGPROMOTE_SECRET_KEY:\?.+\}$/);
   });

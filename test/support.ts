@@ -43,3 +43,9 @@ export function databasePairs() {
     },
   };
 }
+
+/** The columns of `table` in `database`, in order. */
+export async function columnsOf(database: string, table: string): Promise<string[]> {
+  const { rows } = await sql(`SELECT column_name FROM information_schema.columns WHERE table_name = '${table}' ORDER BY ordinal_position`, database);
+  return rows.map((row) => row.column_name);
+}

@@ -8,6 +8,9 @@ export const ENV = {
   secretKeys: 'PGPROMOTE_SECRET_KEYS',
   uiUrl: 'TEMPORAL_UI_URL',
   logLevel: 'PGPROMOTE_LOG_LEVEL',
+  maxConcurrentActivities: 'PGPROMOTE_MAX_CONCURRENT_ACTIVITIES',
+  maxConcurrentWorkflowTasks: 'PGPROMOTE_MAX_CONCURRENT_WORKFLOW_TASKS',
+  maxCachedWorkflows: 'PGPROMOTE_MAX_CACHED_WORKFLOWS',
   neonApiKey: 'NEON_API_KEY',
   neonApiUrl: 'NEON_API_URL',
   previewSecret: 'PGPROMOTE_PREVIEW_SECRET',
@@ -59,6 +62,48 @@ function secretKeys(env: NodeJS.ProcessEnv): string[] {
   const listed = (env[ENV.secretKeys] ?? '').split(',').map((key) => key.trim()).filter(Boolean);
   if (listed.length) return listed;
   return env[ENV.secretKey] ? [env[ENV.secretKey]!] : [];
+}
+
+/** How much one worker takes on at once (the Temporal SDK's names); see bench/promotions.md for how they were chosen. */
+export interface WorkerTuning {
+  maxConcurrentActivityTaskExecutions: number;
+  maxConcurrentWorkflowTaskExecutions: number;
+  maxCachedWorkflows: number;
+}
+
+// From 100 promotions at once on one 2-core worker (bench/promotions.md): 20 activities got as far as the SDK's
+// 100 in the same time, with a fifth of the Postgres sessions; 100 workflow task slots (the SDK has 40) let new
+// promotions' first workflow tasks in sooner (1.3-1.5 s p50 of waiting, against 3-5 s with 40 and 13 s with 10);
+// 200 cached promotions bound the memory (about 1 MB each) and still hold every promotion of that run.
+export const DEFAULT_TUNING: WorkerTuning = {
+  maxConcurrentActivityTaskExecutions: 20,
+  maxConcurrentWorkflowTaskExecutions: 100,
+  maxCachedWorkflows: 200,
+};
+
+const TUNING_ENV = {
+  maxConcurrentActivityTaskExecutions: ENV.maxConcurrentActivities,
+  maxConcurrentWorkflowTaskExecutions: ENV.maxConcurrentWorkflowTasks,
+  maxCachedWorkflows: ENV.maxCachedWorkflows,
+} as const;
+
+/** The worker's concurrency from PGPROMOTE_MAX_*; a value that is not a whole number in range is refused with what to set. */
+export function loadWorkerTuning(env: NodeJS.ProcessEnv = process.env): WorkerTuning {
+  const tuning = { ...DEFAULT_TUNING };
+  for (const [key, name] of Object.entries(TUNING_ENV) as [keyof WorkerTuning, string][]) {
+    const text = env[name]?.trim();
+    if (!text) continue;
+    if (!/^[0-9]+$/.test(text) || Number(text) < 1) throw new Error(`${name} must be a whole number of at least 1, not "${text}": unset it to use ${DEFAULT_TUNING[key]}`);
+    tuning[key] = Number(text);
+  }
+  // The SDK would quietly lower these itself; a setting that is not used as written is refused instead.
+  if (tuning.maxConcurrentWorkflowTaskExecutions < 2) {
+    throw new Error(`${ENV.maxConcurrentWorkflowTasks} must be at least 2: the Temporal SDK needs 2 when it caches workflows`);
+  }
+  if (tuning.maxCachedWorkflows < tuning.maxConcurrentWorkflowTaskExecutions) {
+    throw new Error(`${ENV.maxCachedWorkflows} (${tuning.maxCachedWorkflows}) must be at least ${ENV.maxConcurrentWorkflowTasks} (${tuning.maxConcurrentWorkflowTaskExecutions}): a workflow task runs on a cached workflow`);
+  }
+  return tuning;
 }
 
 /** What the worker's activities need from the configuration. */
