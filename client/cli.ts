@@ -1,5 +1,5 @@
 // The `pgpromote` command.
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { userInfo } from 'node:os';
 import { PromotionClient, RefusedError, UsageError, readAnswers } from './client.ts';
 import { formatList, formatPlan, formatState } from './format.ts';
@@ -12,6 +12,8 @@ import type { PreviewTarget } from '../activities/preview/provider.ts';
 import { createBranchProvider } from '../activities/branches/index.ts';
 import { judgeBranches, temporalRunStatus } from '../activities/branches/stale.ts';
 import { activityDeps, loadConfig } from '../worker/config.ts';
+import { identitySettings } from './ui/security.ts';
+import { startUi } from './ui/server.ts';
 
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -85,6 +87,12 @@ function approvalPolicy(options: { approvers?: string[]; approvals?: number; sel
     ...(!options.selfApproval && { noSelfApproval: true }),
   };
   return Object.keys(policy).length ? policy : undefined;
+}
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidArgumentError('give a port number, 0 to 65535');
+  return port;
 }
 
 function planOptions(options: { schema?: string[]; excludeSchema?: string[]; answers?: string; rename?: string[]; drop?: string[] }) {
@@ -252,6 +260,24 @@ export function buildCli(): Command {
       await withPromotions(async (client) => {
         const state = await client.revert(id, { by: options.as, comment: options.comment });
         console.log(`reverted ${id}: prod is back to its backup; its state before the revert is kept as ${state.revert?.keptAs}`);
+      });
+    });
+
+  program
+    .command('ui')
+    .description('serve the approval page: promotions, their plans, questions and previews, and forms to answer, approve and reject')
+    .option('--port <n>', 'port to listen on', parsePort, 8234)
+    .option('--host <address>', 'address to listen on (only this machine by default)', '127.0.0.1')
+    .option('--identity-header <name>', 'who approves, from this header of a trusted reverse proxy, e.g. X-Forwarded-Email')
+    .option('--tokens <file>', 'who approves, from per-user tokens: JSON {"<token>": "<person>"}')
+    .option('--origin <url>', 'the page\'s public origin behind a proxy, e.g. https://approvals.example.com (POSTs from any other are refused)')
+    .action(async (options) => {
+      const identity = identitySettings(options);
+      await withPromotions(async (client) => {
+        const server = await startUi(client, { ...identity, host: options.host, port: options.port });
+        console.log(`approval page on ${server.url}${identity.tokens ? ` (sign in once with ${server.url}/login?token=<token>)` : ''}; Ctrl-C stops it`);
+        await new Promise((resolve) => ['SIGINT', 'SIGTERM'].forEach((signal) => process.once(signal, resolve)));
+        await server.close();
       });
     });
 
