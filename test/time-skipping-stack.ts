@@ -15,6 +15,8 @@ import { withClient } from '../activities/db.ts';
 import { promote } from '../workflows/promote.ts';
 import { statusQuery, type PromoteInput, type PromotionState, type Stage } from '../workflows/messages.ts';
 import { startTestServer } from '../scripts/test-server.ts';
+import { SEARCH_ATTRIBUTES } from '../workflows/visibility.ts';
+import { encodeSearchAttributeIndexedValueType } from '@temporalio/common/lib/search-attributes.js';
 
 export type Promotion = WorkflowHandle<typeof promote>;
 
@@ -45,6 +47,11 @@ export async function startTimeSkippingStack(logFile: string): Promise<TimeSkipp
   const env = await timeSkippingEnvironment(server.address).catch(async (error) => {
     await server.stop();
     throw error;
+  });
+  // As the dev server's start does (scripts/temporal.ts): promotions upsert them at every stage.
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: 'default',
+    searchAttributes: Object.fromEntries(SEARCH_ATTRIBUTES.map((key) => [key.name, encodeSearchAttributeIndexedValueType(key.type)!])),
   });
   const taskQueue = `time-skipping-${randomUUID()}`;
   const secretKeys = [randomUUID()];
