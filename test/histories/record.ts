@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
 import { withClient } from '../../activities/db.ts';
 import { startLocalPostgres } from '../../scripts/postgres.ts';
-import { approveUpdate, cancelUpdate, rejectUpdate, revertUpdate, type PromotionState } from '../../workflows/messages.ts';
+import { answerUpdate, approveUpdate, cancelUpdate, rejectUpdate, revertUpdate, type PromotionState } from '../../workflows/messages.ts';
 import { startTimeSkippingStack, waitForStage, type Promotion, type TimeSkippingStack } from '../time-skipping-stack.ts';
 import { historyToJSON } from './history-json.ts';
 
@@ -28,6 +28,16 @@ export const PATHS: Record<string, { devChange: string; revertWindow?: string; d
     drive: async (promotion) => {
       const { plan } = await waitForStage(promotion, ['awaiting-approval']);
       await promotion.executeUpdate(approveUpdate, { args: [{ by: 'alice', planHash: plan!.planHash }] });
+    },
+  },
+  // A renamed column: the promotion asks, is answered, plans again, and is approved.
+  'answered-applied': {
+    devChange: 'ALTER TABLE users RENAME COLUMN email TO mail;',
+    drive: async (promotion) => {
+      await waitForStage(promotion, ['awaiting-answers']);
+      await promotion.executeUpdate(answerUpdate, { args: [{ by: 'alice', renames: ['users.email=users.mail'] }] });
+      const { plan } = await waitForStage(promotion, ['awaiting-approval']);
+      await promotion.executeUpdate(approveUpdate, { args: [{ by: 'bob', planHash: plan!.planHash }] });
     },
   },
   rejected: {
