@@ -1,5 +1,5 @@
 // First step of `npm run demo` and `npm test` on a fresh machine: installs the npm dependencies
-// when they are missing or stale, then the Temporal CLI (scripts/setup.ts). Plain JS because it
+// when they are missing or stale, then the Temporal CLI and the compiled command (scripts/setup.ts). Plain JS because it
 // runs before node_modules (and so tsx) exists.
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
