@@ -11,4 +11,7 @@ COPY workflows ./workflows
 COPY worker ./worker
 COPY client ./client
 COPY bin ./bin
+# The pgpromote command runs compiled (as `npm run setup` does it; esbuild comes with the dependencies).
+COPY scripts/cli-build.mjs ./scripts/
+RUN node -e "import('./scripts/cli-build.mjs').then(({ buildCli }) => buildCli())" && node bin/pgpromote.mjs --help > /dev/null
 CMD ["npm", "run", "worker"]

@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import pg from 'pg';
-import { startLocalPostgres } from '../scripts/postgres.ts';
+import { startLocalPostgres, type LocalPostgres } from '../scripts/postgres.ts';
 import { withClient } from '../activities/db.ts';
 
 /** `tables` tables of 8 columns with a primary key, an index, a foreign key and a check; dev differs from prod by
@@ -35,6 +35,17 @@ export function generateSchema(tables: number, variant: 'prod' | 'dev'): string[
       CREATE TABLE added (id serial PRIMARY KEY, note text);`);
   }
   return scripts;
+}
+
+/** Creates `database` on `server` with the schema of `scripts`; returns its URL. */
+export async function createDatabase(server: LocalPostgres, database: string, scripts: string[]): Promise<string> {
+  await withClient(server.url(), (admin) => admin.query(`CREATE DATABASE ${database}`));
+  await withClient(server.url(database), async (client) => {
+    // In batches: one transaction cannot lock thousands of new tables (max_locks_per_transaction).
+    for (let start = 0; start < scripts.length; start += 500) await client.query(scripts.slice(start, start + 500).join('\n'));
+    await client.query('VACUUM ANALYZE'); // catalog statistics as autovacuum leaves them on a live database
+  });
+  return server.url(database);
 }
 
 // `introspection`: pgpromote's introspection of both databases alone, the part of its time that is not the differ.
@@ -125,17 +136,7 @@ async function main() {
   try {
     for (const tables of sizes) {
       const urls = { prod: '', dev: '' };
-      for (const variant of ['prod', 'dev'] as const) {
-        const database = `${variant}_${tables}`;
-        await withClient(server.url(), (admin) => admin.query(`CREATE DATABASE ${database}`));
-        urls[variant] = server.url(database);
-        await withClient(urls[variant], async (client) => {
-          const scripts = generateSchema(tables, variant);
-          // In batches: one transaction cannot lock thousands of new tables (max_locks_per_transaction).
-          for (let start = 0; start < scripts.length; start += 500) await client.query(scripts.slice(start, start + 500).join('\n'));
-          await client.query('VACUUM ANALYZE'); // catalog statistics as autovacuum leaves them on a live database
-        });
-      }
+      for (const variant of ['prod', 'dev'] as const) urls[variant] = await createDatabase(server, `${variant}_${tables}`, generateSchema(tables, variant));
       const results: Partial<Record<Tool, Measurement>> = {};
       for (const tool of TOOLS) {
         if (tool === 'drizzle-kit' && tables > drizzleMax) continue;

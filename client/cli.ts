@@ -1,25 +1,21 @@
-// The `pgpromote` command.
+// The `pgpromote` command. Start-up loads only commander and this file's light neighbours: each command
+// imports what it needs (the Temporal client, drizzle-kit, libpg-query, pg) when it runs, so that `--help`
+// and usage errors answer at once.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { userInfo } from 'node:os';
-import { PromotionClient, RefusedError, UsageError, readAnswers } from './client.ts';
+import { UsageError, readAnswers } from './usage.ts';
 import { formatList, formatPlan, formatState } from './format.ts';
 import { statusDocument } from './json.ts';
-import { STAGES } from '../workflows/visibility.ts';
-import { planUrls } from '../activities/schema/plan.ts';
+import type { PromotionClient } from './client.ts';
 import type { BranchTarget } from '../activities/branches/provider.ts';
 import type { ApprovalPolicy } from '../workflows/messages.ts';
 import type { PreviewTarget } from '../activities/preview/provider.ts';
-import { createBranchProvider } from '../activities/branches/index.ts';
-import { judgeBranches, temporalRunStatus } from '../activities/branches/stale.ts';
-import { activityDeps, loadConfig } from '../worker/config.ts';
-import { identitySettings } from './ui/security.ts';
-import { startUi } from './ui/server.ts';
-
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 const defaultUser = () => process.env.USER || userInfo().username;
 
 async function withPromotions<T>(use: (client: PromotionClient) => Promise<T>): Promise<T> {
+  const { PromotionClient } = await import('./client.ts');
   const client = await PromotionClient.connect();
   try {
     return await use(client);
@@ -119,6 +115,7 @@ export function buildCli(): Command {
   withPlanOptions(plan)
     .option('--json', 'print exactly one JSON document')
     .action(async (options) => {
+      const { planUrls } = await import('../activities/schema/plan.ts');
       const result = await planUrls(options.from, options.to, planOptions(options));
       console.log(options.json ? JSON.stringify(result, null, 2) : formatPlan(result));
     });
@@ -182,6 +179,9 @@ export function buildCli(): Command {
   withBranchTarget(branches)
     .option('--delete-stale', 'delete trial and backup branches whose promotion has ended (never a salvage copy of prod)')
     .action(async (options) => {
+      const [{ createBranchProvider }, { judgeBranches, temporalRunStatus }, { activityDeps, loadConfig }] = await Promise.all([
+        import('../activities/branches/index.ts'), import('../activities/branches/stale.ts'), import('../worker/config.ts'),
+      ]);
       const provider = createBranchProvider(branchTarget(options), options.prod, activityDeps(loadConfig()).neon);
       await withPromotions(async (client) => {
         for (const { branch, stale, reason } of await judgeBranches(await provider.list(), temporalRunStatus(client.temporal.connection))) {
@@ -203,10 +203,15 @@ export function buildCli(): Command {
       });
     });
 
+  const stage = new Option('--stage <stage>', 'only promotions in this stage');
+  // The stages live beside the workflow, whose module loads the Temporal SDK: fetched only when `list` parses its options.
+  program.hook('preSubcommand', async (_program, command) => {
+    if (command.name() === 'list') stage.choices((await import('../workflows/visibility.ts')).STAGES);
+  });
   program
     .command('list')
     .description('list promotions, newest first (the server\'s visibility store answers: it may be a second or so behind)')
-    .addOption(new Option('--stage <stage>', 'only promotions in this stage').choices(STAGES))
+    .addOption(stage)
     .option('--prod <url>', 'only promotions of this prod: its connection URL (no password needed), or neon:<project>/<branch>')
     .option('--json', 'print exactly one JSON array of {id, stage, outcome?, prod, startedAt, ended?}')
     .action(async (options) => {
@@ -272,6 +277,7 @@ export function buildCli(): Command {
     .option('--tokens <file>', 'who approves, from per-user tokens: JSON {"<token>": "<person>"}')
     .option('--origin <url>', 'the page\'s public origin behind a proxy, e.g. https://approvals.example.com (POSTs from any other are refused)')
     .action(async (options) => {
+      const [{ identitySettings }, { startUi }] = await Promise.all([import('./ui/security.ts'), import('./ui/server.ts')]);
       const identity = identitySettings(options);
       await withPromotions(async (client) => {
         const server = await startUi(client, { ...identity, host: options.host, port: options.port });
@@ -297,7 +303,8 @@ export async function main(argv: string[]): Promise<number> {
     // Usage errors of commander's own (unknown option, missing argument) exit 2; every other refusal exits 1.
     const code = (error as { code?: string }).code;
     if (code?.startsWith('commander.')) return code === 'commander.helpDisplayed' || code === 'commander.version' ? 0 : 2;
-    const known = error instanceof UsageError || error instanceof RefusedError || ['DatabaseConfigError', 'DatabaseUnreachableError', 'PlanInputError'].includes((error as Error).name);
+    // By name: the classes of the commands' own modules are loaded only by the commands that throw them.
+    const known = ['UsageError', 'RefusedError', 'DatabaseConfigError', 'DatabaseUnreachableError', 'PlanInputError'].includes((error as Error).name);
     console.error(`pgpromote: ${(error as Error).message}`);
     if (!known && process.env.PGPROMOTE_DEBUG) console.error(error);
     return 1;

@@ -1,5 +1,4 @@
 // The TypeScript API for deploy systems: start a promotion, watch it, approve or reject it.
-import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import {
   Client,
@@ -30,11 +29,7 @@ import { requireSearchAttributes } from '../worker/search-attributes.ts';
 import { MAX_PROMOTION_ID_LENGTH, promoteInputProblems } from '../workflows/input.ts';
 import { loadConfig, workflowUrl, type Config } from '../worker/config.ts';
 import { describeProgress } from './format.ts';
-
-/** Something the user asked for cannot be done as asked; the message says what to do. */
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+import { UsageError } from './usage.ts';
 
 /** The promotion refused a message (its update validator said why); nothing changed. */
 export class RefusedError extends Error {
@@ -399,18 +394,4 @@ function defaultPromotionId(database: string): string {
 
 function requireDecider(by: string): void {
   if (!by.trim()) throw new UsageError('--as is empty: say who decides, e.g. --as alice');
-}
-
-/** Reads a `{questionId: answer}` JSON file. */
-export function readAnswers(file: string): Answers {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (error) {
-    throw new UsageError(`cannot read answers from ${file}: ${(error as Error).message}; expected JSON like {"column:public.users.name": "public.users.full_name"}`);
-  }
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed) || Object.values(parsed).some((v) => typeof v !== 'string')) {
-    throw new UsageError(`answers file ${file} must hold one JSON object of question id → answer (a candidate or "drop")`);
-  }
-  return parsed as Answers;
 }

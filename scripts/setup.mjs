@@ -1,7 +1,7 @@
 // First step of `npm run demo` and `npm test` on a fresh machine: installs the npm dependencies
-// when they are missing or stale, then the Temporal CLI and, given `--test-server` (as `npm test`
-// does), Temporal's time-skipping test server (scripts/setup.ts). Plain JS because it runs before
-// node_modules (and so tsx) exists.
+// when they are missing or stale, then the Temporal CLI, the compiled command and, given `--test-server`
+// (as `npm test` does), Temporal's time-skipping test server (scripts/setup.ts). Plain JS because it
+// runs before node_modules (and so tsx) exists.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';

@@ -3,6 +3,7 @@
 import type { TestProject } from 'vitest/node';
 import { startLocalPostgres } from '../scripts/postgres.ts';
 import { startTemporalDevServer } from '../scripts/temporal.ts';
+import { buildCli, cliBuildProblem } from '../scripts/cli-build.mjs';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -12,6 +13,8 @@ declare module 'vitest' {
 }
 
 export default async function setup(project: TestProject) {
+  // The tests run bin/pgpromote.mjs, which runs the compiled command: as `npm run setup` would, compile it when stale.
+  if (cliBuildProblem()) await buildCli();
   const [temporal, postgres] = await Promise.all([
     startTemporalDevServer({ logFile: 'test-temporal.log' }),
     process.env.PGPROMOTE_TEST_POSTGRES_URL ? undefined : startLocalPostgres({ logFile: 'test-postgres.log' }),

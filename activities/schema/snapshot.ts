@@ -9,20 +9,30 @@ export type { Snapshot };
  * Returns what is canonical already as is, without copying: introspected snapshots are, and hashing
  * them is on every plan's path. */
 export function canonicalize<T>(value: T, keepOrder = false): T {
-  if (Array.isArray(value)) {
-    const items = value.map((item) => canonicalize(item));
-    return (items.some((item, index) => item !== value[index]) ? items : value) as T;
-  }
   if (value === null || typeof value !== 'object') return value;
+  // Plain loops, and a copy only where something changes: this walks every object of both schemas.
+  if (Array.isArray(value)) {
+    let copy: unknown[] | undefined;
+    for (let index = 0; index < value.length; index++) {
+      const item = canonicalize(value[index]);
+      if (item !== value[index]) (copy ??= [...value])[index] = item;
+    }
+    return (copy ?? value) as T;
+  }
   const object = value as Record<string, unknown>;
   const keys = Object.keys(object);
-  const order = keepOrder ? keys : [...keys].sort();
-  const children = order.map((key) => {
+  let same = true;
+  const children: unknown[] = new Array(keys.length);
+  for (let index = 0; index < keys.length; index++) {
+    const key = keys[index]!;
     const child = object[key];
-    return child === undefined ? undefined : canonicalize(child, key === 'columns' && !Array.isArray(child));
-  });
-  if (order.every((key, index) => key === keys[index] && children[index] !== undefined && children[index] === object[key])) return value;
-  return Object.fromEntries(order.map((key, index) => [key, children[index]]).filter(([, child]) => child !== undefined)) as T;
+    children[index] = child === undefined ? undefined : canonicalize(child, key === 'columns' && !Array.isArray(child));
+    if (children[index] === undefined || children[index] !== child || (!keepOrder && index > 0 && keys[index - 1]! > key)) same = false;
+  }
+  if (same) return value;
+  const order = keys.map((key, index) => [key, children[index]] as const).filter(([, child]) => child !== undefined);
+  if (!keepOrder) order.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return Object.fromEntries(order) as T;
 }
 
 export function sha256(text: string): string {

@@ -4,7 +4,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Context, MiddlewareHandler } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
-import { UsageError } from '../client.ts';
+import { UsageError } from '../usage.ts';
 
 export const SESSION_COOKIE = 'pgpromote_session';
 export const CSRF_COOKIE = 'pgpromote_csrf';

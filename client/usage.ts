@@ -1,0 +1,23 @@
+// What the command line gets wrong, kept apart from the Temporal client so that the CLI can load it at
+// start-up for nothing (`pgpromote --help` loads no Temporal, drizzle-kit or Postgres module).
+import { readFileSync } from 'node:fs';
+import type { Answers } from '../activities/schema/plan.ts';
+
+/** Something the user asked for cannot be done as asked; the message says what to do. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** Reads a `{questionId: answer}` JSON file. */
+export function readAnswers(file: string): Answers {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new UsageError(`cannot read answers from ${file}: ${(error as Error).message}; expected JSON like {"column:public.users.name": "public.users.full_name"}`);
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed) || Object.values(parsed).some((v) => typeof v !== 'string')) {
+    throw new UsageError(`answers file ${file} must hold one JSON object of question id → answer (a candidate or "drop")`);
+  }
+  return parsed as Answers;
+}
