@@ -3,7 +3,7 @@
 // and usage errors answer at once.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { userInfo } from 'node:os';
-import { UsageError, readAnswers } from './usage.ts';
+import { ArgumentError, readAnswers } from './usage.ts';
 import { formatList, formatPlan, formatState } from './format.ts';
 import { statusDocument } from './json.ts';
 import type { PromotionClient } from './client.ts';
@@ -26,10 +26,10 @@ async function withPromotions<T>(use: (client: PromotionClient) => Promise<T>): 
 
 function branchTarget(options: Record<string, string | undefined>): BranchTarget {
   if (!options.neonProject) return { provider: 'local', ...(options.localCopy === 'template' && { copy: 'template' }) };
-  if (options.localCopy) throw new UsageError('--local-copy is for local branches; a Neon branch is a copy-on-write branch of the project');
+  if (options.localCopy) throw new ArgumentError('--local-copy is for local branches; a Neon branch is a copy-on-write branch of the project');
   const { neonProject: projectId, neonBranch: branchId, neonDatabase: databaseName, neonRole: roleName } = options;
   if (!branchId || !databaseName || !roleName) {
-    throw new UsageError('--neon-project needs --neon-branch, --neon-database and --neon-role too (see the Neon console: the prod branch and its database and role)');
+    throw new ArgumentError('--neon-project needs --neon-branch, --neon-database and --neon-role too (see the Neon console: the prod branch and its database and role)');
   }
   return { provider: 'neon', projectId, branchId, databaseName, roleName };
 }
@@ -70,7 +70,7 @@ function withPlanOptions(command: Command): Command {
 /** The preview flags as a target: a command run by the worker, or a deploy system's webhook. */
 function previewTarget(options: Record<string, string | undefined>): PreviewTarget | undefined {
   const { previewCommand: command, previewWebhook: url, previewCwd: cwd, previewHealth: health, previewTimeout: timeout } = options;
-  if (command && url) throw new UsageError('--preview-command and --preview-webhook exclude each other: the worker runs the app, or a deploy system does');
+  if (command && url) throw new ArgumentError('--preview-command and --preview-webhook exclude each other: the worker runs the app, or a deploy system does');
   if (url) return { provider: 'webhook', url, timeout };
   return command ? { provider: 'command', command, cwd, health, timeout } : undefined;
 }
@@ -300,13 +300,15 @@ export async function main(argv: string[]): Promise<number> {
     await buildCli().parseAsync(argv, { from: 'user' });
     return 0;
   } catch (error) {
-    // Usage errors of commander's own (unknown option, missing argument) exit 2; every other refusal exits 1.
+    // Usage errors exit 2 (commander's own: an unknown option, a missing argument; ours: an argument wrong
+    // as written); every other refusal exits 1.
     const code = (error as { code?: string }).code;
     if (code?.startsWith('commander.')) return code === 'commander.helpDisplayed' || code === 'commander.version' ? 0 : 2;
     // By name: the classes of the commands' own modules are loaded only by the commands that throw them.
-    const known = ['UsageError', 'RefusedError', 'DatabaseConfigError', 'DatabaseUnreachableError', 'PlanInputError'].includes((error as Error).name);
+    const name = (error as Error).name;
+    const known = ['UsageError', 'ArgumentError', 'RefusedError', 'DatabaseConfigError', 'DatabaseUnreachableError', 'PlanInputError'].includes(name);
     console.error(`pgpromote: ${(error as Error).message}`);
     if (!known && process.env.PGPROMOTE_DEBUG) console.error(error);
-    return 1;
+    return name === 'ArgumentError' ? 2 : 1;
   }
 }

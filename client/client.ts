@@ -29,7 +29,7 @@ import { requireSearchAttributes } from '../worker/search-attributes.ts';
 import { MAX_PROMOTION_ID_LENGTH, promoteInputProblems } from '../workflows/input.ts';
 import { loadConfig, workflowUrl, type Config } from '../worker/config.ts';
 import { describeProgress } from './format.ts';
-import { UsageError } from './usage.ts';
+import { ArgumentError, UsageError } from './usage.ts';
 
 /** The promotion refused a message (its update validator said why); nothing changed. */
 export class RefusedError extends Error {
@@ -237,7 +237,7 @@ export class PromotionClient {
   async approve(id: string, approval: { by: string; comment?: string; planHash?: string; acceptDataLoss?: boolean }): Promise<PromotionState> {
     requireDecider(approval.by);
     if (approval.planHash !== undefined && !approval.planHash.trim()) {
-      throw new UsageError(`--plan is empty: give the plan hash you reviewed (\`pgpromote status ${id}\` prints it), or leave --plan out to approve the plan the promotion waits on`);
+      throw new ArgumentError(`--plan is empty: give the plan hash you reviewed (\`pgpromote status ${id}\` prints it), or leave --plan out to approve the plan the promotion waits on`);
     }
     const planHash = approval.planHash ?? (await this.status(id)).plan?.planHash ?? '';
     return this.decide(id, 'approve', approveUpdate, { ...approval, planHash });
@@ -393,5 +393,5 @@ function defaultPromotionId(database: string): string {
 
 
 function requireDecider(by: string): void {
-  if (!by.trim()) throw new UsageError('--as is empty: say who decides, e.g. --as alice');
+  if (!by.trim()) throw new ArgumentError('--as is empty: say who decides, e.g. --as alice');
 }

@@ -8,16 +8,21 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
+/** An argument or option is wrong as written (empty, unreadable, at odds with another): the command exits 2, as for commander's own usage errors. */
+export class ArgumentError extends UsageError {
+  override name = 'ArgumentError';
+}
+
 /** Reads a `{questionId: answer}` JSON file. */
 export function readAnswers(file: string): Answers {
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(file, 'utf8'));
   } catch (error) {
-    throw new UsageError(`cannot read answers from ${file}: ${(error as Error).message}; expected JSON like {"column:public.users.name": "public.users.full_name"}`);
+    throw new ArgumentError(`cannot read answers from ${file}: ${(error as Error).message}; expected JSON like {"column:public.users.name": "public.users.full_name"}`);
   }
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed) || Object.values(parsed).some((v) => typeof v !== 'string')) {
-    throw new UsageError(`answers file ${file} must hold one JSON object of question id → answer (a candidate or "drop")`);
+    throw new ArgumentError(`answers file ${file} must hold one JSON object of question id → answer (a candidate or "drop")`);
   }
   return parsed as Answers;
 }

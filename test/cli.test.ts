@@ -106,13 +106,13 @@ describe('pgpromote CLI', () => {
     expect(odd.stderr).toContain('may hold only letters, digits, "-" and "_"');
   });
 
-  it('refuses an empty approver or plan hash at once', async () => {
+  it('refuses an empty approver or plan hash at once, as a usage error (exit 2)', async () => {
     const noPlan = await pgpromote(['approve', 'any-promotion', '--as', 'alice', '--plan', '']);
-    expect(noPlan.code).toBe(1);
+    expect(noPlan.code).toBe(2);
     expect(noPlan.stderr).toMatch(/^pgpromote: --plan is empty: give the plan hash you reviewed/);
-    for (const command of ['approve', 'reject', 'revert']) {
+    for (const command of ['answer', 'approve', 'reject', 'revert', 'cancel']) {
       const nobody = await pgpromote([command, 'any-promotion', '--as', ' ']);
-      expect(nobody.code).toBe(1);
+      expect(nobody.code).toBe(2);
       expect(nobody.stderr).toBe('pgpromote: --as is empty: say who decides, e.g. --as alice\n');
     }
   });
