@@ -8,12 +8,15 @@ const red = color(31);
 const yellow = color(33);
 const bold = color(1);
 
+/** Where a statement runs, in words, for the statements outside the plan's main transaction. */
+export const MODES = { main: 'in the main transaction', 'own-transaction': 'in a transaction of its own', 'no-transaction': 'outside any transaction' } as const;
+
 export function formatPlan(plan: Plan): string {
   const lines = [`schemas compared: ${plan.schemas.join(', ') || '(none)'}`];
   if (!plan.statements.length) lines.push('Nothing to do: prod already matches dev.');
   for (const [index, statement] of plan.statements.entries()) {
     lines.push(`${bold(`${index + 1}.`)} ${statement.sql.trim().replace(/\n/g, '\n   ')}`);
-    if (!statement.transactional) lines.push(`   ${yellow('(cannot run in a transaction)')}`);
+    if (statement.mode !== 'main') lines.push(`   ${yellow(`(${MODES[statement.mode]})`)}`);
     for (const hazard of statement.hazards) {
       const paint = hazard.kind === 'locking' ? yellow : red;
       lines.push(`   ${paint(`⚠ ${hazard.kind}: ${hazard.message}`)}`);

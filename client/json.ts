@@ -2,6 +2,7 @@
 // "JSON output"), built here from a promotion's state whatever answered (a worker, the result, or the
 // recorded state), so that every path prints the same shape.
 import type { Hazard } from '../activities/schema/hazards.ts';
+import type { ExecutionMode } from '../activities/schema/plan.ts';
 import type { PromotionStatus } from './client.ts';
 
 export interface StatusDocument {
@@ -22,7 +23,8 @@ export interface StatusDocument {
   plan?: {
     planHash: string;
     schemas: string[];
-    statements: { sql: string; kind: string; transactional: boolean; hazards: Hazard[] }[];
+    /** `transactional`: runs in the plan's main transaction (`mode: main`). */
+    statements: { sql: string; kind: string; transactional: boolean; mode: ExecutionMode; lockTimeoutMs: number; statementTimeoutMs: number; hazards: Hazard[] }[];
     /** Statements the record left out (`source: recorded` only). */
     omittedStatements?: number;
     unsupported: { kind: string; object: string; reason: string }[];
@@ -65,7 +67,9 @@ export function statusDocument(status: PromotionStatus): StatusDocument {
     plan: plan && {
       planHash: plan.planHash,
       schemas: plan.schemas,
-      statements: plan.statements.map(({ sql, kind, transactional, hazards }) => ({ sql, kind, transactional, hazards })),
+      statements: plan.statements.map(({ sql, kind, mode, lockTimeoutMs, statementTimeoutMs, hazards }) => ({
+        sql, kind, transactional: mode === 'main', mode, lockTimeoutMs, statementTimeoutMs, hazards,
+      })),
       omittedStatements: omitted.plan,
       unsupported: plan.unsupported,
     },

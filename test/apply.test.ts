@@ -107,7 +107,7 @@ describe('applyToProduction', () => {
       "CREATE TYPE state AS ENUM ('new'); CREATE TABLE t (id int, s state); INSERT INTO t VALUES (1, 'new');",
       "CREATE TYPE state AS ENUM ('new', 'done'); CREATE TABLE t (id int, s state DEFAULT 'done');",
     );
-    expect(plan.statements.map((s) => s.transactional)).toEqual([false, true]);
+    expect(plan.statements.map((s) => s.mode)).toEqual(['own-transaction', 'main']);
     const identity = firstAttempt();
     // The first attempt's main transaction cannot get its lock: the enum value is committed, the rest is not.
     await withClient(prod.url, async (holder) => {
@@ -122,11 +122,11 @@ describe('applyToProduction', () => {
     expect((await ledger(prod.name)).map((row) => row.state)).toEqual(['applied']);
   });
 
-  it('puts a statement in the enum-value phase by its kind, never by text that dev\'s names can shape', () => {
-    const statement = (sql: string, kind: string) => ({ sql, kind, transactional: kind !== 'alter_type_add_value', hazards: [] });
+  it('puts a statement in the enum-value phase by its mode, never by text that dev\'s names can shape', () => {
+    const statement = (sql: string, kind: string) => ({ sql, kind, mode: kind === 'alter_type_add_value' ? 'own-transaction' : 'main', hazards: [] });
     const renamed = statement('ALTER TYPE "public"."s ADD VALUE x" RENAME TO "t"', 'rename_type_enum');
     const added = statement('ALTER TYPE "public"."e" ADD VALUE \'b\'', 'alter_type_add_value');
-    const plan = { statements: [renamed, added] } as unknown as Plan;
+    const plan = { statements: [added, renamed] } as unknown as Plan;
     expect(phasesOf(plan)).toEqual({ prepare: [added], main: [renamed] });
   });
 

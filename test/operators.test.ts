@@ -171,9 +171,9 @@ describe('what the server keeps of a promotion', () => {
     promotionId: 'p1', dev: 'postgres://app@dev:5432/dev', prod: 'postgres://app@db:5432/prod', stage: 'awaiting-approval',
     ignored: [], policy: { approvals: 1 }, answered: [], approvals: [], ...overrides,
   });
-  const statement = (sql: string): PlannedStatement => ({ sql, kind: 'create_table', transactional: true, hazards: [] });
+  const statement = (sql: string): PlannedStatement => ({ sql, kind: 'create_table', mode: 'main', lockTimeoutMs: 2000, statementTimeoutMs: 60_000, hazards: [] });
   const plan = (statements: PlannedStatement[], questions: Question[] = []): Plan => ({
-    schemas: ['public'], fromFingerprint: 'a', toFingerprint: 'b', planHash: 'c'.repeat(64), statements, questions, unsupported: [],
+    schemas: ['public'], fromFingerprint: 'a', toFingerprint: 'b', planHash: 'c'.repeat(64), statements, lockBudgetMs: 60_000, questions, unsupported: [],
   });
 
   it('names prod without user or password, whatever spelling of the URL', () => {

@@ -110,7 +110,7 @@ describe.concurrent('statements', () => {
 
   test('a new enum value is applied outside the transaction', async () => {
     const result = await planBetween("create type s as enum ('a')", "create type s as enum ('a', 'b')");
-    expect(result.statements.map(({ sql, transactional }) => [sql, transactional])).toEqual([[`ALTER TYPE "public"."s" ADD VALUE 'b';`, false]]);
+    expect(result.statements.map(({ sql, mode }) => [sql, mode])).toEqual([[`ALTER TYPE "public"."s" ADD VALUE 'b';`, 'own-transaction']]);
   });
 
   test('a schema with every kind of object plans nothing against itself', async () => {

@@ -94,9 +94,9 @@ async function apply(url: string, plan: Plan): Promise<void> {
         throw new Error(`${(error as Error).message}\n  in: ${sql}\n  plan:\n${plan.statements.map((s) => `    ${s.sql}`).join('\n')}`);
       }
     };
-    for (const statement of plan.statements.filter((s) => !s.transactional)) await run(statement.sql);
+    for (const statement of plan.statements.filter((s) => s.mode !== 'main')) await run(statement.sql);
     await client.query('BEGIN');
-    for (const statement of plan.statements.filter((s) => s.transactional)) await run(statement.sql);
+    for (const statement of plan.statements.filter((s) => s.mode === 'main')) await run(statement.sql);
     await client.query('COMMIT');
   });
 }

@@ -27,7 +27,7 @@ describe('schema selection', () => {
   });
 
   it('shows which schemas a plan compared', () => {
-    const plan: Plan = { schemas: ['app', 'public'], fromFingerprint: 'a', toFingerprint: 'a', planHash: 'h', statements: [], questions: [], unsupported: [] };
+    const plan: Plan = { schemas: ['app', 'public'], fromFingerprint: 'a', toFingerprint: 'a', planHash: 'h', statements: [], lockBudgetMs: 60_000, questions: [], unsupported: [] };
     expect(formatPlan(plan).split('\n').slice(0, 2)).toEqual(['schemas compared: app, public', 'Nothing to do: prod already matches dev.']);
   });
 });

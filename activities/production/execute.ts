@@ -40,10 +40,6 @@ export class StatementInterruptedError extends Error {
 const interrupted = (error: { code?: string }) =>
   !error.code || error.code.startsWith('08') || /^57P0\d$/.test(error.code) || error.code === '25P03' || error.code === '55P03';
 
-/** `ALTER TYPE ... ADD VALUE` may run in a transaction, but the new value is unusable until that commits.
- * Known by the statement's kind, never by its text, which holds dev's names. */
-const addsEnumValue = (statement: PlannedStatement) => statement.kind === 'alter_type_add_value';
-
 export interface Phases {
   /** New enum values, committed first in a transaction of their own so that `main` can use them. */
   prepare: PlannedStatement[];
@@ -51,18 +47,18 @@ export interface Phases {
   main: PlannedStatement[];
 }
 
-/** Splits a plan into its transactions; refuses statements that cannot run in a transaction at all. */
+/** Splits a plan into its transactions; refuses statements that must run after the main transaction. */
 export function phasesOf(plan: Plan): Phases {
-  const outside = plan.statements.filter((statement) => !statement.transactional && !addsEnumValue(statement));
+  const firstMain = plan.statements.findIndex((statement) => statement.mode === 'main');
+  const prepare = firstMain < 0 ? plan.statements : plan.statements.slice(0, firstMain);
+  const later = plan.statements.slice(prepare.length);
+  const outside = [...prepare.filter((statement) => statement.mode === 'no-transaction'), ...later.filter((statement) => statement.mode !== 'main')];
   if (outside.length) {
     throw new StatementError(
-      `the plan has ${outside.length} statement(s) that cannot run inside a transaction (first: ${outside[0]!.sql.trim()}); apply them by hand or change dev so they are not needed`,
+      `the plan has ${outside.length} statement(s) that cannot run inside its transactions (first: ${outside[0]!.sql.trim()}); apply them by hand or change dev so they are not needed`,
     );
   }
-  return {
-    prepare: plan.statements.filter(addsEnumValue),
-    main: plan.statements.filter((statement) => !addsEnumValue(statement)),
-  };
+  return { prepare, main: later };
 }
 
 /** Checks that run inside the transaction: `afterBegin` before the statements, `beforeCommit` after them. Either rolls everything back by throwing. */

@@ -20,14 +20,40 @@ import { DROP, answerProblem, matchDrop, matchRename, parseRename, type Answers,
 export type { Hazard, Answers, Question };
 export { PlanInputError };
 
+/**
+ * How a statement runs: in the plan's one `main` transaction, in a transaction of its own
+ * (`own-transaction`: a new enum value, a `VALIDATE CONSTRAINT`), or outside any transaction
+ * (`no-transaction`: `CREATE INDEX CONCURRENTLY`). Statements not in `main` that come before the plan's
+ * first `main` statement run before that transaction, the others after it commits, in plan order.
+ */
+export type ExecutionMode = 'main' | 'own-transaction' | 'no-transaction';
+
+/** What a statement changes, so that hazards and online rewrites never read names back out of SQL. */
+export interface StatementTarget {
+  schema: string;
+  table?: string;
+  column?: string;
+}
+
+/** Lock and statement timeouts when the plan's options give none: a DDL waits at most this long in
+ * prod's lock queue, so app queries queued behind it wait no longer either. */
+export const DEFAULT_LOCK_TIMEOUT_MS = 2_000;
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 15 * 60_000;
+/** How long lock timeouts may be retried, in all, before the apply gives up. */
+export const DEFAULT_LOCK_BUDGET_MS = 5 * 60_000;
+
 export interface PlannedStatement {
   sql: string;
   /** The differ's statement type (`create_table`, `alter_table_add_column`), or ours for what it does
    * not model (`create_view`, `set_collation`, `grant`, ...). */
   kind: string;
-  /** false where Postgres refuses the statement inside a transaction block, or where what it adds
-   * cannot be used in the same transaction (a new enum value). */
-  transactional: boolean;
+  mode: ExecutionMode;
+  /** How long the statement may wait for a lock (ms); a lock timeout is retried within the plan's `lockBudgetMs`. */
+  lockTimeoutMs: number;
+  /** How long the statement may run (ms). */
+  statementTimeoutMs: number;
+  /** Set for the differ's statements; ours name their object in their hazards. */
+  target?: StatementTarget;
   hazards: Hazard[];
 }
 
@@ -46,6 +72,8 @@ export interface Plan {
   /** Hash of everything an approver reviews; approval and apply are bound to it. */
   planHash: string;
   statements: PlannedStatement[];
+  /** How long, in all, statements may wait and retry after lock timeouts before the apply gives up (ms). */
+  lockBudgetMs: number;
   questions: Question[];
   unsupported: Unsupported[];
 }
@@ -56,6 +84,12 @@ export interface PlanOptions extends SchemaSelection {
   renames?: string[];
   /** Objects dropped on purpose (`users.nickname`): their questions are answered `drop`. */
   drops?: string[];
+  /** Each statement's lock timeout (ms); DEFAULT_LOCK_TIMEOUT_MS when not given. */
+  lockTimeoutMs?: number;
+  /** Each statement's statement timeout (ms); DEFAULT_STATEMENT_TIMEOUT_MS when not given. */
+  statementTimeoutMs?: number;
+  /** The plan's total lock-retry budget (ms); DEFAULT_LOCK_BUDGET_MS when not given. */
+  lockBudgetMs?: number;
 }
 
 /** A database's schema as pgpromote compares it: drizzle's snapshot and what it does not model. Pass
@@ -92,6 +126,7 @@ export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, opt
   const empty = drizzled.filter(({ sql }) => !sql.replace(/\/\*[\s\S]*?\*\/|--.*$/gm, '').trim());
   const drizzledIn = (wanted: ReturnType<typeof phase>) => drizzled.filter(({ kind }) => phase(kind) === wanted);
   const ordered: HazardSource[] = [
+    ...drizzledIn('enum values'),
     ...drizzledIn('first'),
     ...extras.before,
     ...drizzledIn('tables'),
@@ -106,7 +141,16 @@ export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, opt
     schemas,
     fromFingerprint: schemaFingerprint(from),
     toFingerprint: schemaFingerprint(to),
-    statements: ordered.map(({ sql, kind }, index) => ({ sql, kind, transactional: isTransactional(kind), hazards: hazards[index]! })),
+    statements: ordered.map(({ sql, kind, json }, index) => ({
+      sql,
+      kind,
+      mode: modeOf(kind),
+      lockTimeoutMs: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
+      statementTimeoutMs: options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
+      ...(json ? { target: targetOf(json) } : {}),
+      hazards: hazards[index]!,
+    })),
+    lockBudgetMs: options.lockBudgetMs ?? DEFAULT_LOCK_BUDGET_MS,
     unsupported: [
       ...extras.refusals,
       ...columnRefusals(from.snapshot, to.snapshot, statementsJson.flat()),
@@ -114,6 +158,12 @@ export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, opt
     ],
   });
 }
+
+const targetOf = (json: any): StatementTarget => {
+  const column = json.columnName ?? json.column?.name;
+  const table = json.tableName ?? json.tableNameTo ?? json.tableFrom;
+  return { schema: json.schema || json.toSchema || json.schemaTo || 'public', ...(table ? { table } : {}), ...(column ? { column } : {}) };
+};
 
 const drizzleObject = (json: any) => `${json.schema || 'public'}.${json.tableName ?? json.name}`;
 
@@ -129,10 +179,12 @@ export async function refuseUnsafeStatements(statements: HazardSource[]) {
   }
 }
 
-/** Schemas and enums go before the types and functions that may use them, their drops last. New foreign
+/** New values of existing enums are committed before everything else, in their own transaction (see
+ * `modeOf`). Schemas and enums go before the types and functions that may use them, their drops last. New foreign
  * keys go after the tables' other changes: drizzle-kit adds them before the unique indexes and constraints
  * (and the recreated primary keys) they may reference. */
-function phase(kind: string): 'first' | 'tables' | 'foreign keys' | 'last' {
+function phase(kind: string): 'enum values' | 'first' | 'tables' | 'foreign keys' | 'last' {
+  if (kind === 'alter_type_add_value') return 'enum values';
   if (kind === 'create_schema' || kind === 'create_type_enum') return 'first';
   if (kind === 'drop_type_enum' || kind === 'drop_schema') return 'last';
   return kind === 'create_reference' ? 'foreign keys' : 'tables';
@@ -196,9 +248,9 @@ function columnRefusals(from: Snapshot, to: Snapshot, statements: any[]): Unsupp
 }
 
 
-// A new enum value cannot be used in the transaction that adds it. (No planned index is CONCURRENTLY.)
-// Decided by kind, never by the SQL's text, which holds dev's names.
-const isTransactional = (kind: string) => kind !== 'alter_type_add_value';
+// A new enum value cannot be used in the transaction that adds it. Decided by kind, never by the SQL's
+// text, which holds dev's names.
+const modeOf = (kind: string): ExecutionMode => (kind === 'alter_type_add_value' ? 'own-transaction' : 'main');
 
 /** Diffs two snapshots. Renames given as `old=new` and drops given by name are matched against the
  * questions, round after round, because a column question appears only once its table's own question
@@ -207,7 +259,7 @@ export async function diffSnapshots(
   from: Snapshot,
   to: Snapshot,
   options: Pick<PlanOptions, 'answers' | 'renames' | 'drops'> = {},
-): Promise<{ plan: Omit<Plan, 'schemas'>; statementsJson: any[][] }> {
+): Promise<{ plan: Diff; statementsJson: any[][] }> {
   const answers: Answers = { ...options.answers };
   const renames = (options.renames ?? []).map((text) => {
     const rename = parseRename(text);
@@ -240,6 +292,9 @@ export async function diffSnapshots(
   }
 }
 
+/** The differ's statements, before hazards and execution are planned around them. */
+type Diff = Omit<Plan, 'schemas' | 'statements' | 'lockBudgetMs'> & { statements: Pick<PlannedStatement, 'sql' | 'kind'>[] };
+
 type TableName = { name: string; schema: string };
 type Renames = { tables: { from: TableName; to: TableName }[]; columns: { table: TableName; from: string; to: string }[] };
 
@@ -260,14 +315,14 @@ async function diffOnce(realFrom: Snapshot, realTo: Snapshot, answers: Answers) 
   // One JSON statement gives zero or more SQL statements; keep the link for kinds and hazards.
   await loadParser();
   const seen = new Set<string>();
-  const planned: Omit<PlannedStatement, 'hazards'>[] = [];
+  const planned: Pick<PlannedStatement, 'sql' | 'kind'>[] = [];
   const statementsJson: any[][] = [];
   for (const encoded of statements) {
     const json = codec.decodeStatement(encoded, kit.PgSquasher);
     for (const sql of kit.fromJson([encoded], 'postgresql', 'push').flatMap(oneByOne).map(codec.decodeSql)) {
       if (seen.has(sql)) continue;
       seen.add(sql);
-      planned.push({ sql: repairedSql(json, sql), kind: json.type, transactional: isTransactional(json.type) });
+      planned.push({ sql: repairedSql(json, sql), kind: json.type });
       statementsJson.push([json]);
     }
   }
@@ -276,7 +331,7 @@ async function diffOnce(realFrom: Snapshot, realTo: Snapshot, answers: Answers) 
     fromFingerprint: fingerprint(realFrom),
     toFingerprint: fingerprint(realTo),
     planHash: '',
-    statements: planned.map((statement) => ({ ...statement, hazards: [] })),
+    statements: planned,
     questions,
     unsupported: [],
   });
@@ -427,7 +482,7 @@ function repairedSql(json: any, sql: string): string {
   return json.type === 'alter_table_add_column' && json.column.default === "'{}'" ? sql.replace(`DEFAULT '{""}'`, `DEFAULT '{}'`) : sql;
 }
 
-function withHash<T extends Omit<Plan, 'schemas'>>(plan: T): T {
+function withHash<T extends Diff | Plan>(plan: T): T {
   const { planHash: _old, ...reviewed } = plan;
   return { ...plan, planHash: sha256(JSON.stringify(reviewed)) };
 }

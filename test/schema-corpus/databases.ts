@@ -38,14 +38,14 @@ export async function schemaDump(database: string): Promise<string> {
     .join('\n');
 }
 
-/** Applies the plan as the workflow does: runs of transactional statements in one transaction each, the others alone. */
+/** Applies the plan as the workflow does: runs of main statements in one transaction each, the others alone. */
 async function apply(database: string, plan: Plan): Promise<void> {
   await withClient(database, async (client) => {
     let inTransaction = false;
     for (const statement of plan.statements) {
-      if (statement.transactional !== inTransaction) {
+      if ((statement.mode === 'main') !== inTransaction) {
         await client.query(inTransaction ? 'COMMIT' : 'BEGIN');
-        inTransaction = statement.transactional;
+        inTransaction = statement.mode === 'main';
       }
       try {
         await client.query(statement.sql);
