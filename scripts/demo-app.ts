@@ -1,5 +1,7 @@
 // The demo's app: a small task tracker. prod runs the current release with data; dev has the next
 // release's schema (a renamed column, a new table, a new column with a default, a new index).
+import { fileURLToPath } from 'node:url';
+import type { PreviewTarget } from '../activities/preview/provider.ts';
 export const RELEASE_1 = `
   CREATE TYPE task_status AS ENUM ('todo', 'doing', 'done');
   CREATE TABLE users (
@@ -47,3 +49,11 @@ export const RELEASE_2_CHANGES = `
 
 /** What the demo tells pgpromote about the rename, as a deploy system would. */
 export const RENAMES = ['users.name=users.display_name'];
+
+/** The app at release 2 (scripts/demo-web.ts), started on the trial branch as the promotion's preview. */
+export const DEMO_PREVIEW: PreviewTarget = {
+  provider: 'command',
+  command: `'${process.execPath}' --import tsx scripts/demo-web.ts`,
+  cwd: fileURLToPath(new URL('..', import.meta.url)),
+  health: '/healthz',
+};

@@ -15,9 +15,8 @@ import { startLocalPostgres, type LocalPostgres } from './postgres.ts';
 import { startTemporalDevServer, type DevServer } from './temporal.ts';
 import { portOr } from './ports.ts';
 import { startFakeNeon } from './fake-neon.ts';
-import { RELEASE_1, PROD_DATA, RELEASE_2_CHANGES, RENAMES } from './demo-app.ts';
+import { RELEASE_1, PROD_DATA, RELEASE_2_CHANGES, RENAMES, DEMO_PREVIEW } from './demo-app.ts';
 import type { BranchTarget } from '../activities/branches/provider.ts';
-import type { PreviewTarget } from '../activities/preview/provider.ts';
 import { createWorker } from '../worker/worker.ts';
 import { createLogger, installTemporalLogging } from '../worker/logging.ts';
 import { DEFAULTS, activityDeps, type Config } from '../worker/config.ts';
@@ -26,13 +25,6 @@ import { formatState } from '../client/format.ts';
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 // PGPROMOTE_STATE_DIR lets several demos (e.g. tests) run side by side.
-/** The demo's app at release 2 (scripts/demo-web.ts), started on the trial branch before approval. */
-const PREVIEW: PreviewTarget = {
-  provider: 'command',
-  command: `'${process.execPath}' --import tsx scripts/demo-web.ts`,
-  cwd: ROOT,
-  health: '/healthz',
-};
 const STATE = process.env.PGPROMOTE_STATE_DIR ?? path.join(ROOT, '.state');
 const interactive = process.stdin.isTTY && !process.argv.includes('--yes');
 const providerArg = process.argv.indexOf('--provider');
@@ -126,7 +118,7 @@ async function main(): Promise<number> {
   const client = await PromotionClient.connect(config);
   stops.push(() => client.close());
   step(`promoting dev → prod (telling pgpromote: ${RENAMES.join(', ')})`);
-  const id = await client.deploy({ dev: postgres.url('dev'), prod: prodUrl, renames: RENAMES, branch, preview: PREVIEW });
+  const id = await client.deploy({ dev: postgres.url('dev'), prod: prodUrl, renames: RENAMES, branch, preview: DEMO_PREVIEW });
   console.log(`  promotion ${id}\n  Temporal UI: ${client.uiUrl(id)}`);
   const waiting = await client.waitForStage(id, ['awaiting-approval', 'finished']);
   console.log(`\n${formatState(waiting)}`);

@@ -1,18 +1,15 @@
 // The preview: the demo's app (release 2) started on the trial branch before approval, and stopped
 // whatever happens. Real worker, Temporal dev server, Postgres and app processes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fileURLToPath } from 'node:url';
 import { readdirSync, readFileSync } from 'node:fs';
 import { databasePairs, sql } from './support.ts';
 import { startWorker, type TestWorker } from './worker.ts';
 import { startWorkerProcess, type WorkerProcess } from './worker-process.ts';
 import { PromotionClient } from '../client/client.ts';
 import { randomUUID } from 'node:crypto';
-import { PROD_DATA, RELEASE_1, RELEASE_2_CHANGES, RENAMES } from '../scripts/demo-app.ts';
+import { PROD_DATA, RELEASE_1, RELEASE_2_CHANGES, RENAMES, DEMO_PREVIEW } from '../scripts/demo-app.ts';
 import type { PreviewTarget } from '../activities/preview/provider.ts';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-const DEMO_APP: PreviewTarget = { provider: 'command', command: `'${process.execPath}' --import tsx scripts/demo-web.ts`, cwd: root, health: '/healthz' };
 
 let worker: TestWorker;
 const pairs = databasePairs();
@@ -56,7 +53,7 @@ const answers = (url: string) => fetch(url, { signal: AbortSignal.timeout(2_000)
 
 describe('command preview', () => {
   it('runs the app on the trial branch (its data, not prod\'s) until approval, then stops it', async () => {
-    const { id, prod } = await deployDemo(DEMO_APP);
+    const { id, prod } = await deployDemo(DEMO_PREVIEW);
     const waiting = await worker.client.waitForStage(id, ['awaiting-approval', 'finished']);
     expect(waiting.stage).toBe('awaiting-approval');
     const { url, id: previewId } = waiting.preview!;
@@ -78,8 +75,8 @@ describe('command preview', () => {
   });
 
   it('is stopped when the promotion is rejected, and when it is cancelled', async () => {
-    const rejected = await deployDemo(DEMO_APP);
-    const cancelled = await deployDemo(DEMO_APP);
+    const rejected = await deployDemo(DEMO_PREVIEW);
+    const cancelled = await deployDemo(DEMO_PREVIEW);
     const [first, second] = await Promise.all([
       worker.client.waitForStage(rejected.id, ['awaiting-approval', 'finished']),
       worker.client.waitForStage(cancelled.id, ['awaiting-approval', 'finished']),
@@ -101,7 +98,7 @@ describe('command preview', () => {
     const client = await PromotionClient.connect(config);
     try {
       const { prod, dev } = await demoDatabases();
-      const id = await client.deploy({ dev: dev.url, prod: prod.url, renames: RENAMES, preview: DEMO_APP });
+      const id = await client.deploy({ dev: dev.url, prod: prod.url, renames: RENAMES, preview: DEMO_PREVIEW });
       const { preview } = await client.waitForStage(id, ['awaiting-approval', 'finished']);
       await process1.stop(); // SIGKILL: no clean-up of its own
       process1 = undefined;

@@ -13,10 +13,9 @@ import { startWorker, type TestWorker } from './worker.ts';
 import { identitySettings } from '../client/ui/security.ts';
 import { startUi, type UiServer } from '../client/ui/server.ts';
 import { CHROMIUM_ADVICE, chromiumPath, hasChromium } from '../scripts/chromium.ts';
-import { PROD_DATA, RELEASE_1, RELEASE_2_CHANGES } from '../scripts/demo-app.ts';
+import { PROD_DATA, RELEASE_1, RELEASE_2_CHANGES, DEMO_PREVIEW } from '../scripts/demo-app.ts';
 import type { PreviewTarget } from '../activities/preview/provider.ts';
 
-const DEMO_APP: PreviewTarget = { provider: 'command', command: `'${process.execPath}' --import tsx scripts/demo-web.ts`, cwd: root, health: '/healthz' };
 const ALICE = randomBytes(16).toString('hex');
 const BOB = randomBytes(16).toString('hex');
 
@@ -187,7 +186,7 @@ describe('the approval page in a real browser', () => {
   it('a reviewer answers the rename question, sees the plan and the preview, approves, and prod changes', async () => {
     expect(hasChromium(), `${chromiumPath()} is missing: ${CHROMIUM_ADVICE}`).toBe(true);
     // dev renamed users.name to display_name; nobody said so at deploy: the promotion asks.
-    const { id, prod } = await deploy(RELEASE_1 + PROD_DATA, RELEASE_1 + RELEASE_2_CHANGES, { preview: DEMO_APP });
+    const { id, prod } = await deploy(RELEASE_1 + PROD_DATA, RELEASE_1 + RELEASE_2_CHANGES, { preview: DEMO_PREVIEW });
     expect((await worker.client.waitForStage(id, ['awaiting-answers', 'finished'])).stage).toBe('awaiting-answers');
 
     const browser = await chromium.launch({ executablePath: chromiumPath(), args: ['--no-sandbox'] });
