@@ -24,7 +24,7 @@ import {
   type Decision, type Outcome, type PromoteInput, type PromotionState, type Stage,
 } from './messages.ts';
 import { answerRefusal, answersOrRefusal, approvalRefusal, cancelRefusal, isApproved, rejectionRefusal, revertRefusal } from './rules.ts';
-import { UndoSteps, rootMessage } from './undo.ts';
+import { UndoSteps, rootMessage, type UndoStep } from './undo.ts';
 import { requireValidInput } from './input.ts';
 import { prodLock } from './queue.ts';
 import { publish } from './visibility.ts';
@@ -128,13 +128,13 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
    */
   const makeBranch = async (kind: 'trial' | 'backup', name: string) => {
     const branch = await CancellationScope.nonCancellable(() => branching.createBranch({ prod: input.prod, target: input.branch, name, kind }));
-    undo.add(`${kind} branch ${branch.name}`, async () => {
+    const removal = undo.add(`${kind} branch ${branch.name}`, async () => {
       // While a revert runs, and after one failed (requested, not done), the backup is the only copy of
       // prod from before the apply: it is kept.
       if (kind === 'backup' && state.revert && !state.revert.keptAs) return;
       await undoing.deleteBranch({ prod: input.prod, target: input.branch, id: branch.id });
     });
-    return branch;
+    return { branch, removal };
   };
 
   try {
@@ -165,20 +165,19 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
       }
 
       enter('branching');
-      const branch = await makeBranch('trial', trialBranchName(promotionId));
+      const { branch, removal: branchRemoval } = await makeBranch('trial', trialBranchName(promotionId));
       state.branch = { id: branch.id, name: branch.name };
 
       enter('trial');
       state.trial = await trying.trial({ dev: input.dev, branch: branch.url, plan: state.plan });
 
-      let previewUndo: string | undefined;
+      let previewRemoval: UndoStep | undefined;
       if (input.preview) {
         enter('preview');
         const target = input.preview;
         const provider = target.provider === 'webhook' ? previewingByWebhook : previewing;
         const preview = await provider.startPreview({ target, branch: branch.url });
-        previewUndo = `preview ${preview.url}`;
-        undo.add(previewUndo, () => provider.stopPreview({ target, id: preview.id })); // before its branch goes
+        previewRemoval = undo.add(`preview ${preview.url}`, () => provider.stopPreview({ target, id: preview.id })); // before its branch goes
         state.preview = preview;
       }
 
@@ -189,7 +188,7 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
 
       if (input.revertWindow) {
         enter('backing-up');
-        const backup = await makeBranch('backup', backupBranchName(promotionId));
+        const { branch: backup } = await makeBranch('backup', backupBranchName(promotionId));
         state.backup = { id: backup.id, name: backup.name };
       }
 
@@ -199,8 +198,8 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
       state.apply = await applyOrSettle(input, state.plan, state.trial.catalog.hash);
       state.outcome = 'applied';
       // The preview and the branch under it are not needed while a revert is still possible.
-      if (previewUndo) await undo.now(previewUndo);
-      await undo.now(`trial branch ${branch.name}`);
+      if (previewRemoval) await undo.now(previewRemoval);
+      await undo.now(branchRemoval);
 
       if (state.backup) {
         enter('revert-window');

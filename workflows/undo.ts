@@ -3,7 +3,7 @@
 // happened, in a scope that cancellation cannot stop. Deterministic: the undo functions call activities.
 import { ActivityFailure, CancellationScope, log } from '@temporalio/workflow';
 
-interface UndoStep {
+export interface UndoStep {
   /** What it removes, for people: `trial branch pgpromote-x-trial`. */
   what: string;
   run: () => Promise<void>;
@@ -14,15 +14,16 @@ export class UndoSteps {
   /** What could not be undone, and why; the promotion reports it. */
   readonly failures: string[] = [];
 
-  /** Registers how to undo what was just made. */
-  add(what: string, run: () => Promise<void>): void {
-    this.steps.push({ what, run });
+  /** Registers how to undo what was just made; the step returned can be undone early with `now`. */
+  add(what: string, run: () => Promise<void>): UndoStep {
+    const step = { what, run };
+    this.steps.push(step);
+    return step;
   }
 
   /** Undoes one step early (the trial branch, once the apply no longer needs it). */
-  async now(what: string): Promise<void> {
-    const step = this.steps.find((candidate) => candidate.what === what);
-    if (!step) return;
+  async now(step: UndoStep): Promise<void> {
+    if (!this.steps.includes(step)) return;
     this.steps = this.steps.filter((candidate) => candidate !== step);
     await this.attempt(step);
   }
