@@ -293,37 +293,34 @@ const measures: Partial<Record<string, Measure>> = {
   },
   async create_constraint(_json, table, { prod, source: { check }, from }) {
     if (!check) return [];
-    let rows: number;
-    try {
-      rows = await count(prod, `SELECT count(*) AS n FROM ${sqlName(from)} WHERE NOT (${check.expression})`);
-    } catch (error: any) {
-      // It names a column or function the plan creates: nothing on prod to measure yet.
-      if (error.code === '42703' || error.code === '42883') return [];
-      throw error;
-    }
+    // It may name a column or function the plan creates: nothing on prod to measure yet.
+    const rows = await countUnlessNew(prod, `SELECT count(*) AS n FROM ${sqlName(from)} WHERE NOT (${check.expression})`, [UNDEFINED_COLUMN, UNDEFINED_FUNCTION]);
     return rows ? [{ kind: 'will-fail', message: `check constraint ${check.name} on ${display(table)} is violated by ${rows} rows`, object: display(table), rows }] : [];
   },
 };
 
-/** Counts on prod; 0 when the query names a column the plan creates (a renamed or new column): prod has no values of it yet. */
-async function countUnlessNewColumn(prod: pg.ClientBase, sql: string): Promise<number> {
+const UNDEFINED_COLUMN = '42703';
+const UNDEFINED_FUNCTION = '42883';
+
+/** Counts on prod; 0 when the query names what the plan creates (by default a renamed or new column): prod has no values of it yet. */
+async function countUnlessNew(prod: pg.ClientBase, sql: string, missing = [UNDEFINED_COLUMN]): Promise<number> {
   try {
     return await count(prod, sql);
   } catch (error: any) {
-    if (error.code === '42703') return 0;
+    if (missing.includes(error.code)) return 0;
     throw error;
   }
 }
 
 async function duplicates({ prod, from }: Context, table: Table, name: string, expressions: string[], what: string): Promise<Hazard[]> {
   const list = expressions.join(', ');
-  const rows = await countUnlessNewColumn(prod, `SELECT coalesce(sum(n), 0) AS n FROM (SELECT count(*) AS n FROM ${sqlName(from)}
+  const rows = await countUnlessNew(prod, `SELECT coalesce(sum(n), 0) AS n FROM (SELECT count(*) AS n FROM ${sqlName(from)}
     WHERE ${expressions.map((expression) => `${expression} IS NOT NULL`).join(' AND ')} GROUP BY ${list} HAVING count(*) > 1) d`);
   return rows ? [{ kind: 'will-fail', message: `${what} ${name} on ${display(table)}: ${rows} rows share their values of (${list})`, object: display(table), rows }] : [];
 }
 
 async function nulls({ prod, from }: Context, table: Table, columns: string[]): Promise<Hazard[]> {
-  const rows = await countUnlessNewColumn(prod, `SELECT count(*) AS n FROM ${sqlName(from)} WHERE ${columns.map((column) => `${ident(column)} IS NULL`).join(' OR ')}`);
+  const rows = await countUnlessNew(prod, `SELECT count(*) AS n FROM ${sqlName(from)} WHERE ${columns.map((column) => `${ident(column)} IS NULL`).join(' OR ')}`);
   return rows ? [{ kind: 'will-fail', message: `primary key on ${display(table)}: ${rows} rows have NULL in (${quoteList(columns)})`, object: display(table), rows }] : [];
 }
 
