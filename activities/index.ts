@@ -114,7 +114,7 @@ export function createActivities(deps: ActivityDeps) {
       return heartbeating(async () => {
         const branch = await openSession(open(input.branch), 'trial', promotionRun(), limits);
         try {
-          return await withClient(open(input.dev), (dev) => trialPlan(branch, dev, input.plan, { limits }));
+          return await withClient(open(input.dev), (dev) => trialPlan(branch, dev, input.plan, { signal: Context.current().cancellationSignal }));
         } finally {
           await branch.end().catch(() => {});
         }
