@@ -33,6 +33,8 @@ import { publish } from './visibility.ts';
 const nonRetryableErrorTypes = [
   'DatabaseConfigError', 'PlanInputError', 'StatementError', 'DriftError',
   'ConvergenceError', 'StalePlanError', 'SecretKeyError', 'AbandonedError', 'SupersededError',
+  // The plan's lock budget was spent waiting behind a session: retrying at once would wait behind it again.
+  'LockBudgetSpentError',
 ];
 const retry = { initialInterval: '2 seconds', backoffCoefficient: 2, maximumAttempts: 3, nonRetryableErrorTypes };
 
@@ -254,8 +256,8 @@ async function applyOrSettle(input: PromoteInput, plan: Plan, devCatalog: string
   } catch (error) {
     const settled = await CancellationScope.nonCancellable(() => settling.settleAbandonedApply({ prod: input.prod, plan }));
     if (settled.applied) return { alreadyApplied: true, statements: [] };
-    if (settled.enumValuesCommitted) {
-      throw ApplicationFailure.nonRetryable(`${rootMessage(error)} (prod is unchanged but for the plan's new enum values, which were committed first)`, 'ApplyFailed');
+    if (settled.committed) {
+      throw ApplicationFailure.nonRetryable(`${rootMessage(error)} (prod is unchanged but for ${settled.committed})`, 'ApplyFailed');
     }
     throw error;
   }
