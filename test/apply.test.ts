@@ -2,42 +2,16 @@
 // attempts that Temporal gave up.
 import { afterAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import { createDatabase, dropDatabase, sql } from './support.ts';
+import { columnsOf, sql } from './support.ts';
+import { applyFixtures, firstAttempt, ledger } from './apply-support.ts';
 import { withClient } from '../activities/db.ts';
-import { planUrls, type Plan, type PlanOptions } from '../activities/schema/plan.ts';
-import { applyToProduction, settleAbandonedApply } from '../activities/production/apply.ts';
+import { planUrls, type Plan } from '../activities/schema/plan.ts';
+import { settleAbandonedApply } from '../activities/production/apply.ts';
 import { DEFAULT_LIMITS, stepsOf } from '../activities/production/execute.ts';
-import { openSession, type AttemptIdentity } from '../activities/production/session.ts';
-import { readCatalogObjects } from '../activities/convergence/catalog.ts';
-import { catalogHash } from '../activities/convergence/diff.ts';
+import { openSession } from '../activities/production/session.ts';
 
-const created: string[] = [];
-afterAll(async () => {
-  for (const name of created) await dropDatabase(name);
-});
-
-// What the trial would hand the apply: the hash of dev's catalog, by plan.
-const devCatalogs = new Map<string, string>();
-
-async function pair(prodSql: string, devSql: string, options: PlanOptions = {}) {
-  const prod = await createDatabase('prod', prodSql);
-  const dev = await createDatabase('dev', devSql);
-  created.push(prod.name, dev.name);
-  const plan = await planUrls(prod.url, dev.url, options);
-  devCatalogs.set(plan.planHash, catalogHash(await withClient(dev.url, (client) => readCatalogObjects(client, plan.schemas))));
-  return { prod, dev, plan };
-}
-
-const promotion = (promotionId = `p-${randomUUID()}`) => ({ promotionId, runId: randomUUID() });
-const firstAttempt = () => ({ ...promotion(), attempt: 1 });
-
-const apply = (url: string, plan: Plan, identity: AttemptIdentity = firstAttempt()) =>
-  applyToProduction(url, plan, { identity, limits: DEFAULT_LIMITS, devCatalog: devCatalogs.get(plan.planHash)! });
-
-const columnsOf = async (database: string, table: string) =>
-  (await sql(`SELECT column_name FROM information_schema.columns WHERE table_name = '${table}' ORDER BY ordinal_position`, database)).rows.map((r) => r.column_name);
-const ledger = async (database: string) =>
-  (await sql('SELECT promotion_id, attempt, state FROM _pgpromote.applied_plans ORDER BY updated_at', database)).rows;
+const { pair, apply, dropAll } = applyFixtures();
+afterAll(dropAll);
 
 const ADD_NOTE = ['CREATE TABLE t (id int);', 'CREATE TABLE t (id int, note text);'] as const;
 
