@@ -95,6 +95,9 @@ export interface PlanOptions extends SchemaSelection {
   lockBudgetMs?: number;
 }
 
+/** The options that say how long statements may wait for locks and run (`plan`/`deploy` flags). */
+export type TimeoutOptions = Pick<PlanOptions, 'lockTimeoutMs' | 'statementTimeoutMs' | 'lockBudgetMs'>;
+
 /** A database's schema as pgpromote compares it: drizzle's snapshot and what it does not model. Pass
  * the plan's `schemas` to read what the plan compared. */
 export async function readSchema(client: pg.ClientBase, options: IntrospectOptions = {}) {
