@@ -6,7 +6,7 @@ import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { seal, unseal, type Sealed, type SecretKeys } from './secrets.ts';
 import { withClient } from './db.ts';
-import { planUrls, type Answers, type Plan } from './schema/plan.ts';
+import { planUrls, type Answers, type Plan, type TimeoutOptions } from './schema/plan.ts';
 import { createBranchProvider } from './branches/index.ts';
 import type { NeonProviderOptions } from './branches/neon.ts';
 import type { BranchKind, BranchMeta, BranchRef, BranchTarget, Restored } from './branches/provider.ts';
@@ -82,7 +82,7 @@ export function createActivities(deps: ActivityDeps) {
     });
 
   return {
-    async plan(input: Databases & { answers?: Answers; renames?: string[]; drops?: string[] }): Promise<Plan> {
+    async plan(input: Databases & TimeoutOptions & { answers?: Answers; renames?: string[]; drops?: string[] }): Promise<Plan> {
       return heartbeating(() => planUrls(open(input.prod), open(input.dev), input));
     },
 
@@ -114,7 +114,7 @@ export function createActivities(deps: ActivityDeps) {
       return heartbeating(async () => {
         const branch = await openSession(open(input.branch), 'trial', promotionRun(), limits);
         try {
-          return await withClient(open(input.dev), (dev) => trialPlan(branch, dev, input.plan, { limits }));
+          return await withClient(open(input.dev), (dev) => trialPlan(branch, dev, input.plan, { signal: Context.current().cancellationSignal }));
         } finally {
           await branch.end().catch(() => {});
         }

@@ -13,7 +13,6 @@ import { createLocalBranchProvider } from '../activities/branches/local.ts';
 import type { BranchMeta } from '../activities/branches/provider.ts';
 import { planUrls } from '../activities/schema/plan.ts';
 import { trialPlan } from '../activities/trial/trial.ts';
-import { DEFAULT_LIMITS } from '../activities/production/execute.ts';
 
 const PROD = (rows: number) => `
   CREATE TABLE accounts (id bigint PRIMARY KEY, email text NOT NULL, plan text NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
@@ -56,7 +55,7 @@ async function measure(server: Awaited<ReturnType<typeof startLocalPostgres>>, r
 
   const trialMs = await time(() =>
     withClient(server.url('pgpromote-bench-template'), (branch) =>
-      withClient(server.url(dev), (d) => trialPlan(branch, d, plan, { limits: DEFAULT_LIMITS })),
+      withClient(server.url(dev), (d) => trialPlan(branch, d, plan)),
     ),
   );
   // The baseline runs second, on a copy made the same way, so any cache warming favours it.

@@ -4,6 +4,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { userInfo } from 'node:os';
 import { ArgumentError, readAnswers } from './usage.ts';
+import { timeoutProblems } from '../workflows/timeouts.ts';
 import { formatList, formatPlan, formatState } from './format.ts';
 import { statusDocument } from './json.ts';
 import type { PromotionClient } from './client.ts';
@@ -64,7 +65,10 @@ function withPlanOptions(command: Command): Command {
     .option('--exclude-schema <name>', 'leave this schema out of the comparison (repeatable)', collect)
     .option('--answers <file>', 'JSON file of {questionId: answer}')
     .option('--rename <old=new>', 'treat old as renamed to new, e.g. users.name=users.full_name (repeatable)', collect)
-    .option('--drop <object>', 'drop this object on purpose, e.g. users.nickname: an object missing from dev is otherwise a question (repeatable)', collect);
+    .option('--drop <object>', 'drop this object on purpose, e.g. users.nickname: an object missing from dev is otherwise a question (repeatable)', collect)
+    .option('--lock-timeout <ms>', 'how long each statement may wait for a lock before it gives way to app queries and retries (default 2000)', parseMilliseconds)
+    .option('--lock-budget <ms>', 'how long, in all, the apply may retry statements that timed out waiting for locks (default 300000)', parseMilliseconds)
+    .option('--statement-timeout <ms>', 'how long each statement may run (default 900000)', parseMilliseconds);
 }
 
 /** The preview flags as a target: a command run by the worker, or a deploy system's webhook. */
@@ -85,14 +89,25 @@ function approvalPolicy(options: { approvers?: string[]; approvals?: number; sel
   return Object.keys(policy).length ? policy : undefined;
 }
 
+function parseMilliseconds(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('give a whole number of milliseconds, e.g. 2000');
+  return Number(value);
+}
+
 function parsePort(value: string): number {
   const port = Number(value);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidArgumentError('give a port number, 0 to 65535');
   return port;
 }
 
-function planOptions(options: { schema?: string[]; excludeSchema?: string[]; answers?: string; rename?: string[]; drop?: string[] }) {
+function planOptions(options: {
+  schema?: string[]; excludeSchema?: string[]; answers?: string; rename?: string[]; drop?: string[]; lockTimeout?: number; lockBudget?: number; statementTimeout?: number;
+}) {
+  const timeouts = { lockTimeoutMs: options.lockTimeout, statementTimeoutMs: options.statementTimeout, lockBudgetMs: options.lockBudget };
+  const problems = timeoutProblems(timeouts);
+  if (problems.length) throw new ArgumentError(problems.join('; '));
   return {
+    ...timeouts,
     schemas: options.schema,
     excludeSchemas: options.excludeSchema,
     answers: options.answers ? readAnswers(options.answers) : undefined,

@@ -15,7 +15,7 @@ import {
 import { WorkflowNotFoundError, type UpdateDefinition } from '@temporalio/common';
 import { NO_SECRET_KEY, seal, redactUrl } from '../activities/secrets.ts';
 import { parseDatabaseUrl } from '../activities/db.ts';
-import type { Answers } from '../activities/schema/plan.ts';
+import type { Answers, TimeoutOptions } from '../activities/schema/plan.ts';
 import type { BranchTarget } from '../activities/branches/provider.ts';
 import type { PreviewTarget } from '../activities/preview/provider.ts';
 import { promote } from '../workflows/promote.ts';
@@ -69,7 +69,8 @@ const WORKER_GRACE_MS = 5_000;
  * past this, `status` reports the recorded state instead. */
 const QUERY_DEADLINE_MS = 10_000;
 
-export interface DeployOptions {
+/** `lockTimeoutMs`, `statementTimeoutMs`, `lockBudgetMs`: the planner's defaults when absent. */
+export interface DeployOptions extends TimeoutOptions {
   dev: string;
   prod: string;
   /** Only these schemas; every user schema of prod and dev when absent. */
@@ -142,6 +143,9 @@ export class PromotionClient {
       answers: options.answers,
       renames: options.renames,
       drops: options.drops,
+      lockTimeoutMs: options.lockTimeoutMs,
+      statementTimeoutMs: options.statementTimeoutMs,
+      lockBudgetMs: options.lockBudgetMs,
       approvalTimeout: options.approvalTimeout,
       revertWindow: options.revertWindow,
       preview: options.preview,

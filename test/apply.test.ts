@@ -2,42 +2,16 @@
 // attempts that Temporal gave up.
 import { afterAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import { createDatabase, dropDatabase, sql } from './support.ts';
+import { columnsOf, sql } from './support.ts';
+import { applyFixtures, firstAttempt, ledger } from './apply-support.ts';
 import { withClient } from '../activities/db.ts';
 import { planUrls, type Plan } from '../activities/schema/plan.ts';
-import { applyToProduction, settleAbandonedApply } from '../activities/production/apply.ts';
-import { DEFAULT_LIMITS, phasesOf, type ExecutionLimits } from '../activities/production/execute.ts';
-import { openSession, type AttemptIdentity } from '../activities/production/session.ts';
-import { readCatalogObjects } from '../activities/convergence/catalog.ts';
-import { catalogHash } from '../activities/convergence/diff.ts';
+import { settleAbandonedApply } from '../activities/production/apply.ts';
+import { DEFAULT_LIMITS, stepsOf } from '../activities/production/execute.ts';
+import { openSession } from '../activities/production/session.ts';
 
-const created: string[] = [];
-afterAll(async () => {
-  for (const name of created) await dropDatabase(name);
-});
-
-// What the trial would hand the apply: the hash of dev's catalog, by plan.
-const devCatalogs = new Map<string, string>();
-
-async function pair(prodSql: string, devSql: string) {
-  const prod = await createDatabase('prod', prodSql);
-  const dev = await createDatabase('dev', devSql);
-  created.push(prod.name, dev.name);
-  const plan = await planUrls(prod.url, dev.url);
-  devCatalogs.set(plan.planHash, catalogHash(await withClient(dev.url, (client) => readCatalogObjects(client, plan.schemas))));
-  return { prod, dev, plan };
-}
-
-const promotion = (promotionId = `p-${randomUUID()}`) => ({ promotionId, runId: randomUUID() });
-const firstAttempt = () => ({ ...promotion(), attempt: 1 });
-
-const apply = (url: string, plan: Plan, identity: AttemptIdentity = firstAttempt(), limits: ExecutionLimits = DEFAULT_LIMITS) =>
-  applyToProduction(url, plan, { identity, limits, devCatalog: devCatalogs.get(plan.planHash)! });
-
-const columnsOf = async (database: string, table: string) =>
-  (await sql(`SELECT column_name FROM information_schema.columns WHERE table_name = '${table}' ORDER BY ordinal_position`, database)).rows.map((r) => r.column_name);
-const ledger = async (database: string) =>
-  (await sql('SELECT promotion_id, attempt, state FROM _pgpromote.applied_plans ORDER BY updated_at', database)).rows;
+const { pair, apply, dropAll } = applyFixtures();
+afterAll(dropAll);
 
 const ADD_NOTE = ['CREATE TABLE t (id int);', 'CREATE TABLE t (id int, note text);'] as const;
 
@@ -106,13 +80,14 @@ describe('applyToProduction', () => {
     const { prod, plan } = await pair(
       "CREATE TYPE state AS ENUM ('new'); CREATE TABLE t (id int, s state); INSERT INTO t VALUES (1, 'new');",
       "CREATE TYPE state AS ENUM ('new', 'done'); CREATE TABLE t (id int, s state DEFAULT 'done');",
+      { lockTimeoutMs: 200, lockBudgetMs: 500 },
     );
     expect(plan.statements.map((s) => s.mode)).toEqual(['own-transaction', 'main']);
     const identity = firstAttempt();
     // The first attempt's main transaction cannot get its lock: the enum value is committed, the rest is not.
     await withClient(prod.url, async (holder) => {
       await holder.query('BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE');
-      await expect(apply(prod.url, plan, identity, { ...DEFAULT_LIMITS, lockTimeoutMs: 200 })).rejects.toThrow(/lock timeout/);
+      await expect(apply(prod.url, plan, identity)).rejects.toThrow(/could not get its locks within the plan's lock budget/);
       await holder.query('ROLLBACK');
     });
     expect((await ledger(prod.name)).map((row) => row.state)).toEqual(['prepared']);
@@ -122,12 +97,33 @@ describe('applyToProduction', () => {
     expect((await ledger(prod.name)).map((row) => row.state)).toEqual(['applied']);
   });
 
-  it('puts a statement in the enum-value phase by its mode, never by text that dev\'s names can shape', () => {
-    const statement = (sql: string, kind: string) => ({ sql, kind, mode: kind === 'alter_type_add_value' ? 'own-transaction' : 'main', hazards: [] });
-    const renamed = statement('ALTER TYPE "public"."s ADD VALUE x" RENAME TO "t"', 'rename_type_enum');
-    const added = statement('ALTER TYPE "public"."e" ADD VALUE \'b\'', 'alter_type_add_value');
-    const plan = { statements: [added, renamed] } as unknown as Plan;
-    expect(phasesOf(plan)).toEqual({ prepare: [added], main: [renamed] });
+  it('orders steps by mode, never by text that dev\'s names can shape: before main, main, then the rest in plan order', () => {
+    const statement = (sql: string, mode: string) => ({ sql, kind: 'k', mode, hazards: [] });
+    const added = statement('ALTER TYPE "public"."e" ADD VALUE \'b\'', 'own-transaction');
+    const renamed = statement('ALTER TYPE "public"."s ADD VALUE x" RENAME TO "t"', 'main');
+    const index = statement('CREATE INDEX CONCURRENTLY "i" ON "t" ("a")', 'no-transaction');
+    const column = statement('ALTER TABLE "t" ADD COLUMN "b" int', 'main');
+    const validate = statement('ALTER TABLE "t" VALIDATE CONSTRAINT "c"', 'own-transaction');
+    const plan = { statements: [added, renamed, index, column, validate] } as unknown as Plan;
+    expect(stepsOf(plan)).toEqual([
+      { number: 0, statements: [added], transaction: true },
+      { number: 1, statements: [renamed, column], transaction: true },
+      { number: 2, statements: [index], transaction: false },
+      { number: 3, statements: [validate], transaction: true },
+    ]);
+  });
+
+  it('renames an enum and adds a value to it: the value is added under the name prod has before the rename', async () => {
+    const { prod, dev, plan } = await pair(
+      "CREATE TYPE mood AS ENUM ('sad', 'ok'); CREATE TABLE t (m mood);",
+      "CREATE TYPE feeling AS ENUM ('sad', 'ok', 'happy'); CREATE TABLE t (m feeling DEFAULT 'happy');",
+      { renames: ['mood=feeling'] },
+    );
+    expect(plan.statements.map((s) => [s.kind, s.mode])).toEqual([
+      ['alter_type_add_value', 'own-transaction'], ['rename_type_enum', 'main'], ['alter_table_alter_column_set_default', 'main'],
+    ]);
+    expect((await apply(prod.url, plan)).alreadyApplied).toBe(false);
+    expect((await planUrls(prod.url, dev.url)).statements).toEqual([]);
   });
 
   it('notices drift in what drizzle-kit does not model, such as a function body', async () => {
@@ -151,7 +147,7 @@ describe('fencing attempts that were given up', () => {
   it('once the workflow settled a given-up apply, no attempt can apply, and settling says prod was not changed', async () => {
     const { prod, plan } = await pair(...ADD_NOTE);
     const identity = firstAttempt();
-    expect(await settleAbandonedApply(prod.url, plan, identity, DEFAULT_LIMITS)).toEqual({ applied: false, enumValuesCommitted: false });
+    expect(await settleAbandonedApply(prod.url, plan, identity, DEFAULT_LIMITS)).toEqual({ applied: false, committed: null });
     await expect(apply(prod.url, plan, identity)).rejects.toThrow(/gave its apply up: attempt 1 stops without changing prod/);
     await expect(apply(prod.url, plan, { ...identity, attempt: 7 })).rejects.toThrow(/gave its apply up/);
     expect(await columnsOf(prod.name, 't')).toEqual(['id']);
@@ -161,7 +157,7 @@ describe('fencing attempts that were given up', () => {
     const { prod, plan } = await pair(...ADD_NOTE);
     const identity = firstAttempt();
     await apply(prod.url, plan, identity);
-    expect(await settleAbandonedApply(prod.url, plan, identity, DEFAULT_LIMITS)).toEqual({ applied: true, enumValuesCommitted: false });
+    expect(await settleAbandonedApply(prod.url, plan, identity, DEFAULT_LIMITS)).toEqual({ applied: true, committed: null });
     expect(await ledger(prod.name)).toEqual([{ promotion_id: identity.promotionId, attempt: 2 ** 31 - 1, state: 'applied' }]);
   });
 

@@ -239,13 +239,13 @@ describe('the trial and the apply', () => {
       promotionId: 'promote-check', runId: 'run-1', kind: 'trial', namespace: 'default',
     });
     databases.push(branch.id);
-    const trial = withClient(branch.url, (b) => withClient(dev.url, (d) => trialPlan(b, d, plan, { limits: DEFAULT_LIMITS })));
+    const trial = withClient(branch.url, (b) => withClient(dev.url, (d) => trialPlan(b, d, plan)));
     await expect(trial).rejects.toThrow(ConvergenceError);
     await expect(trial).rejects.toThrow(/in what the planner does not see \(schemas public; branch vs dev\):\n {2}index public\.items_pkey: clustered false vs true\n/);
     expect(await columns(branch.id)).toBe('id,name');
 
     await sql('ALTER TABLE items SET WITHOUT CLUSTER', dev.name);
-    const report = await withClient(branch.url, (b) => withClient(dev.url, (d) => trialPlan(b, d, plan, { limits: DEFAULT_LIMITS })));
+    const report = await withClient(branch.url, (b) => withClient(dev.url, (d) => trialPlan(b, d, plan)));
     const devCatalog = await read(dev.name);
     expect(report.catalog).toEqual(proofOf(devCatalog));
     expect(await columns(branch.id)).toBe('id,name,price');

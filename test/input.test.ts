@@ -35,6 +35,17 @@ describe('promotion input', () => {
     expect(problems({ approvalTimeout: 3600 as never })).toHaveLength(1);
   });
 
+  it('takes lock and statement timeouts and the lock budget as whole milliseconds within bounds', () => {
+    expect(problems({ lockTimeoutMs: 500, statementTimeoutMs: 60_000, lockBudgetMs: 0 })).toEqual([]);
+    expect(problems({ lockTimeoutMs: 5, lockBudgetMs: 1.5 })).toEqual([
+      'lock timeout 5 (--lock-timeout) must be a whole number of milliseconds from 10 to 60000, e.g. --lock-timeout 2000',
+      'lock budget 1.5 (--lock-budget) must be a whole number of milliseconds from 0 to 86400000, e.g. --lock-budget 300000',
+    ]);
+    expect(problems({ statementTimeoutMs: '10s' })).toEqual([
+      'statement timeout "10s" (--statement-timeout) must be a whole number of milliseconds from 1000 to 86400000, e.g. --statement-timeout 900000',
+    ]);
+  });
+
   it('refuses ids that cannot name a workflow and its branches', () => {
     expect(problems({}, 'a'.repeat(44))).toEqual([]);
     expect(problems({}, 'a'.repeat(45))[0]).toMatch(/is 45 characters long: use at most 44/);

@@ -9,7 +9,6 @@ import { planUrls, type Plan } from '../activities/schema/plan.ts';
 import { trialPlan } from '../activities/trial/trial.ts';
 import { readCatalogObjects } from '../activities/convergence/catalog.ts';
 import { proofOf } from '../activities/convergence/diff.ts';
-import { DEFAULT_LIMITS } from '../activities/production/execute.ts';
 import { randomUUID } from 'node:crypto';
 
 const PROD = "CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items SELECT i, 'item ' || i FROM generate_series(1, 100) i;";
@@ -273,7 +272,7 @@ describe('trial', () => {
     return { prod, dev, plan, branch };
   }
   const trial = (branchUrl: string, devUrl: string, plan: Plan) =>
-    withClient(branchUrl, (b) => withClient(devUrl, (d) => trialPlan(b, d, plan, { limits: DEFAULT_LIMITS })));
+    withClient(branchUrl, (b) => withClient(devUrl, (d) => trialPlan(b, d, plan)));
 
   it('applies the plan to the branch, timing each statement, and proves the branch matches dev', async () => {
     const { prod, dev, plan, branch } = await setup('CREATE TABLE items (id int PRIMARY KEY, name text, price int NOT NULL DEFAULT 1); CREATE INDEX items_name ON items (name);');

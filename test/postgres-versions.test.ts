@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withClient } from '../activities/db.ts';
 import { planUrls, type Plan, type PlanOptions } from '../activities/schema/plan.ts';
+import { applyPlan } from './schema-corpus/databases.ts';
 import { localPostgresMissing, startLocalPostgres, type LocalPostgres, type PostgresMajor } from '../scripts/postgres.ts';
 
 const PROD = `
@@ -84,23 +85,6 @@ const MAJORS: PostgresMajor[] = [14, 16, 17, 18];
 const planOn = (server: LocalPostgres, prod: string, dev: string, options: PlanOptions = {}): Promise<Plan> =>
   planUrls(server.url(prod), server.url(dev), options);
 
-/** As production does: the statements that cannot run in a transaction alone first, then the rest in one. */
-async function apply(url: string, plan: Plan): Promise<void> {
-  await withClient(url, async (client) => {
-    const run = async (sql: string) => {
-      try {
-        await client.query(sql);
-      } catch (error) {
-        throw new Error(`${(error as Error).message}\n  in: ${sql}\n  plan:\n${plan.statements.map((s) => `    ${s.sql}`).join('\n')}`);
-      }
-    };
-    for (const statement of plan.statements.filter((s) => s.mode !== 'main')) await run(statement.sql);
-    await client.query('BEGIN');
-    for (const statement of plan.statements.filter((s) => s.mode === 'main')) await run(statement.sql);
-    await client.query('COMMIT');
-  });
-}
-
 for (const major of MAJORS) {
   const missing = localPostgresMissing(major);
   if (missing) {
@@ -128,7 +112,7 @@ for (const major of MAJORS) {
       expect(plan.statements.length).toBeGreaterThan(10);
 
       await admin('CREATE DATABASE copy TEMPLATE prod');
-      await apply(server.url('copy'), plan);
+      await applyPlan(server.url('copy'), plan);
       const replan = await planOn(server, 'copy', 'dev');
       expect(replan.statements.map((statement) => statement.sql)).toEqual([]);
       expect(replan.unsupported).toEqual([]);

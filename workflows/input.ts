@@ -4,6 +4,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { msToNumber } from '@temporalio/common/lib/time.js';
 import type { PromoteInput } from './messages.ts';
+import { timeoutProblems } from './timeouts.ts';
 import { parseRename } from '../activities/schema/questions.ts';
 
 const SECOND = 1000;
@@ -56,6 +57,7 @@ export function promoteInputProblems(input: PromoteInput | undefined, promotionI
   if (input.drops !== undefined && !(Array.isArray(input.drops) && input.drops.every(isText))) {
     problems.push(`drops ${quoted(input.drops)} (--drop) must be object names, e.g. --drop users.nickname`);
   }
+  problems.push(...timeoutProblems(input));
   problems.push(...policyProblems(input));
   problems.push(...previewProblems(input.preview));
   if (input.answers !== undefined && (!input.answers || typeof input.answers !== 'object' || !Object.values(input.answers).every(isText))) {

@@ -2,13 +2,14 @@
 // Temporal UI read. Type-only imports from activities keep this file deterministic.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { Sealed } from '../activities/secrets.ts';
-import type { Answers, Plan } from '../activities/schema/plan.ts';
+import type { Answers, Plan, TimeoutOptions } from '../activities/schema/plan.ts';
 import type { BranchTarget } from '../activities/branches/provider.ts';
 import type { TrialReport } from '../activities/trial/trial.ts';
 import type { ApplyResult } from '../activities/production/apply.ts';
 import type { Preview, PreviewTarget } from '../activities/preview/provider.ts';
 
-export interface PromoteInput {
+/** `lockTimeoutMs`, `statementTimeoutMs`, `lockBudgetMs`: the planner's defaults when absent. */
+export interface PromoteInput extends TimeoutOptions {
   /** Connection strings, sealed by the client: history and the UI never see a password. */
   dev: Sealed;
   prod: Sealed;

@@ -33,6 +33,8 @@ import { publish } from './visibility.ts';
 const nonRetryableErrorTypes = [
   'DatabaseConfigError', 'PlanInputError', 'StatementError', 'DriftError',
   'ConvergenceError', 'StalePlanError', 'SecretKeyError', 'AbandonedError', 'SupersededError',
+  // The plan's lock budget was spent waiting behind a session: retrying at once would wait behind it again.
+  'LockBudgetSpentError',
 ];
 const retry = { initialInterval: '2 seconds', backoffCoefficient: 2, maximumAttempts: 3, nonRetryableErrorTypes };
 
@@ -142,8 +144,10 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
       await lock.take();
       if (state.rejection) return end('rejected');
       enter('planning');
+      // How long statements may wait for locks and run, for every plan made.
+      const timeouts = { lockTimeoutMs: input.lockTimeoutMs, statementTimeoutMs: input.statementTimeoutMs, lockBudgetMs: input.lockBudgetMs };
       state.plan = await planning.plan({
-        prod: input.prod, dev: input.dev, schemas: input.schemas, excludeSchemas: input.excludeSchemas, answers: input.answers, renames: input.renames, drops: input.drops,
+        prod: input.prod, dev: input.dev, schemas: input.schemas, excludeSchemas: input.excludeSchemas, answers: input.answers, renames: input.renames, drops: input.drops, ...timeouts,
       });
       // Rename or drop? Only people say: an open question is never taken as a drop.
       while (openQuestions(state.plan.questions).length) {
@@ -154,7 +158,7 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
         if (!answered) return end('expired');
         enter('planning');
         const answers: Answers = Object.assign(answersOf(state.plan.questions), ...state.answered.slice(answeredBefore).map((given) => given.answers));
-        state.plan = await planning.plan({ prod: input.prod, dev: input.dev, schemas: input.schemas, excludeSchemas: input.excludeSchemas, answers });
+        state.plan = await planning.plan({ prod: input.prod, dev: input.dev, schemas: input.schemas, excludeSchemas: input.excludeSchemas, answers, ...timeouts });
       }
       if (!state.plan.statements.length) return end('up-to-date');
       if (state.plan.unsupported.length) {
@@ -253,8 +257,8 @@ async function applyOrSettle(input: PromoteInput, plan: Plan, devCatalog: string
   } catch (error) {
     const settled = await CancellationScope.nonCancellable(() => settling.settleAbandonedApply({ prod: input.prod, plan }));
     if (settled.applied) return { alreadyApplied: true, statements: [] };
-    if (settled.enumValuesCommitted) {
-      throw ApplicationFailure.nonRetryable(`${rootMessage(error)} (prod is unchanged but for the plan's new enum values, which were committed first)`, 'ApplyFailed');
+    if (settled.committed) {
+      throw ApplicationFailure.nonRetryable(`${rootMessage(error)} (prod is unchanged but for ${settled.committed})`, 'ApplyFailed');
     }
     throw error;
   }

@@ -1,10 +1,11 @@
 // The production apply: one promotion at a time per database (advisory lock), refused when prod
-// drifted from the planned starting point, transactional, verified before commit, recorded in the
-// ledger in the same transaction, and fenced: an attempt that Temporal gave up can never commit.
+// drifted from the planned starting point, run by the one executor, recorded in the ledger step by
+// step (a retry resumes after the last recorded step), verified before the plan is marked applied, and
+// fenced: an attempt that Temporal gave up can never run another step.
 import type pg from 'pg';
 import { readSchema, schemaFingerprint, type Plan } from '../schema/plan.ts';
-import { phasesOf, runInTransaction, type ExecutionLimits, type StatementResult } from './execute.ts';
-import { abandon, claim, ensureLedger, guard, record } from './ledger.ts';
+import { dropFailedBuild, execute, finishesInMain, stepsOf, type ExecutionLimits, type StatementResult } from './execute.ts';
+import { abandon, claim, ensureLedger, guard, recordApplied, recordProgress, type LedgerEntry } from './ledger.ts';
 import { abortOnSignal, openSession, FENCE, type AttemptIdentity } from './session.ts';
 import { readCatalogObjects } from '../convergence/catalog.ts';
 import { catalogHash } from '../convergence/diff.ts';
@@ -38,49 +39,78 @@ export interface ApplyOptions {
 
 export async function applyToProduction(prodUrl: string, plan: Plan, options: ApplyOptions): Promise<ApplyResult> {
   const { identity } = options;
-  const { prepare, main } = phasesOf(plan);
   const prod = await openSession(prodUrl, 'apply', identity, options.limits);
   const stopWatching = abortOnSignal(prodUrl, prod, options.signal);
   try {
     await lockProd(prod);
     await ensureLedger(prod);
     const entry = await claim(prod, identity, plan);
-    const fingerprintOf = async (client: pg.ClientBase) => schemaFingerprint(await readSchema(client, { schemas: plan.schemas }));
     if (entry.state === 'applied') {
-      if ((await fingerprintOf(prod)) !== plan.toFingerprint) {
+      if ((await fingerprintOf(prod, plan)) !== plan.toFingerprint) {
         throw new DriftError('this promotion applied its plan earlier, but prod has changed since (its schema no longer matches dev): start a new promotion');
       }
       return { alreadyApplied: true, statements: [] };
     }
-
-    // A retry after the enum values were committed starts from that recorded state.
-    const expected = entry.state === 'prepared' ? entry.preparedFingerprint : plan.fromFingerprint;
-    if ((await fingerprintOf(prod)) !== expected) {
-      throw new DriftError('prod changed since the plan was made (its schema fingerprint differs): nothing was applied; start a new promotion');
-    }
-    const statements: StatementResult[] = [];
-    // Each transaction first locks the ledger row and checks that this attempt is still the one.
-    const inTransaction = (phase: typeof main, beforeCommit: (client: pg.ClientBase) => Promise<void>) =>
-      runInTransaction(prod, plan, phase, options.limits, { afterBegin: (client) => guard(client, identity, plan), beforeCommit });
-    if (entry.state === 'started' && prepare.length) {
-      statements.push(...(await inTransaction(prepare, async (client) => record(client, identity, plan, 'prepared', await fingerprintOf(client)))));
-    }
-    statements.push(
-      ...(await inTransaction(main, async (client) => {
-        if ((await fingerprintOf(client)) !== plan.toFingerprint) {
-          throw new DriftError('after the statements, prod does not match dev (fingerprints differ): rolled back, nothing was applied');
+    const from = await resumePoint(prod, plan, identity, entry);
+    // Every transaction first locks the ledger row and checks that this attempt is still the one.
+    const beforeStep = (client: pg.ClientBase) => guard(client, identity, plan);
+    const statements = await execute(prod, plan, { from, signal: options.signal, hooks: {
+      beforeStep,
+      afterStep: async (client, step) => recordProgress(client, identity, plan, step.number + 1, await fingerprintOf(client, plan)),
+      finish: async (client) => {
+        if ((await fingerprintOf(client, plan)) !== plan.toFingerprint) {
+          throw new DriftError(`after the statements, prod does not match dev (fingerprints differ): ${undone(plan)}`);
         }
         if (catalogHash(await readCatalogObjects(client, plan.schemas)) !== options.devCatalog) {
-          throw new DriftError("after the statements, prod's catalog differs from dev's as the trial proved it, in what the planner does not see (did prod change after the trial?): rolled back, nothing was applied; start a new promotion");
+          throw new DriftError(`after the statements, prod's catalog differs from dev's as the trial proved it, in what the planner does not see (did prod change after the trial?): ${undone(plan)}; start a new promotion`);
         }
-        await record(client, identity, plan, 'applied');
-      })),
-    );
+        await recordApplied(client, identity, plan);
+      },
+    } });
     return { alreadyApplied: false, statements };
   } finally {
     stopWatching();
     await prod.end().catch(() => {}); // ends the session, and with it the advisory lock
   }
+}
+
+const fingerprintOf = async (client: pg.ClientBase, plan: Plan) => schemaFingerprint(await readSchema(client, { schemas: plan.schemas }));
+
+/** What a failed final check leaves: it runs in the main transaction when nothing runs after it. */
+function undone(plan: Plan): string {
+  return finishesInMain(stepsOf(plan))
+    ? 'rolled back, nothing was applied'
+    : 'the statements that ran outside the main transaction stay, and the plan is not marked applied';
+}
+
+/**
+ * How many of the plan's steps are done, checked against prod: prod must hold what the ledger says
+ * (the plan's starting point, or its fingerprint after the recorded steps). One thing can be done and
+ * not recorded: a statement run outside a transaction, when the attempt ended right after it. Then prod
+ * differs, the step is counted done, and the final check still proves prod equals dev.
+ */
+async function resumePoint(prod: pg.ClientBase, plan: Plan, identity: AttemptIdentity, entry: LedgerEntry): Promise<number> {
+  const expected = entry.state === 'prepared' ? entry.preparedFingerprint : plan.fromFingerprint;
+  if ((await fingerprintOf(prod, plan)) === expected) return entry.stepsDone;
+  const next = stepsOf(plan)[entry.stepsDone];
+  if (entry.state !== 'prepared' || !next || next.transaction) {
+    throw new DriftError(entry.state === 'prepared'
+      ? 'prod changed since this promotion\'s last recorded step (its schema fingerprint differs from the one the ledger recorded): nothing more was applied; start a new promotion'
+      : 'prod changed since the plan was made (its schema fingerprint differs): nothing was applied; start a new promotion');
+  }
+  await dropFailedBuild(prod, next.statements[0]!);
+  const current = await fingerprintOf(prod, plan);
+  if (current === expected) return entry.stepsDone;
+  await prod.query('BEGIN');
+  try {
+    await guard(prod, identity, plan);
+    await recordProgress(prod, identity, plan, entry.stepsDone + 1, current);
+    await prod.query('COMMIT');
+  } catch (error) {
+    await prod.query('ROLLBACK').catch(() => {});
+    throw error;
+  }
+  return entry.stepsDone + 1;
 }
 
 /** Takes prod's apply lock, or says which promotion holds it. */

@@ -1,20 +1,26 @@
 // The ledger on prod (`_pgpromote.applied_plans`): one row per promotion run and plan, written in
-// the same transactions as the statements, so that what it says is what prod holds. It fences
+// the same transactions as the statements (for a statement run outside any, in a short one right
+// after it), so that what it says is what prod holds, step by step. It fences
 // attempts too: each attempt claims the row with its number, and a transaction that changes prod
 // first locks the row and checks that its attempt is still the latest and not given up.
 import type pg from 'pg';
 import { INTERNAL_SCHEMA } from '../schema/introspect.ts';
 import type { Plan } from '../schema/plan.ts';
+import { stepsOf } from './execute.ts';
 import { SupersededError, type AttemptIdentity } from './session.ts';
 
 export const LEDGER = `${INTERNAL_SCHEMA}.applied_plans`;
 
-/** started → (prepared: new enum values committed) → applied; or abandoned once the workflow gave the apply up. */
+/** started → (prepared: some of the plan's steps committed, `steps_done` of them) → applied; or
+ * abandoned once the workflow gave the apply up. */
 export type LedgerState = 'started' | 'prepared' | 'applied' | 'abandoned';
 
 export interface LedgerEntry {
   state: LedgerState;
   attempt: number;
+  /** How many of the plan's steps (`stepsOf`) are committed: a new attempt resumes after them. */
+  stepsDone: number;
+  /** Prod's schema fingerprint once they were. */
   preparedFingerprint: string | null;
 }
 
@@ -36,15 +42,18 @@ export async function ensureLedger(client: pg.ClientBase): Promise<void> {
     state text NOT NULL CONSTRAINT applied_plans_state_check CHECK (state IN ${STATES}),
     from_fingerprint text NOT NULL,
     prepared_fingerprint text,
+    steps_done int NOT NULL DEFAULT 0,
     to_fingerprint text NOT NULL,
     statements jsonb NOT NULL,
     updated_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (promotion_id, run_id, plan_hash)
   )`);
-  const { rowCount: current } = await client.query(
-    `SELECT 1 FROM pg_attribute WHERE attrelid = '${LEDGER}'::regclass AND attname = 'run_id' AND NOT attisdropped`,
-  );
-  if (current) return;
+  const hasColumn = async (name: string) => (await client.query(
+    `SELECT 1 FROM pg_attribute WHERE attrelid = '${LEDGER}'::regclass AND attname = $1 AND NOT attisdropped`, [name],
+  )).rowCount;
+  // Asked first: altering the table takes a lock that the ledger's readers would queue behind.
+  if (!(await hasColumn('steps_done'))) await client.query(`ALTER TABLE ${LEDGER} ADD COLUMN IF NOT EXISTS steps_done int NOT NULL DEFAULT 0`);
+  if (await hasColumn('run_id')) return;
   // First release: rows stay (their promotions are over), under an empty run id.
   await client.query('BEGIN');
   try {
@@ -65,9 +74,12 @@ export async function ensureLedger(client: pg.ClientBase): Promise<void> {
 const KEY = 'promotion_id = $1 AND run_id = $2 AND plan_hash = $3';
 const keyOf = (identity: AttemptIdentity, plan: Plan) => [identity.promotionId, identity.runId, plan.planHash];
 
-const entryOf = (row: { state: LedgerState; attempt: number; prepared_fingerprint: string | null }): LedgerEntry => ({
+const COLUMNS = 'state, attempt, steps_done, prepared_fingerprint';
+
+const entryOf = (row: { state: LedgerState; attempt: number; steps_done: number; prepared_fingerprint: string | null }): LedgerEntry => ({
   state: row.state,
   attempt: row.attempt,
+  stepsDone: row.steps_done,
   preparedFingerprint: row.prepared_fingerprint,
 });
 
@@ -86,7 +98,7 @@ function upsert(client: pg.ClientBase, identity: AttemptIdentity, plan: Plan, st
     `INSERT INTO ${LEDGER} AS l (promotion_id, run_id, plan_hash, attempt, state, from_fingerprint, to_fingerprint, statements)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
      ON CONFLICT (promotion_id, run_id, plan_hash) DO UPDATE SET ${onConflict}, updated_at = now()
-     RETURNING state, attempt, prepared_fingerprint`,
+     RETURNING ${COLUMNS}`,
     [...keyOf(identity, plan), identity.attempt, state, plan.fromFingerprint, plan.toFingerprint, JSON.stringify(plan.statements.map((s) => s.sql))],
   );
 }
@@ -103,26 +115,41 @@ function check(entry: LedgerEntry, identity: AttemptIdentity): LedgerEntry {
 
 /** Inside a transaction that changes prod: locks the row until commit and checks this attempt may still go on. */
 export async function guard(client: pg.ClientBase, identity: AttemptIdentity, plan: Plan): Promise<LedgerEntry> {
-  const { rows } = await client.query(`SELECT state, attempt, prepared_fingerprint FROM ${LEDGER} WHERE ${KEY} FOR UPDATE`, keyOf(identity, plan));
+  const { rows } = await client.query(`SELECT ${COLUMNS} FROM ${LEDGER} WHERE ${KEY} FOR UPDATE`, keyOf(identity, plan));
   if (!rows[0]) throw new AbandonedError(`promotion ${identity.promotionId} has no ledger entry for plan ${plan.planHash}: it stops without changing prod`);
   return check(entryOf(rows[0]), identity);
 }
 
-/** Moves the entry on, inside the transaction that did the work. */
-export async function record(client: pg.ClientBase, identity: AttemptIdentity, plan: Plan, state: 'prepared' | 'applied', preparedFingerprint?: string): Promise<void> {
+/** Records that the plan's first `stepsDone` steps are committed and prod's fingerprint after them: inside
+ * the transaction of the last of them, or in the short one after a statement run outside any. */
+export async function recordProgress(client: pg.ClientBase, identity: AttemptIdentity, plan: Plan, stepsDone: number, fingerprint: string): Promise<void> {
   await client.query(
-    `UPDATE ${LEDGER} SET state = $4, prepared_fingerprint = coalesce($5, prepared_fingerprint), updated_at = now() WHERE ${KEY}`,
-    [...keyOf(identity, plan), state, preparedFingerprint ?? null],
+    `UPDATE ${LEDGER} SET state = 'prepared', steps_done = $4, prepared_fingerprint = $5, updated_at = now() WHERE ${KEY}`,
+    [...keyOf(identity, plan), stepsDone, fingerprint],
   );
+}
+
+/** Records the plan applied, inside the transaction that proved prod equals dev. */
+export async function recordApplied(client: pg.ClientBase, identity: AttemptIdentity, plan: Plan): Promise<void> {
+  await client.query(`UPDATE ${LEDGER} SET state = 'applied', steps_done = $4, updated_at = now() WHERE ${KEY}`, [...keyOf(identity, plan), stepsOf(plan).length]);
 }
 
 /**
  * Marks the apply given up, unless it was applied: from then on no attempt can change prod for this
- * promotion. Returns what prod holds, which is what the promotion must report: applied, or not, with
- * or without the new enum values committed ahead of the rest.
+ * promotion. Returns what prod holds, which is what the promotion must report: applied, or not, and
+ * which of its statements were committed when it stopped part-way (null: none).
  */
-export async function abandon(client: pg.ClientBase, identity: AttemptIdentity, plan: Plan): Promise<{ applied: boolean; enumValuesCommitted: boolean }> {
+export async function abandon(client: pg.ClientBase, identity: AttemptIdentity, plan: Plan): Promise<{ applied: boolean; committed: string | null }> {
   const { rows } = await upsert(client, identity, plan, 'abandoned',
     "state = CASE WHEN l.state = 'applied' THEN 'applied' ELSE 'abandoned' END, attempt = excluded.attempt");
-  return { applied: rows[0].state === 'applied', enumValuesCommitted: rows[0].prepared_fingerprint !== null };
+  const entry = entryOf(rows[0]);
+  return { applied: entry.state === 'applied', committed: entry.state === 'applied' ? null : committedSteps(plan, entry.stepsDone) };
+}
+
+/** The first `stepsDone` steps of `plan`, in words; null when there are none. */
+function committedSteps(plan: Plan, stepsDone: number): string | null {
+  const done = stepsOf(plan).slice(0, stepsDone).flatMap((step) => step.statements);
+  if (!done.length) return null;
+  if (done.every((statement) => statement.kind === 'alter_type_add_value')) return "the plan's new enum values, which were committed first";
+  return `the ${done.length} of its ${plan.statements.length} statements that were committed before it stopped (${done.map((statement) => plan.statements.indexOf(statement) + 1).join(', ')})`;
 }

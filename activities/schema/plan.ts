@@ -14,7 +14,7 @@ import { readExtras, type Extras } from './extras.ts';
 import { drizzleEffects, planExtras } from './extras-plan.ts';
 import { nameCodec, type NameCodec } from './drizzle-names.ts';
 import { loadParser, parseStatements, statementKindError } from './statement-kinds.ts';
-import { ident, qualified } from '../quote.ts';
+import { ident, literal, qualified } from '../quote.ts';
 import { DROP, answerProblem, matchDrop, matchRename, parseRename, type Answers, type Question, type QuestionKind } from './questions.ts';
 
 export type { Hazard, Answers, Question };
@@ -33,6 +33,9 @@ export interface StatementTarget {
   schema: string;
   table?: string;
   column?: string;
+  /** The index a statement run outside a transaction builds (`CREATE INDEX CONCURRENTLY`): a failed
+   * build leaves it INVALID, and the executor drops it before the statement runs again. */
+  index?: string;
 }
 
 /** Lock and statement timeouts when the plan's options give none: a DDL waits at most this long in
@@ -92,6 +95,9 @@ export interface PlanOptions extends SchemaSelection {
   lockBudgetMs?: number;
 }
 
+/** The options that say how long statements may wait for locks and run (`plan`/`deploy` flags). */
+export type TimeoutOptions = Pick<PlanOptions, 'lockTimeoutMs' | 'statementTimeoutMs' | 'lockBudgetMs'>;
+
 /** A database's schema as pgpromote compares it: drizzle's snapshot and what it does not model. Pass
  * the plan's `schemas` to read what the plan compared. */
 export async function readSchema(client: pg.ClientBase, options: IntrospectOptions = {}) {
@@ -122,7 +128,11 @@ export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, opt
     .filter((table) => Object.keys(table.compositePrimaryKeys ?? {}).length)
     .map((table) => `table ${table.schema || 'public'}.${table.name}`));
   const extras = planExtras(from.extras, to.extras, drizzleEffects(statementsJson.flat(), namedPrimaryKeys));
-  const drizzled = plan.statements.map(({ sql, kind }, index) => ({ sql: droppedPrimaryKeySql(kind, statementsJson[index]![0], from.extras) ?? sql, kind, json: statementsJson[index]![0] }));
+  const renamedEnums = enumNamesBefore(statementsJson.flat());
+  const drizzled = plan.statements.map(({ sql, kind }, index) => {
+    const json = statementsJson[index]![0];
+    return { sql: droppedPrimaryKeySql(kind, json, from.extras) ?? enumValueSql(kind, json, renamedEnums) ?? sql, kind, json };
+  });
   const empty = drizzled.filter(({ sql }) => !sql.replace(/\/\*[\s\S]*?\*\/|--.*$/gm, '').trim());
   const drizzledIn = (wanted: ReturnType<typeof phase>) => drizzled.filter(({ kind }) => phase(kind) === wanted);
   const ordered: HazardSource[] = [
@@ -196,6 +206,30 @@ function droppedPrimaryKeySql(kind: string, json: any, prod: Extras): string | u
   const table = { schema: json.schema || 'public', name: json.tableName };
   const primaryKey = prod.implicitNames.find((name) => name.kind === 'primary key' && name.owner === `table ${table.schema}.${table.name}`);
   return primaryKey && `ALTER TABLE ${qualified(table.schema, table.name)} DROP CONSTRAINT ${ident(primaryKey.name)}`;
+}
+
+/** Each enum that the plan renames or moves, by its new `schema.name`: its name on prod. */
+function enumNamesBefore(statements: any[]): Map<string, { schema: string; name: string }> {
+  const before = new Map<string, { schema: string; name: string }>();
+  const key = (schema: string, name: string) => `${schema}.${name}`;
+  for (const statement of statements) {
+    if (statement.type === 'move_type_enum') {
+      before.set(key(statement.schemaTo, statement.name), { schema: statement.schemaFrom, name: statement.name });
+    } else if (statement.type === 'rename_type_enum') {
+      const schema = statement.schema || 'public';
+      const earlier = before.get(key(schema, statement.nameFrom)) ?? { schema, name: statement.nameFrom };
+      before.set(key(schema, statement.nameTo), earlier);
+    }
+  }
+  return before;
+}
+
+/** A new value of an enum that the plan also renames or moves: added first (see `modeOf`), so under the
+ * name the enum has on prod, before the rename runs in the main transaction. */
+function enumValueSql(kind: string, json: any, renamedEnums: ReturnType<typeof enumNamesBefore>): string | undefined {
+  if (kind !== 'alter_type_add_value') return undefined;
+  const before = renamedEnums.get(`${json.schema || 'public'}.${json.name}`);
+  return before && `ALTER TYPE ${qualified(before.schema, before.name)} ADD VALUE ${literal(json.value)}${json.before ? ` BEFORE ${literal(json.before)}` : ''}`;
 }
 
 /** The snapshot without what extras.ts plans instead: views (drizzle orders them wrongly), policies

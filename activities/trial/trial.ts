@@ -5,7 +5,7 @@
 import type pg from 'pg';
 import { planPromotion, type Hazard, type Plan } from '../schema/plan.ts';
 import { answersOf } from '../schema/questions.ts';
-import { phasesOf, runInTransaction, type ExecutionLimits, type StatementResult } from '../production/execute.ts';
+import { execute, type StatementResult } from '../production/execute.ts';
 import { readCatalogObjects } from '../convergence/catalog.ts';
 import { diffCatalogs, proofOf, type CatalogProof } from '../convergence/diff.ts';
 
@@ -39,7 +39,7 @@ export async function trialPlan(
   branch: pg.ClientBase,
   dev: pg.ClientBase,
   plan: Plan,
-  options: { limits: ExecutionLimits },
+  options: { signal?: AbortSignal } = {},
 ): Promise<TrialReport> {
   // Everything is read through the schemas the plan compared.
   const planOptions = { schemas: plan.schemas, answers: answersOf(plan.questions) };
@@ -53,10 +53,9 @@ export async function trialPlan(
   }
   const hazardsOf = new Map(measured.statements.map((statement) => [statement.sql, statement.hazards]));
   const started = performance.now();
-  const { prepare, main } = phasesOf(plan);
-  const results = prepare.length ? await runInTransaction(branch, plan, prepare, options.limits) : [];
   let catalog: CatalogProof | undefined;
-  results.push(...(await runInTransaction(branch, plan, main, options.limits, { beforeCommit: async (client) => {
+  // After the last step: inside the main transaction, or after the steps that run after it (the branch is disposable).
+  const results = await execute(branch, plan, { signal: options.signal, hooks: { finish: async (client) => {
     const remaining = await planPromotion(client, dev, { schemas: plan.schemas }); // the questions are answered by now
     if (remaining.fromFingerprint !== plan.toFingerprint) {
       const rest = [
@@ -66,7 +65,7 @@ export async function trialPlan(
       throw new ConvergenceError(`after the plan, the branch still differs from dev; still needed:\n${rest || '  (differences the planner does not express)'}`);
     }
     catalog = await proveCatalogsEqual(client, dev, plan.schemas);
-  } })));
+  } } });
   return {
     statements: results.map((result) => ({ ...result, hazards: hazardsOf.get(result.sql) ?? [] })),
     totalMs: Math.round(performance.now() - started),

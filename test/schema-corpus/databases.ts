@@ -4,6 +4,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { planUrls, type Plan, type PlanOptions } from '../../activities/schema/plan.ts';
 import { withClient as withUrl } from '../../activities/db.ts';
+import { execute } from '../../activities/production/execute.ts';
 import { createDatabase, databaseUrl, dropDatabase, sql } from '../support.ts';
 
 /** A connection to one database of the run's shared server, by name. */
@@ -38,22 +39,14 @@ export async function schemaDump(database: string): Promise<string> {
     .join('\n');
 }
 
-/** Applies the plan as the workflow does: runs of main statements in one transaction each, the others alone. */
-async function apply(database: string, plan: Plan): Promise<void> {
-  await withClient(database, async (client) => {
-    let inTransaction = false;
-    for (const statement of plan.statements) {
-      if ((statement.mode === 'main') !== inTransaction) {
-        await client.query(inTransaction ? 'COMMIT' : 'BEGIN');
-        inTransaction = statement.mode === 'main';
-      }
-      try {
-        await client.query(statement.sql);
-      } catch (error: any) {
-        throw new Error(`${error.message}\n  in: ${statement.sql}\n  plan:\n${plan.statements.map((s) => `    ${s.sql}`).join('\n')}`);
-      }
+/** Applies the plan to the database at `url` with the executor that the trial and the production apply use. */
+export async function applyPlan(url: string, plan: Plan): Promise<void> {
+  await withUrl(url, async (client) => {
+    try {
+      await execute(client, plan);
+    } catch (error: any) {
+      throw new Error(`${error.message}\n  plan:\n${plan.statements.map((s) => `    ${s.sql}`).join('\n')}`);
     }
-    if (inTransaction) await client.query('COMMIT');
   });
 }
 
@@ -62,7 +55,7 @@ export async function withAppliedCopy<T>(prod: string, plan: Plan, use: (copy: s
   const copy = `${prod}_copy`;
   await sql(`CREATE DATABASE "${copy}" TEMPLATE "${prod}"`);
   try {
-    await apply(copy, plan);
+    await applyPlan(databaseUrl(copy), plan);
     return await use(copy);
   } finally {
     await dropDatabase(copy);
