@@ -106,10 +106,8 @@ function planContext(planned: Planned[]) {
   const renamedPrimaryKeys = new Set<string>();
   let unknownReference = false;
   for (const { statement, source } of planned) {
-    // The measured hazards tell the statements that rewrite their table (a type change, SET UNLOGGED).
-    if (statement.target?.table && statement.hazards.some((hazard) => hazard.kind === 'locking' && hazard.message.startsWith('rewrites '))) {
-      rewritten.add(key({ schema: statement.target.schema, name: statement.target.table }));
-    }
+    // The measured hazards tell the statements that rewrite their table (a type change, SET UNLOGGED) and name it.
+    for (const hazard of statement.hazards) if (hazard.kind === 'locking' && hazard.message.startsWith('rewrites ')) rewritten.add(hazard.object);
     if (source.json?.type === 'create_reference') referenced.add(key({ schema: source.json.data.schemaTo || 'public', name: source.json.data.tableTo }));
     // A foreign key that extras plans (deferrable, MATCH FULL): its referenced table is in its definition only.
     if (statement.kind === 'create_constraint' && !source.check) unknownReference = true;
@@ -117,7 +115,9 @@ function planContext(planned: Planned[]) {
   }
   return {
     rewritten: (table: string) => rewritten.has(table),
-    referenced: (table: string) => unknownReference || referenced.has(table),
+    /** Why a key of `table` must exist within the main transaction: a new foreign key there may reference it. */
+    referencedBecause: (table: string) => (referenced.has(table) ? `a foreign key added by this plan references ${table}`
+      : unknownReference ? `the plan adds a constraint whose references pgpromote does not read (a deferrable or MATCH FULL foreign key), which may reference ${table}` : undefined),
     renamedPrimaryKey: (table: string) => renamedPrimaryKeys.has(table),
   };
 }
@@ -179,7 +179,8 @@ function rewrite(item: Planned, table: Table, onProd: TableOnProd, context: Plan
     case 'alter_table_alter_column_set_pk': {
       const primary = statement.kind !== 'create_unique_constraint';
       if (indexBuildRefusal) return keep(indexBuildRefusal);
-      if (context.referenced(shown)) return keep(`a foreign key added by this plan may reference ${shown}, and needs its ${primary ? 'primary key' : 'unique constraint'} within the main transaction`);
+      const referenced = context.referencedBecause(shown);
+      if (referenced) return keep(`${referenced}, and needs its ${primary ? 'primary key' : 'unique constraint'} within the main transaction`);
       if (statement.kind === 'alter_table_alter_column_set_pk' && context.renamedPrimaryKey(shown)) return keep(`the plan renames the primary key of ${shown} within the main transaction`);
       const name = statement.kind === 'alter_table_alter_column_set_pk' ? defaultPrimaryKeyName(table.name) : json.data.name as string;
       const columns: string[] = statement.kind === 'alter_table_alter_column_set_pk' ? [statement.target!.column!] : json.data.columns;
