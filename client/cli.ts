@@ -6,7 +6,7 @@ import { userInfo } from 'node:os';
 import { ArgumentError, readAnswers } from './usage.ts';
 import { timeoutProblems } from '../workflows/timeouts.ts';
 import { formatList, formatPlan, formatState } from './format.ts';
-import { statusDocument } from './json.ts';
+import { planDocument, statusDocument } from './json.ts';
 import type { PromotionClient } from './client.ts';
 import type { BranchTarget } from '../activities/branches/provider.ts';
 import type { ApprovalPolicy } from '../workflows/messages.ts';
@@ -68,7 +68,20 @@ function withPlanOptions(command: Command): Command {
     .option('--drop <object>', 'drop this object on purpose, e.g. users.nickname: an object missing from dev is otherwise a question (repeatable)', collect)
     .option('--lock-timeout <ms>', 'how long each statement may wait for a lock before it gives way to app queries and retries (default 2000)', parseMilliseconds)
     .option('--lock-budget <ms>', 'how long, in all, the apply may retry statements that timed out waiting for locks (default 300000)', parseMilliseconds)
-    .option('--statement-timeout <ms>', 'how long each statement may run (default 900000)', parseMilliseconds);
+    .option('--statement-timeout <ms>', 'how long each statement may run (default 900000)', parseMilliseconds)
+    .option('--online', 'make every change online (indexes built CONCURRENTLY, constraints validated apart), whatever the table\'s size')
+    .option('--online-threshold <size>', 'make changes online on tables at least this big on prod, in bytes or with a unit: 0, 500MB, 2GB (default 64MB)', parseSize);
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3, tb: 1024 ** 4 };
+
+/** `67108864`, `64MB`, `2 GB`: Postgres' units, 1024-based. */
+function parseSize(value: string): number {
+  const match = /^(\d+)\s*([a-z]*)$/i.exec(value.trim());
+  const unit = match ? SIZE_UNITS[match[2]!.toLowerCase()] : undefined;
+  const bytes = unit === undefined ? NaN : Number(match![1]) * unit;
+  if (!Number.isSafeInteger(bytes)) throw new InvalidArgumentError('give a size in bytes, or with kB, MB, GB or TB, e.g. 500MB');
+  return bytes;
 }
 
 /** The preview flags as a target: a command run by the worker, or a deploy system's webhook. */
@@ -101,13 +114,17 @@ function parsePort(value: string): number {
 }
 
 function planOptions(options: {
-  schema?: string[]; excludeSchema?: string[]; answers?: string; rename?: string[]; drop?: string[]; lockTimeout?: number; lockBudget?: number; statementTimeout?: number;
+  schema?: string[]; excludeSchema?: string[]; answers?: string; rename?: string[]; drop?: string[];
+  lockTimeout?: number; lockBudget?: number; statementTimeout?: number; online?: boolean; onlineThreshold?: number;
 }) {
   const timeouts = { lockTimeoutMs: options.lockTimeout, statementTimeoutMs: options.statementTimeout, lockBudgetMs: options.lockBudget };
   const problems = timeoutProblems(timeouts);
   if (problems.length) throw new ArgumentError(problems.join('; '));
+  if (options.online && options.onlineThreshold !== undefined) throw new ArgumentError('--online and --online-threshold exclude each other: --online makes every change online, whatever the table\'s size');
   return {
     ...timeouts,
+    online: options.online ? 'always' as const : undefined,
+    onlineThresholdBytes: options.onlineThreshold,
     schemas: options.schema,
     excludeSchemas: options.excludeSchema,
     answers: options.answers ? readAnswers(options.answers) : undefined,
@@ -132,7 +149,7 @@ export function buildCli(): Command {
     .action(async (options) => {
       const { planUrls } = await import('../activities/schema/plan.ts');
       const result = await planUrls(options.from, options.to, planOptions(options));
-      console.log(options.json ? JSON.stringify(result, null, 2) : formatPlan(result));
+      console.log(options.json ? JSON.stringify(planDocument(result), null, 2) : formatPlan(result));
     });
 
   const deploy = program

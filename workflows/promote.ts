@@ -144,10 +144,13 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
       await lock.take();
       if (state.rejection) return end('rejected');
       enter('planning');
-      // How long statements may wait for locks and run, for every plan made.
-      const timeouts = { lockTimeoutMs: input.lockTimeoutMs, statementTimeoutMs: input.statementTimeoutMs, lockBudgetMs: input.lockBudgetMs };
+      // Every plan of the promotion is made alike (timeouts, online rewrites): the one approved is the one applied.
+      const howToPlan = {
+        lockTimeoutMs: input.lockTimeoutMs, statementTimeoutMs: input.statementTimeoutMs, lockBudgetMs: input.lockBudgetMs,
+        online: input.online, onlineThresholdBytes: input.onlineThresholdBytes,
+      };
       state.plan = await planning.plan({
-        prod: input.prod, dev: input.dev, schemas: input.schemas, excludeSchemas: input.excludeSchemas, answers: input.answers, renames: input.renames, drops: input.drops, ...timeouts,
+        prod: input.prod, dev: input.dev, schemas: input.schemas, excludeSchemas: input.excludeSchemas, answers: input.answers, renames: input.renames, drops: input.drops, ...howToPlan,
       });
       // Rename or drop? Only people say: an open question is never taken as a drop.
       while (openQuestions(state.plan.questions).length) {
@@ -158,7 +161,7 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
         if (!answered) return end('expired');
         enter('planning');
         const answers: Answers = Object.assign(answersOf(state.plan.questions), ...state.answered.slice(answeredBefore).map((given) => given.answers));
-        state.plan = await planning.plan({ prod: input.prod, dev: input.dev, schemas: input.schemas, excludeSchemas: input.excludeSchemas, answers, ...timeouts });
+        state.plan = await planning.plan({ prod: input.prod, dev: input.dev, schemas: input.schemas, excludeSchemas: input.excludeSchemas, answers, ...howToPlan });
       }
       if (!state.plan.statements.length) return end('up-to-date');
       if (state.plan.unsupported.length) {
