@@ -42,7 +42,7 @@ const LOCKS: Partial<Record<string, TableLock>> = {
 };
 
 /** The lock a statement of `kind` takes as planned (not rewritten): ACCESS EXCLUSIVE unless known to be weaker. */
-export function lockOf(kind: string): TableLock {
+function lockOf(kind: string): TableLock {
   return NO_TABLE_LOCK.has(kind) ? 'none' : LOCKS[kind] ?? 'ACCESS EXCLUSIVE';
 }
 
@@ -73,7 +73,7 @@ export async function onlineRewrites(prod: pg.ClientBase, planned: Planned[], op
     const onProd = schemaTable && tables.get(key(names.table(schemaTable)));
     names.note(item.source.json);
     const big = onProd && (options.online === 'always' || onProd.bytes >= threshold);
-    placed.push(...(big && schemaTable ? rewrite(item, { ...onProd, ...schemaTable }, onProd, context) : [{ at: 'inline' as const, statement: item.statement }]));
+    placed.push(...(big && schemaTable ? rewrite(item, schemaTable, onProd, context) : [{ at: 'inline' as const, statement: item.statement }]));
   }
   const at = (where: Placed['at']) => placed.filter((step) => step.at === where).map(({ statement }) => ({ ...statement, lock: statement.lock ?? lockOf(statement.kind) }));
   return [...at('before'), ...at('inline'), ...at('after')];
@@ -156,6 +156,8 @@ function rewrite(item: Planned, table: Table, onProd: TableOnProd, context: Plan
     }
     case 'drop_index':
       if (onProd.partitioned) return keep(`${shown} is partitioned, and Postgres drops no index of a partitioned table CONCURRENTLY`);
+      // Dropped before the main transaction, the index is still in prod's schema, where the statement does not look.
+      if (onProd.schema !== table.schema) return keep(`the plan moves ${shown} from schema ${onProd.schema} first`);
       return [step('before', { sql: replacedPrefix(statement.sql, 'DROP INDEX ', DROPPED_CONCURRENTLY), mode: 'no-transaction', lock: 'SHARE UPDATE EXCLUSIVE', hazards: measured })];
     case 'create_reference':
       if (onProd.partitioned) return keep(`${shown} is partitioned, and Postgres adds no foreign key NOT VALID to a partitioned table`);
@@ -211,7 +213,7 @@ function replacedPrefix(sql: string, prefix: string, replacement: string): strin
 
 /** The CHECK that stands in for NOT NULL while it is validated: named after its table and column, with a
  * hash so that long or similar names stay apart, within Postgres' 63 bytes. */
-export function notNullCheckName(table: Table, column: string): string {
+function notNullCheckName(table: Table, column: string): string {
   const hash = createHash('sha256').update(JSON.stringify([table.schema, table.name, column])).digest('hex').slice(0, 10);
   let readable = `${table.name}_${column}`;
   while (Buffer.byteLength(readable) > 40) readable = [...readable].slice(0, -1).join('');
