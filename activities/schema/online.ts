@@ -53,15 +53,15 @@ export interface Planned {
 }
 
 type TableOnProd = { schema: string; name: string; bytes: number; partitioned: boolean };
-/** Where a step goes: `before` the main transaction, `inline` at the statement's place, `after` it commits. */
-type Placed = { at: 'before' | 'inline' | 'after'; statement: PlannedStatement };
+/** Where a step goes: `inline` at the statement's place, or `after` the main transaction commits. */
+type Placed = { at: 'inline' | 'after'; statement: PlannedStatement };
 
-const DROPPED_CONCURRENTLY = 'DROP INDEX CONCURRENTLY ';
+const DROPPED_CONCURRENTLY = 'DROP INDEX CONCURRENTLY IF EXISTS ';
 const BUILT_CONCURRENTLY = (unique: boolean) => `CREATE ${unique ? 'UNIQUE ' : ''}INDEX CONCURRENTLY `;
 
 /** The plan's statements with the changes to big tables rewritten to run online, in execution order:
- * concurrent index drops first, then the plan as it was (its constraints added NOT VALID), then the
- * steps that run after the main transaction commits, in plan order. */
+ * the plan as it was (its constraints added NOT VALID), then the steps that run after the main
+ * transaction commits, in plan order. */
 export async function onlineRewrites(prod: pg.ClientBase, planned: Planned[], options: OnlineOptions): Promise<PlannedStatement[]> {
   const tables = await tablesOnProd(prod);
   const threshold = options.onlineThresholdBytes ?? LARGE_TABLE_BYTES;
@@ -76,7 +76,7 @@ export async function onlineRewrites(prod: pg.ClientBase, planned: Planned[], op
     placed.push(...(big && schemaTable ? rewrite(item, schemaTable, onProd, context) : [{ at: 'inline' as const, statement: item.statement }]));
   }
   const at = (where: Placed['at']) => placed.filter((step) => step.at === where).map(({ statement }) => ({ ...statement, lock: statement.lock ?? lockOf(statement.kind) }));
-  return [...at('before'), ...at('inline'), ...at('after')];
+  return [...at('inline'), ...at('after')];
 }
 
 const key = (table: { schema: string; name: string }) => `${table.schema}.${table.name}`;
@@ -156,9 +156,9 @@ function rewrite(item: Planned, table: Table, onProd: TableOnProd, context: Plan
     }
     case 'drop_index':
       if (onProd.partitioned) return keep(`${shown} is partitioned, and Postgres drops no index of a partitioned table CONCURRENTLY`);
-      // Dropped before the main transaction, the index is still in prod's schema, where the statement does not look.
-      if (onProd.schema !== table.schema) return keep(`the plan moves ${shown} from schema ${onProd.schema} first`);
-      return [step('before', { sql: replacedPrefix(statement.sql, 'DROP INDEX ', DROPPED_CONCURRENTLY), mode: 'no-transaction', lock: 'SHARE UPDATE EXCLUSIVE', hazards: measured })];
+      // After the main transaction, which may have dropped it already with its column (IF EXISTS), and has
+      // dropped the foreign keys that needed it and moved it with its table.
+      return [step('after', { sql: replacedPrefix(statement.sql, 'DROP INDEX ', DROPPED_CONCURRENTLY), mode: 'no-transaction', lock: 'SHARE UPDATE EXCLUSIVE', hazards: measured })];
     case 'create_reference':
       if (onProd.partitioned) return keep(`${shown} is partitioned, and Postgres adds no foreign key NOT VALID to a partitioned table`);
       return [notValid('SHARE ROW EXCLUSIVE'), validate(json.data.name)];
