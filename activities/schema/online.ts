@@ -42,7 +42,7 @@ const LOCKS: Partial<Record<string, TableLock>> = {
 };
 
 /** The lock a statement of `kind` takes as planned (not rewritten): ACCESS EXCLUSIVE unless known to be weaker. */
-export function lockOf(kind: string): TableLock {
+function lockOf(kind: string): TableLock {
   return NO_TABLE_LOCK.has(kind) ? 'none' : LOCKS[kind] ?? 'ACCESS EXCLUSIVE';
 }
 
@@ -53,15 +53,15 @@ export interface Planned {
 }
 
 type TableOnProd = { schema: string; name: string; bytes: number; partitioned: boolean };
-/** Where a step goes: `before` the main transaction, `inline` at the statement's place, `after` it commits. */
-type Placed = { at: 'before' | 'inline' | 'after'; statement: PlannedStatement };
+/** Where a step goes: `inline` at the statement's place, or `after` the main transaction commits. */
+type Placed = { at: 'inline' | 'after'; statement: PlannedStatement };
 
-const DROPPED_CONCURRENTLY = 'DROP INDEX CONCURRENTLY ';
+const DROPPED_CONCURRENTLY = 'DROP INDEX CONCURRENTLY IF EXISTS ';
 const BUILT_CONCURRENTLY = (unique: boolean) => `CREATE ${unique ? 'UNIQUE ' : ''}INDEX CONCURRENTLY `;
 
 /** The plan's statements with the changes to big tables rewritten to run online, in execution order:
- * concurrent index drops first, then the plan as it was (its constraints added NOT VALID), then the
- * steps that run after the main transaction commits, in plan order. */
+ * the plan as it was (its constraints added NOT VALID), then the steps that run after the main
+ * transaction commits, in plan order. */
 export async function onlineRewrites(prod: pg.ClientBase, planned: Planned[], options: OnlineOptions): Promise<PlannedStatement[]> {
   const tables = await tablesOnProd(prod);
   const threshold = options.onlineThresholdBytes ?? LARGE_TABLE_BYTES;
@@ -73,10 +73,10 @@ export async function onlineRewrites(prod: pg.ClientBase, planned: Planned[], op
     const onProd = schemaTable && tables.get(key(names.table(schemaTable)));
     names.note(item.source.json);
     const big = onProd && (options.online === 'always' || onProd.bytes >= threshold);
-    placed.push(...(big && schemaTable ? rewrite(item, { ...onProd, ...schemaTable }, onProd, context) : [{ at: 'inline' as const, statement: item.statement }]));
+    placed.push(...(big && schemaTable ? rewrite(item, schemaTable, onProd, context) : [{ at: 'inline' as const, statement: item.statement }]));
   }
   const at = (where: Placed['at']) => placed.filter((step) => step.at === where).map(({ statement }) => ({ ...statement, lock: statement.lock ?? lockOf(statement.kind) }));
-  return [...at('before'), ...at('inline'), ...at('after')];
+  return [...at('inline'), ...at('after')];
 }
 
 const key = (table: { schema: string; name: string }) => `${table.schema}.${table.name}`;
@@ -156,7 +156,9 @@ function rewrite(item: Planned, table: Table, onProd: TableOnProd, context: Plan
     }
     case 'drop_index':
       if (onProd.partitioned) return keep(`${shown} is partitioned, and Postgres drops no index of a partitioned table CONCURRENTLY`);
-      return [step('before', { sql: replacedPrefix(statement.sql, 'DROP INDEX ', DROPPED_CONCURRENTLY), mode: 'no-transaction', lock: 'SHARE UPDATE EXCLUSIVE', hazards: measured })];
+      // After the main transaction, which may have dropped it already with its column (IF EXISTS), and has
+      // dropped the foreign keys that needed it and moved it with its table.
+      return [step('after', { sql: replacedPrefix(statement.sql, 'DROP INDEX ', DROPPED_CONCURRENTLY), mode: 'no-transaction', lock: 'SHARE UPDATE EXCLUSIVE', hazards: measured })];
     case 'create_reference':
       if (onProd.partitioned) return keep(`${shown} is partitioned, and Postgres adds no foreign key NOT VALID to a partitioned table`);
       return [notValid('SHARE ROW EXCLUSIVE'), validate(json.data.name)];
@@ -211,7 +213,7 @@ function replacedPrefix(sql: string, prefix: string, replacement: string): strin
 
 /** The CHECK that stands in for NOT NULL while it is validated: named after its table and column, with a
  * hash so that long or similar names stay apart, within Postgres' 63 bytes. */
-export function notNullCheckName(table: Table, column: string): string {
+function notNullCheckName(table: Table, column: string): string {
   const hash = createHash('sha256').update(JSON.stringify([table.schema, table.name, column])).digest('hex').slice(0, 10);
   let readable = `${table.name}_${column}`;
   while (Buffer.byteLength(readable) > 40) readable = [...readable].slice(0, -1).join('');

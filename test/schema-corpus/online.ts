@@ -10,7 +10,7 @@ const rows = (table: string, values: string) => `insert into ${table} select ${v
 const parent = `create table parent(id int primary key); ${rows('parent', 'g')}`;
 
 /** Each statement as `mode lock: sql`, SQL in one line, to compare a plan's shape at a glance. */
-const shape = (plan: Plan) => plan.statements.map(({ mode, lock, sql }) => `${mode} ${lock}: ${sql.replace(/\s+/g, ' ').replace(/;$/, '')}`);
+const shape = (plan: Plan) => plan.statements.map(({ mode, lock, sql }) => `${mode} ${lock}: ${sql.trim().replace(/\s+/g, ' ').replace(/;$/, '')}`);
 const expectShape = (expected: string[]) => (plan: Plan) => expect(shape(plan)).toEqual(expected);
 /** The statement of `kind` stays in the main transaction, with a locking hazard that says why it cannot run online. */
 const staysBlocking = (kind: string, why: RegExp) => (plan: Plan) => {
@@ -32,9 +32,9 @@ export const online: CorpusCase[] = [
   { name: 'online: drop index, then a column', online: always, before: `create table t(a int, b int); create index t_a on t(a); create index t_b on t(b); ${rows('t', 'g, g')}`,
     after: 'create table t(a int)', expect: 'converges',
     expectPlan: expectShape([
-      'no-transaction SHARE UPDATE EXCLUSIVE: DROP INDEX CONCURRENTLY "t_a"',
-      'no-transaction SHARE UPDATE EXCLUSIVE: DROP INDEX CONCURRENTLY "t_b"',
       'main ACCESS EXCLUSIVE: ALTER TABLE "t" DROP COLUMN "b"',
+      'no-transaction SHARE UPDATE EXCLUSIVE: DROP INDEX CONCURRENTLY IF EXISTS "t_a"',
+      'no-transaction SHARE UPDATE EXCLUSIVE: DROP INDEX CONCURRENTLY IF EXISTS "t_b"', // gone with its column already
     ]) },
   { name: 'online: add foreign key', online: always, before: `${parent} create table c(p int); ${rows('c', 'g')}`,
     after: `${parent} create table c(p int references parent(id))`, expect: 'converges',
@@ -84,6 +84,13 @@ export const online: CorpusCase[] = [
     before: `create table p(code text); ${rows('p', 'g::text')} create table c(code text)`,
     after: 'create table p(code text unique); create table c(code text references p(code))', expect: 'converges',
     expectPlan: staysBlocking('create_unique_constraint', /cannot run online: a foreign key added by this plan references public\.p, and needs its unique constraint within the main transaction/) },
+  { name: 'online: index dropped from a table the plan moves to another schema', online: always, renames: ['public.t=app.t'],
+    before: `create schema app; create table t(a int); create index t_a on t(a); ${rows('t', 'g')}`, after: 'create schema app; create table app.t(a int)', expect: 'converges',
+    expectPlan: expectShape(['main ACCESS EXCLUSIVE: ALTER TABLE "public"."t" SET SCHEMA "app"', 'no-transaction SHARE UPDATE EXCLUSIVE: DROP INDEX CONCURRENTLY IF EXISTS "app"."t_a"']) },
+  { name: 'online: unique index dropped with the foreign key that needed it', online: always,
+    before: `create table p(code text); create unique index p_code on p(code); ${rows('p', 'g::text')} create table c(code text references p(code))`,
+    after: 'create table p(code text); create table c(code text)', expect: 'converges',
+    expectPlan: expectShape(['main ACCESS EXCLUSIVE: ALTER TABLE "c" DROP CONSTRAINT "c_code_fkey"', 'no-transaction SHARE UPDATE EXCLUSIVE: DROP INDEX CONCURRENTLY IF EXISTS "p_code"']) },
   { name: 'online: a table created by the plan is created as it is', online: always, before: '',
     after: 'create table t(a int not null unique); create index t_a_idx on t(a)', expect: 'converges',
     expectPlan: (plan) => expect(plan.statements.map((statement) => statement.mode)).toEqual(plan.statements.map(() => 'main')) },
