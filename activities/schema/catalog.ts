@@ -3,8 +3,8 @@
 // It reproduces drizzle-kit's spelling of types and defaults so that the differ reads it the same way,
 // and departs from it only where drizzle-kit is wrong; each departure is marked FIX and listed in
 // test/catalog.test.ts.
-import type pg from 'pg';
 import type { Snapshot } from './drizzle.ts';
+import { Connections, type Queryable } from '../db.ts';
 import { literal } from '../quote.ts';
 
 /** Our own bookkeeping lives here, never compared or planned. */
@@ -16,15 +16,19 @@ export interface CatalogOptions {
   roles?: boolean | { include?: string[]; exclude?: string[] };
 }
 
-type Queryable = Pick<pg.ClientBase, 'query'>;
 type Row = Record<string, any>;
 
 export async function readCatalog(client: Queryable, options: CatalogOptions): Promise<Snapshot> {
   const schemas = options.schemas.filter((schema) => schema !== INTERNAL_SCHEMA);
-  // One connection, one query after the other: each is set-based, so their count does not grow with the schema.
-  const rows: Record<keyof typeof QUERIES, Row[]> = {} as any;
-  for (const [name, sql] of Object.entries(QUERIES)) rows[name as keyof typeof QUERIES] = (await client.query(sql, [schemas])).rows;
-  const roles = options.roles ? (await client.query(ROLES_QUERY)).rows : [];
+  // Each query is set-based, so their count does not grow with the schema. All are issued at once: a client
+  // runs them one after the other (inside a transaction too), Connections of several spread them.
+  const db = Connections.of(client);
+  const names = Object.keys(QUERIES) as (keyof typeof QUERIES)[];
+  const [roles, ...results] = await Promise.all([
+    options.roles ? db.query(ROLES_QUERY).then((result) => result.rows) : [],
+    ...names.map((name) => db.query(QUERIES[name], [schemas]).then((result) => result.rows)),
+  ]);
+  const rows = Object.fromEntries(names.map((name, index) => [name, results[index]!])) as Record<keyof typeof QUERIES, Row[]>;
 
   const columns = groupBy(rows.columns, 'relid');
   const constraints = groupBy(rows.constraints, 'relid');
