@@ -25,8 +25,8 @@ export async function readCatalog(client: Queryable, options: CatalogOptions): P
   const db = Connections.of(client);
   const names = Object.keys(QUERIES) as (keyof typeof QUERIES)[];
   const [roles, ...results] = await Promise.all([
-    options.roles ? db.query(ROLES_QUERY).then((result) => result.rows) : [],
-    ...names.map((name) => db.query(QUERIES[name], [schemas]).then((result) => result.rows)),
+    options.roles ? rowsAsJson(db, ROLES_QUERY, []) : [],
+    ...names.map((name) => rowsAsJson(db, QUERIES[name], [schemas])),
   ]);
   const rows = Object.fromEntries(names.map((name, index) => [name, results[index]!])) as Record<keyof typeof QUERIES, Row[]>;
 
@@ -236,6 +236,14 @@ function columnDefault(raw: string | null, dataType: string, isArray: boolean): 
 }
 
 const FK_ACTIONS: Record<string, string> = { a: 'no action', r: 'restrict', n: 'set null', c: 'cascade', d: 'set default' };
+
+/** A query's rows as one JSON array, which Postgres writes and JSON.parse reads in a fraction of the time pg
+ * takes to parse row after row. JSON spells oids as strings (they are only keys here) and bigint and numeric as
+ * numbers: the queries give those as text. */
+async function rowsAsJson(db: Queryable, sql: string, params: unknown[]): Promise<Row[]> {
+  const { rows } = await db.query(`SELECT coalesce(json_agg(q), '[]') AS rows FROM (${sql}) q`, params);
+  return rows[0].rows;
+}
 
 function groupBy(rows: Row[], key: string): Map<unknown, Row[]> {
   const groups = new Map<unknown, Row[]>();
