@@ -68,3 +68,48 @@ export async function withClient<T>(url: string, use: (client: pg.Client) => Pro
     await client.end().catch(() => {});
   }
 }
+
+/** What reads a catalog: a client, or Connections. */
+export type Queryable = Pick<pg.ClientBase, 'query'>;
+
+/** Clients that take queries as they come: each runs on an idle client, the others wait their turn here
+ * (pg deprecates queueing on a busy client). Over one client they run one after the other, as inside a
+ * transaction they must; over several, independent reads run at once. */
+export class Connections implements Queryable {
+  /** `client` as Connections: itself if it is, else its only client. */
+  static of(client: Queryable): Connections {
+    return client instanceof Connections ? client : new Connections([client]);
+  }
+
+  private readonly idle: Queryable[];
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(clients: Queryable[]) {
+    this.idle = [...clients];
+  }
+
+  query = (async (...args: unknown[]) => {
+    while (!this.idle.length) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    const client = this.idle.pop()!;
+    try {
+      return await (client.query as (...args: unknown[]) => Promise<unknown>)(...args);
+    } finally {
+      this.idle.push(client);
+      this.waiting.shift()?.();
+    }
+  }) as Queryable['query'];
+}
+
+/** `count` connections to one database, as Connections for reads outside a transaction, and the first of
+ * them alone for what needs one session (a SET, a transaction). */
+export async function withConnections<T>(url: string, count: number, use: (connections: Connections, first: pg.Client) => Promise<T>): Promise<T> {
+  const opened = await Promise.allSettled(Array.from({ length: count }, () => connect(url)));
+  const clients = opened.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  try {
+    const failed = opened.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
+    return await use(new Connections(clients), clients[0]!);
+  } finally {
+    await Promise.all(clients.map((client) => client.end().catch(() => {})));
+  }
+}

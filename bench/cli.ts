@@ -23,19 +23,22 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const migraVenv = path.join(root, '.tools', 'migra');
 const run = promisify(execFile);
 
-/** Runs a command to its end and reports its wall time and peak memory (the children's maxrss, read by
- * Python's wait, so that no `time` binary is needed); its output goes to `outputFile`. */
+/** Runs a command to its end and reports its wall time, its CPU time (user + system: on a shared machine the
+ * wall time also counts waiting for the CPU) and peak memory (the children's rusage, read by Python's wait, so
+ * that no `time` binary is needed); its output goes to `outputFile`. */
 const MEASURE = `
 import json, resource, subprocess, sys, time
 started = time.perf_counter()
 with open(sys.argv[1], 'wb') as output:
     code = subprocess.run(sys.argv[2:], stdout=output, stderr=subprocess.STDOUT).returncode
 ms = (time.perf_counter() - started) * 1000
-print(json.dumps({'ms': ms, 'peakMb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 'code': code}))
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({'ms': ms, 'cpuMs': (usage.ru_utime + usage.ru_stime) * 1000, 'peakMb': usage.ru_maxrss / 1024, 'code': code}))
 `;
 
 interface Measurement {
   ms: number;
+  cpuMs: number;
   peakMb: number;
 }
 
@@ -85,10 +88,10 @@ async function measure(contender: Contender, urls: { prod: string; dev: string }
   try {
     const outputFile = path.join(scratch, 'output');
     const { stdout } = await run('python3', ['-c', MEASURE, outputFile, ...contender.command(urls, scratch)], { cwd: root });
-    const { ms, peakMb, code } = JSON.parse(stdout) as Measurement & { code: number };
+    const { ms, cpuMs, peakMb, code } = JSON.parse(stdout) as Measurement & { code: number };
     const problem = contender.check(code, readFileSync(outputFile, 'utf8'), scratch);
     if (problem) throw new Error(`${contender.name} failed: ${problem.slice(0, 2000)}`);
-    return { ms, peakMb };
+    return { ms, cpuMs, peakMb };
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
@@ -119,7 +122,7 @@ function option(name: string, fallback: string): string {
   return index >= 0 ? process.argv[index + 1]! : fallback;
 }
 
-const cell = ({ ms, peakMb }: Measurement) => `${(ms / 1000).toFixed(2)} s, ${Math.round(peakMb)} MB`;
+const cell = ({ ms, cpuMs, peakMb }: Measurement) => `${(ms / 1000).toFixed(2)} s (CPU ${(cpuMs / 1000).toFixed(2)} s), ${Math.round(peakMb)} MB`;
 const ratio = (other: Measurement, of: Measurement) => `${(other.ms / of.ms).toFixed(1)}×`;
 
 async function main() {

@@ -1,8 +1,9 @@
 // The `pgpromote` command runs as JavaScript that the setup step compiles once (esbuild, one bundle of the
-// project's own modules; npm packages stay in node_modules), not compiled by tsx at every run. Plain JS:
+// project's own modules; npm packages stay in node_modules), not compiled by tsx at every run. drizzle-kit's
+// internals are prebuilt beside it with a V8 code cache (activities/schema/drizzle.ts). Plain JS:
 // bin/pgpromote.mjs checks the build with it before loading anything else.
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import path from 'node:path';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
@@ -33,14 +34,15 @@ export function cliBuildProblem() {
 }
 
 /** Compiles client/cli.ts into dist/cli/. Each dynamic import() becomes a chunk of its own, loaded only by
- * the command that needs it; keepNames keeps function names (the workflow's type is `promote.name`). */
+ * the command that needs it; keepNames keeps function names (the workflow's type is `promote.name`).
+ * drizzle.ts is an entry too: the build runs its prebuildDrizzle. */
 export async function buildCli() {
   const { build } = await import('esbuild');
   rmSync(outdir, { recursive: true, force: true });
   mkdirSync(outdir, { recursive: true });
   const { metafile } = await build({
     absWorkingDir: root,
-    entryPoints: ['client/cli.ts'],
+    entryPoints: { cli: 'client/cli.ts', drizzle: 'activities/schema/drizzle.ts' },
     outdir,
     bundle: true,
     splitting: true,
@@ -52,5 +54,7 @@ export async function buildCli() {
     metafile: true,
     logLevel: 'warning',
   });
-  writeFileSync(SOURCES, JSON.stringify(Object.keys(metafile.inputs)));
+  const { prebuildDrizzle } = await import(pathToFileURL(path.join(outdir, 'drizzle.js')).href);
+  const drizzleInputs = (await prebuildDrizzle(outdir)).map((input) => path.relative(root, input));
+  writeFileSync(SOURCES, JSON.stringify([...Object.keys(metafile.inputs), ...drizzleInputs]));
 }

@@ -3,7 +3,7 @@
 // constraints drizzle cannot express, per-table and per-column settings, comments and grants, and
 // objects we can only compare (operators, collations, ...). Names are raw in keys and quoted in
 // `target`, the SQL that names the object.
-import type pg from 'pg';
+import { Connections, type Queryable } from '../db.ts';
 
 export type ObjectKind =
   | 'extension' | 'function' | 'domain' | 'composite' | 'view' | 'matview' | 'index' | 'trigger'
@@ -366,21 +366,23 @@ where d.classid = 'pg_class'::regclass and d.refclassid = 'pg_class'::regclass a
     and pg_get_expr(ad.adbin, ad.adrelid) = format('nextval(%L::regclass)', sc.oid::regclass)))
 order by 1, 2`;
 
-export async function readExtras(client: pg.ClientBase, schemas: string[]): Promise<Extras> {
-  const rows = async <T>(sql: string, params: unknown[] = [schemas]) => (await client.query(sql, params)).rows as T[];
-  const [objects, dependencies, settings, comments, grants, specialTables, implicitNames, clonedConstraints, roles] = [
-    await rows<CatalogObject>(OBJECT_ROWS),
-    await rows<{ dependent: string; referenced: string; column_level: boolean }>(DEPENDENCY_ROWS),
-    await rows<Setting>(SETTING_ROWS),
-    await rows<Comment>(COMMENT_ROWS),
-    await rows<Grant>(GRANT_ROWS),
-    await rows<SpecialTable>(SPECIAL_TABLE_ROWS),
-    await rows<ImplicitName>(IMPLICIT_NAME_ROWS),
+export async function readExtras(client: Queryable, schemas: string[]): Promise<Extras> {
+  // Issued at once: a client runs them one after the other, Connections of several spread them.
+  const db = Connections.of(client);
+  const rows = async <T>(sql: string, params: unknown[] = [schemas]) => (await db.query(sql, params)).rows as T[];
+  const [objects, dependencies, settings, comments, grants, specialTables, implicitNames, clonedConstraints, roles] = await Promise.all([
+    rows<CatalogObject>(OBJECT_ROWS),
+    rows<{ dependent: string; referenced: string; column_level: boolean }>(DEPENDENCY_ROWS),
+    rows<Setting>(SETTING_ROWS),
+    rows<Comment>(COMMENT_ROWS),
+    rows<Grant>(GRANT_ROWS),
+    rows<SpecialTable>(SPECIAL_TABLE_ROWS),
+    rows<ImplicitName>(IMPLICIT_NAME_ROWS),
     // Postgres' own copies of a constraint on partitions and children, which drizzle-kit takes for the user's.
-    await rows<{ table: string; name: string }>(`select n.nspname || '.' || c.relname as table, co.conname as name from pg_constraint co
+    rows<{ table: string; name: string }>(`select n.nspname || '.' || c.relname as table, co.conname as name from pg_constraint co
       join pg_class c on c.oid = co.conrelid join pg_namespace n on n.oid = c.relnamespace where co.conparentid <> 0 and n.nspname = any($1)`),
-    await rows<{ rolname: string }>('select rolname from pg_roles order by 1', []),
-  ];
+    rows<{ rolname: string }>('select rolname from pg_roles order by 1', []),
+  ]);
   const constraintsOutsideDrizzle: Record<string, string[]> = {};
   for (const { table, name } of clonedConstraints) (constraintsOutsideDrizzle[table] ??= []).push(name);
   for (const object of objects) {

@@ -1,5 +1,5 @@
 // Live-database introspection into a canonical snapshot.
-import type pg from 'pg';
+import type { Queryable } from '../db.ts';
 import type { Snapshot } from './drizzle.ts';
 import { INTERNAL_SCHEMA, readCatalog } from './catalog.ts';
 import { canonicalize } from './snapshot.ts';
@@ -12,6 +12,6 @@ export interface IntrospectOptions {
   schemas?: string[];
 }
 
-export async function introspect(client: pg.ClientBase, options: IntrospectOptions = {}): Promise<Snapshot> {
+export async function introspect(client: Queryable, options: IntrospectOptions = {}): Promise<Snapshot> {
   return canonicalize(await readCatalog(client, { schemas: await schemasToRead(client, options.schemas) }));
 }

@@ -4,7 +4,7 @@
 // drizzle's statements go those for everything its snapshot does not model (extras.ts).
 import type pg from 'pg';
 import { drizzle, type Snapshot } from './drizzle.ts';
-import { withClient } from '../db.ts';
+import { Connections, withConnections, type Queryable } from '../db.ts';
 import { introspect, type IntrospectOptions } from './introspect.ts';
 import { resolveSchemas, schemasToRead, type SchemaSelection } from './scope.ts';
 import { PlanInputError } from './errors.ts';
@@ -103,9 +103,11 @@ export type TimeoutOptions = Pick<PlanOptions, 'lockTimeoutMs' | 'statementTimeo
 
 /** A database's schema as pgpromote compares it: drizzle's snapshot and what it does not model. Pass
  * the plan's `schemas` to read what the plan compared. */
-export async function readSchema(client: pg.ClientBase, options: IntrospectOptions = {}) {
+export async function readSchema(client: Queryable, options: IntrospectOptions = {}) {
   const schemas = await schemasToRead(client, options.schemas);
-  return { snapshot: await introspect(client, { schemas }), extras: await readExtras(client, schemas) };
+  const db = Connections.of(client); // one queue for both readers: a client runs one query at a time
+  const [snapshot, extras] = await Promise.all([introspect(db, { schemas }), readExtras(db, schemas)]);
+  return { snapshot, extras };
 }
 
 export type Schema = Awaited<ReturnType<typeof readSchema>>;
@@ -116,15 +118,24 @@ export function schemaFingerprint({ snapshot, extras }: Schema): string {
   return sha256(fingerprint(snapshot) + JSON.stringify(canonicalize(compared)));
 }
 
+/** Connections per database a plan by URL reads the catalogs with: their ~20 queries then run a few at once. */
+const READ_CONNECTIONS = 3;
+
 /** Plans prod → dev given their connection URLs. */
 export function planUrls(prodUrl: string, devUrl: string, options: PlanOptions = {}): Promise<Plan> {
-  return withClient(prodUrl, (prod) => withClient(devUrl, (dev) => planPromotion(prod, dev, options)));
+  return withConnections(prodUrl, READ_CONNECTIONS, (prodReader, prod) => withConnections(devUrl, READ_CONNECTIONS, (devReader, dev) =>
+    planPromotion(prod, dev, options, { prod: prodReader, dev: devReader })));
 }
 
-/** Plans prod → dev on live databases. */
-export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, options: PlanOptions = {}): Promise<Plan> {
-  const schemas = await resolveSchemas(prod, dev, options);
-  const [from, to] = await Promise.all([readSchema(prod, { schemas }), readSchema(dev, { schemas })]);
+/** Plans prod → dev on live databases. The catalogs are read through `readers` when given (sets of
+ * connections, withConnections), else through the clients themselves (a trial reads inside its transaction). */
+export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, options: PlanOptions = {}, readers: { prod: Queryable; dev: Queryable } = { prod, dev }): Promise<Plan> {
+  const schemas = await resolveSchemas(readers.prod, readers.dev, options);
+  const [[from, to]] = await Promise.all([
+    Promise.all([readSchema(readers.prod, { schemas }), readSchema(readers.dev, { schemas })]),
+    // drizzle-kit's bundle takes a while to load: load it once the queries are sent, while Postgres answers them.
+    new Promise(setImmediate).then(drizzle),
+  ]);
   const both = [from.extras, to.extras];
   const { plan, statementsJson } = await diffSnapshots(...withoutUnchangedTables(drizzleView(from.snapshot, both), drizzleView(to.snapshot, both)), options);
   const namedPrimaryKeys = new Set(Object.values(to.snapshot.tables)

@@ -2,7 +2,7 @@
 // is created, one only prod has is dropped), never the system ones, those an extension owns, or
 // pgpromote's own. Resolved once per plan; the plan records the list, and its trial and apply read
 // through exactly that list.
-import type pg from 'pg';
+import type { Queryable } from '../db.ts';
 import { INTERNAL_SCHEMA } from './catalog.ts';
 import { PlanInputError } from './errors.ts';
 
@@ -24,7 +24,7 @@ const SCHEMAS = `SELECT n.nspname AS name,
 
 type Schemas = Map<string, string | null>;
 
-async function schemasOf(client: pg.ClientBase): Promise<Schemas> {
+async function schemasOf(client: Queryable): Promise<Schemas> {
   const { rows } = await client.query<{ name: string; excluded: string | null }>(SCHEMAS, [INTERNAL_SCHEMA]);
   return new Map(rows.map((row) => [row.name, row.excluded]));
 }
@@ -41,7 +41,7 @@ function refuseReserved(names: string[]) {
 }
 
 /** The schemas to read one database with: those given, or its own user schemas (callers that have a plan pass its list). */
-export async function schemasToRead(client: pg.ClientBase, schemas?: string[]): Promise<string[]> {
+export async function schemasToRead(client: Queryable, schemas?: string[]): Promise<string[]> {
   if (schemas) {
     refuseReserved(schemas);
     return sorted(schemas);
@@ -50,8 +50,8 @@ export async function schemasToRead(client: pg.ClientBase, schemas?: string[]): 
 }
 
 /** The schemas a plan from prod to dev compares, sorted: one list for both databases. */
-export async function resolveSchemas(prod: pg.ClientBase, dev: pg.ClientBase, selection: SchemaSelection = {}): Promise<string[]> {
-  const sides = [await schemasOf(prod), await schemasOf(dev)];
+export async function resolveSchemas(prod: Queryable, dev: Queryable, selection: SchemaSelection = {}): Promise<string[]> {
+  const sides = await Promise.all([schemasOf(prod), schemasOf(dev)]);
   const { schemas, excludeSchemas = [] } = selection;
   for (const name of excludeSchemas) {
     if (!sides.some((side) => side.has(name))) {

@@ -30,9 +30,11 @@ export function canonicalize<T>(value: T, keepOrder = false): T {
     if (children[index] === undefined || children[index] !== child || (!keepOrder && index > 0 && keys[index - 1]! > key)) same = false;
   }
   if (same) return value;
-  const order = keys.map((key, index) => [key, children[index]] as const).filter(([, child]) => child !== undefined);
-  if (!keepOrder) order.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return Object.fromEntries(order) as T;
+  const order = keys.map((_, index) => index);
+  if (!keepOrder) order.sort((a, b) => (keys[a]! < keys[b]! ? -1 : 1)); // keys are distinct
+  const copy: Record<string, unknown> = {};
+  for (const index of order) if (children[index] !== undefined) copy[keys[index]!] = children[index];
+  return copy as T;
 }
 
 export function sha256(text: string): string {
