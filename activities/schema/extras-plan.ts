@@ -31,6 +31,8 @@ export interface DrizzleEffects {
   previousName: Map<string, string>;
   /** Tables whose primary key drizzle creates under its own name (composite keys). */
   namedPrimaryKeys: Set<string>;
+  /** Tables where drizzle adds a primary key without a name (on one column): Postgres names it. */
+  unnamedPrimaryKeys: Set<string>;
 }
 
 const PLANNABLE = new Set(['extension', 'function', 'domain', 'composite', 'sequence', 'view', 'matview', 'index', 'trigger', 'constraint', 'policy', 'rule', 'statistics']);
@@ -48,6 +50,7 @@ export function drizzleEffects(statements: any[], namedPrimaryKeys: Set<string>)
   const touchedTables = new Set<string>();
   const created = new Set<string>();
   const previousName = new Map<string, string>();
+  const unnamedPrimaryKeys = new Set<string>();
   const dotted = (schema: string | undefined, name: string) => `${schema || 'public'}.${name}`;
   for (const statement of statements) {
     // Renames come first in drizzle's statements: later ones name tables as dev does, prod's dependencies as prod does.
@@ -74,6 +77,10 @@ export function drizzleEffects(statements: any[], namedPrimaryKeys: Set<string>)
         break;
       case 'alter_table_add_column':
         created.add(`column ${dotted(statement.schema, statement.tableName)}.${statement.column.name}`);
+        if (statement.column.primaryKey) unnamedPrimaryKeys.add(`table ${dotted(statement.schema, statement.tableName)}`);
+        break;
+      case 'alter_table_alter_column_set_pk':
+        unnamedPrimaryKeys.add(`table ${dotted(statement.schema, statement.tableName)}`);
         break;
       case 'create_type_enum':
       case 'alter_type_drop_value':
@@ -84,7 +91,7 @@ export function drizzleEffects(statements: any[], namedPrimaryKeys: Set<string>)
         break;
     }
   }
-  return { touchedTables, created, previousName, namedPrimaryKeys };
+  return { touchedTables, created, previousName, namedPrimaryKeys, unnamedPrimaryKeys };
 }
 
 /** Prod's key for a dev table or column, through drizzle's renames. */
@@ -389,10 +396,13 @@ function planObjects(prod: Extras, dev: Extras, effects: DrizzleEffects, touched
 function renameImplicitNames(prod: Extras, dev: Extras, effects: DrizzleEffects, out: Output) {
   const prodNames = byKey(prod.implicitNames, (name) => `${name.kind} ${name.owner}`);
   for (const name of dev.implicitNames) {
+    // drizzle-kit drops and adds a primary key it names itself under dev's name: nothing left to rename.
+    if (name.kind === 'primary key' && effects.namedPrimaryKeys.has(name.owner)) continue;
     const owner = previousKey(name.owner, effects.previousName);
     const [schema, table] = name.owner.replace(/^\w+ /, '').split('.') as [string, string];
-    const current = prodNames.get(`${name.kind} ${owner}`)?.name
-      ?? (name.kind === 'primary key' && !effects.namedPrimaryKeys.has(name.owner) ? defaultPrimaryKeyName(table) : undefined);
+    const isPrimaryKey = name.kind === 'primary key';
+    const current = isPrimaryKey && effects.unnamedPrimaryKeys.has(name.owner) ? defaultPrimaryKeyName(table)
+      : prodNames.get(`${name.kind} ${owner}`)?.name ?? (isPrimaryKey ? defaultPrimaryKeyName(table) : undefined);
     if (current === undefined || current === name.name) continue;
     out.emit(out.after, 'rename', name.owner, [name.kind === 'primary key'
       ? `ALTER TABLE ${qualified(schema, table)} RENAME CONSTRAINT ${ident(current)} TO ${ident(name.name)}`
