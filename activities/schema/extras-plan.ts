@@ -234,6 +234,7 @@ type SettingSql = { set: (setting: Setting, prod?: Setting) => string[]; reset: 
 const STORAGE: Record<string, string> = { p: 'PLAIN', e: 'EXTERNAL', m: 'MAIN', x: 'EXTENDED' };
 const SETTINGS: Record<Setting['kind'], SettingSql> = {
   unlogged: { set: (s) => [`ALTER TABLE ${s.target} SET UNLOGGED`], reset: (s) => [`ALTER TABLE ${s.target} SET LOGGED`] },
+  'row-security': { set: (s) => [`ALTER TABLE ${s.target} ENABLE ROW LEVEL SECURITY`], reset: (s) => [`ALTER TABLE ${s.target} DISABLE ROW LEVEL SECURITY`] },
   'force-rls': { set: (s) => [`ALTER TABLE ${s.target} FORCE ROW LEVEL SECURITY`], reset: (s) => [`ALTER TABLE ${s.target} NO FORCE ROW LEVEL SECURITY`] },
   reloptions: {
     set: (s, prod) => {

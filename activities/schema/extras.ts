@@ -24,7 +24,7 @@ export interface CatalogObject {
 
 /** A per-object property that is set with ALTER rather than created: collation, UNLOGGED, ... */
 export interface Setting {
-  kind: 'unlogged' | 'force-rls' | 'reloptions' | 'collation' | 'storage' | 'compression' | 'statistics-target' | 'replica-identity' | 'sequence-owner';
+  kind: 'unlogged' | 'row-security' | 'force-rls' | 'reloptions' | 'collation' | 'storage' | 'compression' | 'statistics-target' | 'replica-identity' | 'sequence-owner';
   key: string;
   /** The table, column or sequence it belongs to (a key of the same form as objects'). */
   object: string;
@@ -218,6 +218,9 @@ col as (select a.*, r.key as table_key, format('%s ALTER COLUMN %I', r.target, a
         from pg_attribute a join rel r on r.oid = a.attrelid and r.relkind in ('r', 'p') join pg_type t on t.oid = a.atttypid
         where a.attnum > 0 and not a.attisdropped and a.attinhcount = 0)
 select 'unlogged' as kind, key, key as object, key as "table", target, to_jsonb(true) as value from rel where relkind in ('r', 'p') and relpersistence = 'u'
+-- drizzle-kit sees row level security of plain tables only: partitioned tables, partitions and inheritance are ours.
+union all select 'row-security', key, key, key, target, to_jsonb(true) from rel where relkind in ('r', 'p') and relrowsecurity
+  and (relkind = 'p' or relispartition or exists (select from pg_inherits i where i.inhrelid = rel.oid or i.inhparent = rel.oid))
 union all select 'force-rls', key, key, key, target, to_jsonb(true) from rel where relkind in ('r', 'p') and relforcerowsecurity
 union all select 'reloptions', key, key, key, target, to_jsonb(reloptions) from rel where relkind in ('r', 'p') and reloptions is not null
 union all select 'replica-identity', key, key, key, target, to_jsonb(case relreplident when 'f' then 'FULL' when 'n' then 'NOTHING'

@@ -103,8 +103,15 @@ const partitions: CorpusCase[] = [
     after: `${partitioned} create table p2 partition of p for values from ('2021-01-01') to ('2022-01-01')`, expect: { refuses: /partition/ } },
   { name: 'partition detached', before: `${partitioned} create table p2 partition of p for values from ('2021-01-01') to ('2022-01-01')`,
     after: `${partitioned} create table p2(id int not null, at date not null)`, expect: { refuses: /partition/ } },
+  { name: 'row level security on a partitioned parent', before: partitioned, after: `${partitioned} alter table p enable row level security`, expect: 'converges' },
+  { name: 'row level security on a partition', before: partitioned, after: `${partitioned} alter table p1 enable row level security`, expect: 'converges' },
   { name: 'policy on a partitioned parent', before: `${partitioned} alter table p enable row level security`,
     after: `${partitioned} alter table p enable row level security; create policy mine on p using (id > 0)`, expect: 'converges' },
+  { name: 'row level security removed from a partitioned parent', before: `${partitioned} alter table p enable row level security`, after: partitioned, expect: 'converges' },
+  { name: 'forced row level security on a partition', before: partitioned,
+    after: `${partitioned} alter table p1 enable row level security; alter table p1 force row level security`, expect: 'converges' },
+  { name: 'row level security on an inheritance child', before: 'create table a(id int); create table b() inherits (a)',
+    after: 'create table a(id int); create table b() inherits (a); alter table b enable row level security', expect: 'converges' },
 ];
 
 const extensions: CorpusCase[] = [
