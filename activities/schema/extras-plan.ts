@@ -360,6 +360,17 @@ function planObjects(prod: Extras, dev: Extras, effects: DrizzleEffects, touched
     }
   }
 
+  // Columns, their defaults and indexes are drizzle-kit's: a function or domain they use cannot be dropped to be created again.
+  for (const key of drops) {
+    const { kind } = prodObjects.get(key)!;
+    if (!['function', 'domain'].includes(kind) || !creates.has(key)) continue;
+    for (const { key: table } of prodDependencies.usedBy.get(key) ?? []) {
+      if (!table.startsWith('table ')) continue;
+      out.refusals.push({ kind, object: key, reason: `${key} must be dropped and created again to change, but a column, column default or index of ${table} uses it; `
+        + 'change that use on prod first (or keep what the function returns and its parameters\' names), then plan again' });
+    }
+  }
+
   // drizzle-kit removes enum values by dropping and recreating the type: only its columns follow.
   for (const key of effects.created) {
     if (prodObjects.get(key)?.kind !== 'enum') continue;
@@ -381,7 +392,7 @@ function planObjects(prod: Extras, dev: Extras, effects: DrizzleEffects, touched
     out.emit(out.before, 'set', '', ['SET check_function_bodies = off']);
   }
   for (const key of dropOrder.filter((key) => !dropLate(key))) out.emit(out.before, `drop_${prodObjects.get(key)!.kind}`, key, [dropSql(prodObjects.get(key)!)]);
-  for (const [key, sqls] of alters) out.emit(out.before, `alter_${devObjects.get(key)!.kind}`, key, sqls);
+  for (const [key, sqls] of alters) if (!drops.has(key)) out.emit(out.before, `alter_${devObjects.get(key)!.kind}`, key, sqls);
   for (const key of createOrder.filter((key) => !createLate(key))) out.create(out.before, devObjects.get(key)!);
   for (const key of creates) {
     const missing = (devObjects.get(key)!.details.roles ?? []).filter((role: string) => !prod.roles.includes(role));

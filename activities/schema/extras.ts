@@ -191,6 +191,10 @@ aliases as (
   select classid, objid, key from objects
   union all select 'pg_rewrite'::regclass, r.oid, o.key from objects o join pg_rewrite r on r.ev_class = o.objid and r.rulename = '_RETURN'
     where o.kind in ('view', 'matview')
+  -- What a table's column defaults, generated columns and indexes use, the table uses; a domain's constraints, the domain.
+  union all select 'pg_attrdef'::regclass, ad.oid, o.key from objects o join pg_attrdef ad on ad.adrelid = o.objid where o.kind = 'table'
+  union all select 'pg_class'::regclass, i.indexrelid, o.key from objects o join pg_index i on i.indrelid = o.objid where o.kind = 'table'
+  union all select 'pg_constraint'::regclass, co.oid, o.key from objects o join pg_constraint co on co.contypid = o.objid where o.kind = 'domain'
   union all select 'pg_type'::regclass, c.reltype, o.key from objects o join pg_class c on c.oid = o.objid where o.kind in ('table', 'view', 'matview')
   union all select 'pg_class'::regclass, t.typrelid, o.key from objects o join pg_type t on t.oid = o.objid where o.kind = 'composite'
   union all select 'pg_type'::regclass, t.oid, o.key from objects o join pg_type t on t.typelem = o.objid and t.typcategory = 'A'

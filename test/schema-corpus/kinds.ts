@@ -77,6 +77,8 @@ const sequenceOwnership: CorpusCase[] = [
 ];
 
 const functionDependencies: CorpusCase[] = [
+  { name: 'function used by a default changes its return type', before: 'create function f() returns int language sql as $$select 1$$; create table t(n bigint default f())',
+    after: 'create function f() returns bigint language sql as $$select 2::bigint$$; create table t(n bigint default f())', expect: { refuses: /column, column default or index of table public\.t uses it/ } },
   { name: 'function used by a check changes its return type', before: 'create function ok(n int) returns bool language sql immutable as $$select n > 0$$; create table t(n int check (ok(n)))',
     after: 'create function ok(n int) returns int language sql immutable as $$select n$$; create table t(n int check (ok(n) > 0))', expect: 'converges' },
   { name: 'function used by a view changes its return type', before: 'create function f() returns int language sql as $$select 1$$; create view v as select f() as x',
@@ -91,6 +93,13 @@ const functionDependencies: CorpusCase[] = [
     after: 'create table t(n int)', expect: 'converges' },
   { name: 'function argument type changes under a default', before: 'create function f(x int) returns int language sql as $$select x$$; create table t(n int default f(1))',
     after: 'create function f(x bigint) returns int language sql as $$select x::int$$; create table t(n int default f(1))', expect: 'converges' },
+  { name: 'function used by an index expression changes its return type', before: 'create function f(x int) returns int language sql immutable as $$select x$$; create table t(n int); create index t_f on t(f(n))',
+    after: 'create function f(x int) returns bigint language sql immutable as $$select x::bigint$$; create table t(n int); create index t_f on t(f(n))',
+    expect: { refuses: /index of table public\.t uses it/ } },
+  { name: 'function used by a domain check changes its return type', before: 'create function ok(x int) returns bool language sql immutable as $$select x > 0$$; create domain pos as int check (ok(value))',
+    after: 'create function ok(x int) returns int language sql immutable as $$select x$$; create domain pos as int check (ok(value) > 0)', expect: 'converges' },
+  { name: 'function used by a policy changes its return type', before: 'create function mine() returns bool language sql stable as $$select true$$; create table t(id int); alter table t enable row level security; create policy p on t using (mine())',
+    after: 'create function mine() returns int language sql stable as $$select 1$$; create table t(id int); alter table t enable row level security; create policy p on t using (mine() = 1)', expect: 'converges' },
 ];
 
 const partitioned = 'create table p(id int not null, at date not null) partition by range (at); create table p1 partition of p for values from (\'2020-01-01\') to (\'2021-01-01\');';
