@@ -1,7 +1,8 @@
 // Repairs of the order and completeness of drizzle-kit's column statements. Identity changes need two:
 // it leaves out the NOT NULL changes of every column of a table where a column gains or loses identity
 // (its filter matches the table, not the column), and it sets a column's new default before it drops the
-// identity that forbids one.
+// identity that forbids one. And it adds a table's new columns before it drops the old ones, so a new
+// primary key column meets the old primary key.
 import type { Snapshot } from './drizzle.ts';
 import { ident, qualified } from '../quote.ts';
 
@@ -41,6 +42,18 @@ export function repairIdentityChanges(statements: DrizzleStatement[], from: Snap
     repaired.push(statement);
   }
   return [...repaired, ...setNotNull, ...dropNotNull];
+}
+
+/** Each table's dropped columns before its added ones: a dropped column takes its constraints with it. */
+export function dropColumnsFirst(statements: DrizzleStatement[]): DrizzleStatement[] {
+  const ordered: DrizzleStatement[] = [];
+  for (const statement of statements) {
+    const firstAdd = statement.kind === 'alter_table_drop_column'
+      ? ordered.findIndex(({ kind, json }) => kind === 'alter_table_add_column' && tableKey(json) === tableKey(statement.json))
+      : -1;
+    ordered.splice(firstAdd < 0 ? ordered.length : firstAdd, 0, statement);
+  }
+  return ordered;
 }
 
 /** Takes out of `pending` the statements on `statement`'s table. */

@@ -15,7 +15,7 @@ import { drizzleEffects, planExtras } from './extras-plan.ts';
 import { nameCodec, type NameCodec } from './drizzle-names.ts';
 import { loadParser, parseStatements, statementKindError } from './statement-kinds.ts';
 import { ident, qualified } from '../quote.ts';
-import { repairIdentityChanges } from './differ-repairs.ts';
+import { dropColumnsFirst, repairIdentityChanges } from './differ-repairs.ts';
 import { DROP, answerProblem, matchDrop, matchRename, parseRename, type Answers, type Question, type QuestionKind } from './questions.ts';
 
 export type { Hazard, Answers, Question };
@@ -124,7 +124,7 @@ export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, opt
     .map((table) => `table ${table.schema || 'public'}.${table.name}`));
   const extras = planExtras(from.extras, to.extras, drizzleEffects(statementsJson.flat(), namedPrimaryKeys));
   const differ = plan.statements.map(({ sql, kind }, index) => ({ sql: droppedPrimaryKeySql(kind, statementsJson[index]![0], from.extras) ?? sql, kind, json: statementsJson[index]![0] }));
-  const drizzled = repairIdentityChanges(differ, from.snapshot, to.snapshot);
+  const drizzled = dropColumnsFirst(repairIdentityChanges(differ, from.snapshot, to.snapshot));
   const empty = drizzled.filter(({ sql }) => !sql.replace(/\/\*[\s\S]*?\*\/|--.*$/gm, '').trim());
   const drizzledIn = (wanted: ReturnType<typeof phase>) => drizzled.filter(({ kind }) => phase(kind) === wanted);
   const ordered: HazardSource[] = [

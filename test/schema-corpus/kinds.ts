@@ -166,6 +166,15 @@ const everyColumn: CorpusCase[] = [
   { name: 'every column changes type at once', before: 'create table t(a int, b varchar(3))', after: 'create table t(a bigint, b text)', expect: 'converges' },
   { name: 'the only column is replaced', before: 'create table t(a int)', after: 'create table t(b int)', answers: { 'column:public.t.a': 'drop' }, expect: 'converges' },
   { name: 'every column renamed', before: 'create table t(a int, b int)', after: 'create table t(c int, d int)', renames: ['t.a=t.c', 't.b=t.d'], expect: 'converges' },
+  { name: 'every column renamed and retyped', before: 'create table t(a int, b varchar(3))', after: 'create table t(c bigint, d text)',
+    renames: ['t.a=t.c', 't.b=t.d'], expect: 'converges' },
+  { name: 'every column of a table with a primary key and a view replaced', before: 'create table t(a int primary key, b text); create view v as select a from t',
+    after: 'create table t(c int primary key, d text); create view v as select c from t',
+    answers: { 'column:public.t.a': 'drop', 'column:public.t.b': 'drop' }, expect: 'converges' },
+  { name: 'every column of a renamed table replaced', before: 'create table a(x int, y int)', after: 'create table b(p text, q text)', renames: ['a=b'],
+    answers: { 'column:public.b.x': 'drop', 'column:public.b.y': 'drop' }, expect: 'converges' },
+  { name: 'every column of a table changes nullability, default and type', before: 'create table t(a int not null default 1, b text)',
+    after: "create table t(a bigint, b text not null default 'x')", expect: 'converges' },
 ];
 
 export const kinds: CorpusCase[] = [
