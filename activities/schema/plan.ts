@@ -16,6 +16,7 @@ import { nameCodec, type NameCodec } from './drizzle-names.ts';
 import { loadParser, parseStatements, statementKindError } from './statement-kinds.ts';
 import { ident, qualified } from '../quote.ts';
 import { dropColumnsFirst, repairIdentityChanges } from './differ-repairs.ts';
+import { convertTypes } from './type-changes.ts';
 import { DROP, answerProblem, matchDrop, matchRename, parseRename, type Answers, type Question, type QuestionKind } from './questions.ts';
 
 export type { Hazard, Answers, Question };
@@ -124,7 +125,7 @@ export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, opt
     .map((table) => `table ${table.schema || 'public'}.${table.name}`));
   const extras = planExtras(from.extras, to.extras, drizzleEffects(statementsJson.flat(), namedPrimaryKeys));
   const differ = plan.statements.map(({ sql, kind }, index) => ({ sql: droppedPrimaryKeySql(kind, statementsJson[index]![0], from.extras) ?? sql, kind, json: statementsJson[index]![0] }));
-  const drizzled = dropColumnsFirst(repairIdentityChanges(differ, from.snapshot, to.snapshot));
+  const { statements: drizzled, refusals: castRefusals } = await convertTypes(prod, dropColumnsFirst(repairIdentityChanges(differ, from.snapshot, to.snapshot)));
   const empty = drizzled.filter(({ sql }) => !sql.replace(/\/\*[\s\S]*?\*\/|--.*$/gm, '').trim());
   const drizzledIn = (wanted: ReturnType<typeof phase>) => drizzled.filter(({ kind }) => phase(kind) === wanted);
   const ordered: HazardSource[] = [
@@ -155,6 +156,7 @@ export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, opt
     lockBudgetMs: options.lockBudgetMs ?? DEFAULT_LOCK_BUDGET_MS,
     unsupported: [
       ...extras.refusals,
+      ...castRefusals,
       ...columnRefusals(from.snapshot, to.snapshot, statementsJson.flat()),
       ...empty.map(({ kind, json }) => ({ kind, object: drizzleObject(json), reason: `drizzle-kit gives no SQL for ${kind}; change it by hand` })),
     ],

@@ -158,6 +158,19 @@ const typeChanges: CorpusCase[] = [
     after: 'create table t(a bigint, b int, check (a < b))', expect: 'converges' },
   { name: 'type change and the check changes with it', before: 'create table t(s varchar(5) check (s <> \'\'))',
     after: 'create table t(s varchar(9) check (length(s) > 1))', expect: 'converges' },
+  { name: 'bigint becomes timestamp on an empty table', before: 'create table t(at bigint)', after: 'create table t(at timestamp)', expect: { refuses: /cannot cast/ } },
+  { name: 'bigint becomes timestamp with rows', before: 'create table t(at bigint); insert into t values (1700000000)', after: 'create table t(at timestamp)',
+    expect: { refuses: /public\.t\.at changes from bigint to timestamp, which Postgres cannot cast/ } },
+  { name: 'text becomes integer', before: "create table t(n text); insert into t values ('1')", after: 'create table t(n int)', expect: 'converges' },
+  { name: 'varchar becomes integer and its check changes', before: "create table t(s varchar(5) check (s <> '')); insert into t values ('7')",
+    after: 'create table t(s int check (s > 0))', expect: 'converges' },
+  { name: 'integer array becomes bigint array', before: 'create table t(a int[]); insert into t values (array[1])', after: 'create table t(a bigint[])', expect: 'converges' },
+  { name: 'text becomes jsonb', before: `create table t(d text); insert into t values ('{"a": 1}')`, after: 'create table t(d jsonb)', expect: 'converges' },
+  { name: 'integer becomes boolean', before: 'create table t(b int); insert into t values (1), (0)', after: 'create table t(b boolean)', expect: 'converges' },
+  { name: 'text becomes an existing enum', before: "create type mood as enum ('ok'); create table t(m text); insert into t values ('ok')",
+    after: "create type mood as enum ('ok'); create table t(m mood)", expect: 'converges' },
+  { name: 'text becomes a new enum', before: "create table t(m text); insert into t values ('ok')",
+    after: "create type mood as enum ('ok'); create table t(m mood)", expect: 'converges' },
 ];
 
 const everyColumn: CorpusCase[] = [
