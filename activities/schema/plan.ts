@@ -15,6 +15,7 @@ import { drizzleEffects, planExtras } from './extras-plan.ts';
 import { nameCodec, type NameCodec } from './drizzle-names.ts';
 import { loadParser, parseStatements, statementKindError } from './statement-kinds.ts';
 import { ident, qualified } from '../quote.ts';
+import { planSerialChanges } from './serial.ts';
 import { dropColumnsFirst, repairIdentityChanges } from './differ-repairs.ts';
 import { convertTypes } from './type-changes.ts';
 import { DROP, answerProblem, matchDrop, matchRename, parseRename, type Answers, type Question, type QuestionKind } from './questions.ts';
@@ -119,7 +120,8 @@ export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, opt
   const schemas = await resolveSchemas(prod, dev, options);
   const [from, to] = await Promise.all([readSchema(prod, { schemas }), readSchema(dev, { schemas })]);
   const both = [from.extras, to.extras];
-  const { plan, statementsJson } = await diffSnapshots(...withoutUnchangedTables(drizzleView(from.snapshot, both), drizzleView(to.snapshot, both)), options);
+  const serials = planSerialChanges(drizzleView(from.snapshot, both), drizzleView(to.snapshot, both), from.extras, to.extras);
+  const { plan, statementsJson } = await diffSnapshots(...withoutUnchangedTables(serials.from, serials.to), options);
   const namedPrimaryKeys = new Set(Object.values(to.snapshot.tables)
     .filter((table) => Object.keys(table.compositePrimaryKeys ?? {}).length)
     .map((table) => `table ${table.schema || 'public'}.${table.name}`));
@@ -131,9 +133,11 @@ export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, opt
   const ordered: HazardSource[] = [
     ...drizzledIn('enum values'),
     ...drizzledIn('first'),
+    ...serials.before,
     ...extras.before,
     ...drizzledIn('tables'),
     ...drizzledIn('foreign keys'),
+    ...serials.after,
     ...extras.after,
     ...drizzledIn('last'),
   ];
@@ -156,6 +160,7 @@ export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, opt
     lockBudgetMs: options.lockBudgetMs ?? DEFAULT_LOCK_BUDGET_MS,
     unsupported: [
       ...extras.refusals,
+      ...serials.refusals,
       ...castRefusals,
       ...columnRefusals(from.snapshot, to.snapshot, statementsJson.flat()),
       ...empty.map(({ kind, json }) => ({ kind, object: drizzleObject(json), reason: `drizzle-kit gives no SQL for ${kind}; change it by hand` })),

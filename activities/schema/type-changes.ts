@@ -10,6 +10,8 @@ import type { Refusal } from './extras-plan.ts';
 import type { DrizzleStatement } from './differ-repairs.ts';
 
 
+const SERIAL = /^(small|big)?serial$/;
+
 // Types by element (arrays convert element by element) and by base type (a domain converts as its base).
 // I/O conversion makes every type castable to a string type by assignment, and from one explicitly.
 const CASTS = `
@@ -35,6 +37,13 @@ export async function convertTypes<T extends DrizzleStatement>(prod: pg.ClientBa
     }
     const [oldType, newType] = [json.oldDataType.name, newTypeOf(json)];
     const column = `${json.schema || 'public'}.${json.tableName}.${json.columnName}`;
+    if ([oldType, newType].some((type) => SERIAL.test(type))) {
+      // serial.ts plans these for columns kept under their names; a renamed one reaches the differ as is.
+      converted.push(statement);
+      refusals.push({ kind: 'column', object: column, reason: `${column} changes from ${oldType} to ${newType} while it or its table is renamed; `
+        + 'promote the rename first, then the change to or from serial' });
+      continue;
+    }
     const { rows } = await prod.query<{ target: string; assignment: boolean; explicit: boolean }>(CASTS, [oldType, newType]).catch(() => ({ rows: [] }));
     const cast = rows[0];
     // No cast row: a type the plan creates, Postgres decides. drizzle-kit writes USING itself for enums.
