@@ -31,6 +31,8 @@ export interface DrizzleEffects {
   previousName: Map<string, string>;
   /** Tables whose primary key drizzle creates under its own name (composite keys). */
   namedPrimaryKeys: Set<string>;
+  /** Tables where drizzle adds a primary key without a name (on one column): Postgres names it. */
+  unnamedPrimaryKeys: Set<string>;
 }
 
 const PLANNABLE = new Set(['extension', 'function', 'domain', 'composite', 'sequence', 'view', 'matview', 'index', 'trigger', 'constraint', 'policy', 'rule', 'statistics']);
@@ -48,6 +50,7 @@ export function drizzleEffects(statements: any[], namedPrimaryKeys: Set<string>)
   const touchedTables = new Set<string>();
   const created = new Set<string>();
   const previousName = new Map<string, string>();
+  const unnamedPrimaryKeys = new Set<string>();
   const dotted = (schema: string | undefined, name: string) => `${schema || 'public'}.${name}`;
   for (const statement of statements) {
     // Renames come first in drizzle's statements: later ones name tables as dev does, prod's dependencies as prod does.
@@ -74,6 +77,10 @@ export function drizzleEffects(statements: any[], namedPrimaryKeys: Set<string>)
         break;
       case 'alter_table_add_column':
         created.add(`column ${dotted(statement.schema, statement.tableName)}.${statement.column.name}`);
+        if (statement.column.primaryKey) unnamedPrimaryKeys.add(`table ${dotted(statement.schema, statement.tableName)}`);
+        break;
+      case 'alter_table_alter_column_set_pk':
+        unnamedPrimaryKeys.add(`table ${dotted(statement.schema, statement.tableName)}`);
         break;
       case 'create_type_enum':
       case 'alter_type_drop_value':
@@ -84,7 +91,7 @@ export function drizzleEffects(statements: any[], namedPrimaryKeys: Set<string>)
         break;
     }
   }
-  return { touchedTables, created, previousName, namedPrimaryKeys };
+  return { touchedTables, created, previousName, namedPrimaryKeys, unnamedPrimaryKeys };
 }
 
 /** Prod's key for a dev table or column, through drizzle's renames. */
@@ -227,6 +234,7 @@ type SettingSql = { set: (setting: Setting, prod?: Setting) => string[]; reset: 
 const STORAGE: Record<string, string> = { p: 'PLAIN', e: 'EXTERNAL', m: 'MAIN', x: 'EXTENDED' };
 const SETTINGS: Record<Setting['kind'], SettingSql> = {
   unlogged: { set: (s) => [`ALTER TABLE ${s.target} SET UNLOGGED`], reset: (s) => [`ALTER TABLE ${s.target} SET LOGGED`] },
+  'row-security': { set: (s) => [`ALTER TABLE ${s.target} ENABLE ROW LEVEL SECURITY`], reset: (s) => [`ALTER TABLE ${s.target} DISABLE ROW LEVEL SECURITY`] },
   'force-rls': { set: (s) => [`ALTER TABLE ${s.target} FORCE ROW LEVEL SECURITY`], reset: (s) => [`ALTER TABLE ${s.target} NO FORCE ROW LEVEL SECURITY`] },
   reloptions: {
     set: (s, prod) => {
@@ -352,6 +360,17 @@ function planObjects(prod: Extras, dev: Extras, effects: DrizzleEffects, touched
     }
   }
 
+  // Columns, their defaults and indexes are drizzle-kit's: a function or domain they use cannot be dropped to be created again.
+  for (const key of drops) {
+    const { kind } = prodObjects.get(key)!;
+    if (!['function', 'domain'].includes(kind) || !creates.has(key)) continue;
+    for (const { key: table } of prodDependencies.usedBy.get(key) ?? []) {
+      if (!table.startsWith('table ')) continue;
+      out.refusals.push({ kind, object: key, reason: `${key} must be dropped and created again to change, but a column, column default or index of ${table} uses it; `
+        + 'change that use on prod first (or keep what the function returns and its parameters\' names), then plan again' });
+    }
+  }
+
   // drizzle-kit removes enum values by dropping and recreating the type: only its columns follow.
   for (const key of effects.created) {
     if (prodObjects.get(key)?.kind !== 'enum') continue;
@@ -373,7 +392,7 @@ function planObjects(prod: Extras, dev: Extras, effects: DrizzleEffects, touched
     out.emit(out.before, 'set', '', ['SET check_function_bodies = off']);
   }
   for (const key of dropOrder.filter((key) => !dropLate(key))) out.emit(out.before, `drop_${prodObjects.get(key)!.kind}`, key, [dropSql(prodObjects.get(key)!)]);
-  for (const [key, sqls] of alters) out.emit(out.before, `alter_${devObjects.get(key)!.kind}`, key, sqls);
+  for (const [key, sqls] of alters) if (!drops.has(key)) out.emit(out.before, `alter_${devObjects.get(key)!.kind}`, key, sqls);
   for (const key of createOrder.filter((key) => !createLate(key))) out.create(out.before, devObjects.get(key)!);
   for (const key of creates) {
     const missing = (devObjects.get(key)!.details.roles ?? []).filter((role: string) => !prod.roles.includes(role));
@@ -389,10 +408,13 @@ function planObjects(prod: Extras, dev: Extras, effects: DrizzleEffects, touched
 function renameImplicitNames(prod: Extras, dev: Extras, effects: DrizzleEffects, out: Output) {
   const prodNames = byKey(prod.implicitNames, (name) => `${name.kind} ${name.owner}`);
   for (const name of dev.implicitNames) {
+    // drizzle-kit drops and adds a primary key it names itself under dev's name: nothing left to rename.
+    if (name.kind === 'primary key' && effects.namedPrimaryKeys.has(name.owner)) continue;
     const owner = previousKey(name.owner, effects.previousName);
     const [schema, table] = name.owner.replace(/^\w+ /, '').split('.') as [string, string];
-    const current = prodNames.get(`${name.kind} ${owner}`)?.name
-      ?? (name.kind === 'primary key' && !effects.namedPrimaryKeys.has(name.owner) ? defaultPrimaryKeyName(table) : undefined);
+    const isPrimaryKey = name.kind === 'primary key';
+    const current = isPrimaryKey && effects.unnamedPrimaryKeys.has(name.owner) ? defaultPrimaryKeyName(table)
+      : prodNames.get(`${name.kind} ${owner}`)?.name ?? (isPrimaryKey ? defaultPrimaryKeyName(table) : undefined);
     if (current === undefined || current === name.name) continue;
     out.emit(out.after, 'rename', name.owner, [name.kind === 'primary key'
       ? `ALTER TABLE ${qualified(schema, table)} RENAME CONSTRAINT ${ident(current)} TO ${ident(name.name)}`

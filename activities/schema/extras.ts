@@ -24,7 +24,7 @@ export interface CatalogObject {
 
 /** A per-object property that is set with ALTER rather than created: collation, UNLOGGED, ... */
 export interface Setting {
-  kind: 'unlogged' | 'force-rls' | 'reloptions' | 'collation' | 'storage' | 'compression' | 'statistics-target' | 'replica-identity' | 'sequence-owner';
+  kind: 'unlogged' | 'row-security' | 'force-rls' | 'reloptions' | 'collation' | 'storage' | 'compression' | 'statistics-target' | 'replica-identity' | 'sequence-owner';
   key: string;
   /** The table, column or sequence it belongs to (a key of the same form as objects'). */
   object: string;
@@ -191,6 +191,10 @@ aliases as (
   select classid, objid, key from objects
   union all select 'pg_rewrite'::regclass, r.oid, o.key from objects o join pg_rewrite r on r.ev_class = o.objid and r.rulename = '_RETURN'
     where o.kind in ('view', 'matview')
+  -- What a table's column defaults, generated columns and indexes use, the table uses; a domain's constraints, the domain.
+  union all select 'pg_attrdef'::regclass, ad.oid, o.key from objects o join pg_attrdef ad on ad.adrelid = o.objid where o.kind = 'table'
+  union all select 'pg_class'::regclass, i.indexrelid, o.key from objects o join pg_index i on i.indrelid = o.objid where o.kind = 'table'
+  union all select 'pg_constraint'::regclass, co.oid, o.key from objects o join pg_constraint co on co.contypid = o.objid where o.kind = 'domain'
   union all select 'pg_type'::regclass, c.reltype, o.key from objects o join pg_class c on c.oid = o.objid where o.kind in ('table', 'view', 'matview')
   union all select 'pg_class'::regclass, t.typrelid, o.key from objects o join pg_type t on t.oid = o.objid where o.kind = 'composite'
   union all select 'pg_type'::regclass, t.oid, o.key from objects o join pg_type t on t.typelem = o.objid and t.typcategory = 'A'
@@ -218,6 +222,9 @@ col as (select a.*, r.key as table_key, format('%s ALTER COLUMN %I', r.target, a
         from pg_attribute a join rel r on r.oid = a.attrelid and r.relkind in ('r', 'p') join pg_type t on t.oid = a.atttypid
         where a.attnum > 0 and not a.attisdropped and a.attinhcount = 0)
 select 'unlogged' as kind, key, key as object, key as "table", target, to_jsonb(true) as value from rel where relkind in ('r', 'p') and relpersistence = 'u'
+-- drizzle-kit sees row level security of plain tables only: partitioned tables, partitions and inheritance are ours.
+union all select 'row-security', key, key, key, target, to_jsonb(true) from rel where relkind in ('r', 'p') and relrowsecurity
+  and (relkind = 'p' or relispartition or exists (select from pg_inherits i where i.inhrelid = rel.oid or i.inhparent = rel.oid))
 union all select 'force-rls', key, key, key, target, to_jsonb(true) from rel where relkind in ('r', 'p') and relforcerowsecurity
 union all select 'reloptions', key, key, key, target, to_jsonb(reloptions) from rel where relkind in ('r', 'p') and reloptions is not null
 union all select 'replica-identity', key, key, key, target, to_jsonb(case relreplident when 'f' then 'FULL' when 'n' then 'NOTHING'

@@ -99,7 +99,7 @@ async function widens(prod: pg.ClientBase, oldType: string, newType: string): Pr
 }
 
 /** The new type of a type change: built-in types as drizzle spells them, others (enums, domains) qualified. */
-function newTypeOf(json: any): string {
+export function newTypeOf(json: any): string {
   const { name } = json.newDataType;
   if (!json.typeSchema || json.typeSchema === 'undefined') return name;
   const [, base, brackets] = /^(.*?)((?:\[\d*\])*)$/s.exec(name)!;

@@ -16,6 +16,9 @@ import { nameCodec, type NameCodec } from './drizzle-names.ts';
 import { loadParser, parseStatements, statementKindError } from './statement-kinds.ts';
 import { ident, literal, qualified } from '../quote.ts';
 import { onlineRewrites, type OnlineOptions, type TableLock } from './online.ts';
+import { planSerialChanges } from './serial.ts';
+import { dropColumnsFirst, repairIdentityChanges } from './differ-repairs.ts';
+import { convertTypes } from './type-changes.ts';
 import { DROP, answerProblem, matchDrop, matchRename, parseRename, type Answers, type Question, type QuestionKind } from './questions.ts';
 
 export type { Hazard, Answers, Question };
@@ -137,24 +140,28 @@ export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, opt
     new Promise(setImmediate).then(drizzle),
   ]);
   const both = [from.extras, to.extras];
-  const { plan, statementsJson } = await diffSnapshots(...withoutUnchangedTables(drizzleView(from.snapshot, both), drizzleView(to.snapshot, both)), options);
+  const serials = planSerialChanges(drizzleView(from.snapshot, both), drizzleView(to.snapshot, both), from.extras, to.extras);
+  const { plan, statementsJson } = await diffSnapshots(...withoutUnchangedTables(serials.from, serials.to), options);
   const namedPrimaryKeys = new Set(Object.values(to.snapshot.tables)
     .filter((table) => Object.keys(table.compositePrimaryKeys ?? {}).length)
     .map((table) => `table ${table.schema || 'public'}.${table.name}`));
   const extras = planExtras(from.extras, to.extras, drizzleEffects(statementsJson.flat(), namedPrimaryKeys));
   const renamedEnums = enumNamesBefore(statementsJson.flat());
-  const drizzled = plan.statements.map(({ sql, kind }, index) => {
+  const differ = plan.statements.map(({ sql, kind }, index) => {
     const json = statementsJson[index]![0];
     return { sql: droppedPrimaryKeySql(kind, json, from.extras) ?? enumValueSql(kind, json, renamedEnums) ?? sql, kind, json };
   });
+  const { statements: drizzled, refusals: castRefusals } = await convertTypes(prod, dropColumnsFirst(repairIdentityChanges(differ, from.snapshot, to.snapshot)));
   const empty = drizzled.filter(({ sql }) => !sql.replace(/\/\*[\s\S]*?\*\/|--.*$/gm, '').trim());
   const drizzledIn = (wanted: ReturnType<typeof phase>) => drizzled.filter(({ kind }) => phase(kind) === wanted);
   const ordered: HazardSource[] = [
     ...drizzledIn('enum values'),
     ...drizzledIn('first'),
+    ...serials.before,
     ...extras.before,
     ...drizzledIn('tables'),
     ...drizzledIn('foreign keys'),
+    ...serials.after,
     ...extras.after,
     ...drizzledIn('last'),
   ];
@@ -182,6 +189,8 @@ export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, opt
     lockBudgetMs: options.lockBudgetMs ?? DEFAULT_LOCK_BUDGET_MS,
     unsupported: [
       ...extras.refusals,
+      ...serials.refusals,
+      ...castRefusals,
       ...columnRefusals(from.snapshot, to.snapshot, statementsJson.flat()),
       ...empty.map(({ kind, json }) => ({ kind, object: drizzleObject(json), reason: `drizzle-kit gives no SQL for ${kind}; change it by hand` })),
     ],

@@ -3,7 +3,7 @@
 // through quoting would show up as a second statement or a statement of another kind.
 import { loadModule, parseSync } from 'libpg-query';
 
-const SETTINGS = ['unlogged', 'force-rls', 'reloptions', 'replica-identity', 'collation', 'storage', 'compression', 'statistics-target'];
+const SETTINGS = ['unlogged', 'row-security', 'force-rls', 'reloptions', 'replica-identity', 'collation', 'storage', 'compression', 'statistics-target'];
 
 /** Statement kind (drizzle-kit's statement types, and ours from extras-plan.ts) → the parse-tree node
  * types its SQL may be; a DROP also says what it drops. A kind missing here cannot be planned. */
