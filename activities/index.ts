@@ -7,6 +7,7 @@ import { WorkflowNotFoundError } from '@temporalio/common';
 import { seal, unseal, type Sealed, type SecretKeys } from './secrets.ts';
 import { withClient } from './db.ts';
 import { planUrls, type Answers, type Plan } from './schema/plan.ts';
+import type { OnlineOptions } from './schema/online.ts';
 import { createBranchProvider } from './branches/index.ts';
 import type { NeonProviderOptions } from './branches/neon.ts';
 import type { BranchKind, BranchMeta, BranchRef, BranchTarget, Restored } from './branches/provider.ts';
@@ -82,7 +83,7 @@ export function createActivities(deps: ActivityDeps) {
     });
 
   return {
-    async plan(input: Databases & { answers?: Answers; renames?: string[]; drops?: string[] }): Promise<Plan> {
+    async plan(input: Databases & OnlineOptions & { answers?: Answers; renames?: string[]; drops?: string[] }): Promise<Plan> {
       return heartbeating(() => planUrls(open(input.prod), open(input.dev), input));
     },
 

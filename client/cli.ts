@@ -5,7 +5,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { userInfo } from 'node:os';
 import { ArgumentError, readAnswers } from './usage.ts';
 import { formatList, formatPlan, formatState } from './format.ts';
-import { statusDocument } from './json.ts';
+import { planDocument, statusDocument } from './json.ts';
 import type { PromotionClient } from './client.ts';
 import type { BranchTarget } from '../activities/branches/provider.ts';
 import type { ApprovalPolicy } from '../workflows/messages.ts';
@@ -64,7 +64,20 @@ function withPlanOptions(command: Command): Command {
     .option('--exclude-schema <name>', 'leave this schema out of the comparison (repeatable)', collect)
     .option('--answers <file>', 'JSON file of {questionId: answer}')
     .option('--rename <old=new>', 'treat old as renamed to new, e.g. users.name=users.full_name (repeatable)', collect)
-    .option('--drop <object>', 'drop this object on purpose, e.g. users.nickname: an object missing from dev is otherwise a question (repeatable)', collect);
+    .option('--drop <object>', 'drop this object on purpose, e.g. users.nickname: an object missing from dev is otherwise a question (repeatable)', collect)
+    .option('--online', 'make every change online (indexes built CONCURRENTLY, constraints validated apart), whatever the table\'s size')
+    .option('--online-threshold <size>', 'make changes online on tables at least this big on prod, in bytes or with a unit: 0, 500MB, 2GB (default 64MB)', parseSize);
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3, tb: 1024 ** 4 };
+
+/** `67108864`, `64MB`, `2 GB`: Postgres' units, 1024-based. */
+function parseSize(value: string): number {
+  const match = /^(\d+)\s*([a-z]*)$/i.exec(value.trim());
+  const unit = match ? SIZE_UNITS[match[2]!.toLowerCase()] : undefined;
+  const bytes = unit === undefined ? NaN : Number(match![1]) * unit;
+  if (!Number.isSafeInteger(bytes)) throw new InvalidArgumentError('give a size in bytes, or with kB, MB, GB or TB, e.g. 500MB');
+  return bytes;
 }
 
 /** The preview flags as a target: a command run by the worker, or a deploy system's webhook. */
@@ -91,8 +104,11 @@ function parsePort(value: string): number {
   return port;
 }
 
-function planOptions(options: { schema?: string[]; excludeSchema?: string[]; answers?: string; rename?: string[]; drop?: string[] }) {
+function planOptions(options: { schema?: string[]; excludeSchema?: string[]; answers?: string; rename?: string[]; drop?: string[]; online?: boolean; onlineThreshold?: number }) {
+  if (options.online && options.onlineThreshold !== undefined) throw new ArgumentError('--online and --online-threshold exclude each other: --online makes every change online, whatever the table\'s size');
   return {
+    online: options.online ? 'always' as const : undefined,
+    onlineThresholdBytes: options.onlineThreshold,
     schemas: options.schema,
     excludeSchemas: options.excludeSchema,
     answers: options.answers ? readAnswers(options.answers) : undefined,
@@ -117,7 +133,7 @@ export function buildCli(): Command {
     .action(async (options) => {
       const { planUrls } = await import('../activities/schema/plan.ts');
       const result = await planUrls(options.from, options.to, planOptions(options));
-      console.log(options.json ? JSON.stringify(result, null, 2) : formatPlan(result));
+      console.log(options.json ? JSON.stringify(planDocument(result), null, 2) : formatPlan(result));
     });
 
   const deploy = program

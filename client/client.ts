@@ -16,6 +16,7 @@ import { WorkflowNotFoundError, type UpdateDefinition } from '@temporalio/common
 import { NO_SECRET_KEY, seal, redactUrl } from '../activities/secrets.ts';
 import { parseDatabaseUrl } from '../activities/db.ts';
 import type { Answers } from '../activities/schema/plan.ts';
+import type { OnlineOptions } from '../activities/schema/online.ts';
 import type { BranchTarget } from '../activities/branches/provider.ts';
 import type { PreviewTarget } from '../activities/preview/provider.ts';
 import { promote } from '../workflows/promote.ts';
@@ -69,7 +70,8 @@ const WORKER_GRACE_MS = 5_000;
  * past this, `status` reports the recorded state instead. */
 const QUERY_DEADLINE_MS = 10_000;
 
-export interface DeployOptions {
+/** `online`, `onlineThresholdBytes`: which changes are planned online (by default, those to tables of 64 MiB and more). */
+export interface DeployOptions extends OnlineOptions {
   dev: string;
   prod: string;
   /** Only these schemas; every user schema of prod and dev when absent. */
@@ -148,6 +150,8 @@ export class PromotionClient {
       startedBy: options.startedBy,
       policy: options.policy,
       noQueue: options.noQueue,
+      online: options.online,
+      onlineThresholdBytes: options.onlineThresholdBytes,
     };
     const problems = promoteInputProblems(input, id);
     if (problems.length) throw new UsageError(`nothing was started:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);

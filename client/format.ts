@@ -1,5 +1,6 @@
 // Plans and promotions as text for people (the CLI and the demo).
-import type { Plan } from '../activities/schema/plan.ts';
+import type { Plan, PlannedStatement } from '../activities/schema/plan.ts';
+import type { StatementResult } from '../activities/production/execute.ts';
 import type { PromotionState } from '../workflows/messages.ts';
 import type { ListedPromotion, PromotionStatus } from './client.ts';
 
@@ -11,12 +12,36 @@ const bold = color(1);
 /** Where a statement runs, in words, for the statements outside the plan's main transaction. */
 export const MODES = { main: 'in the main transaction', 'own-transaction': 'in a transaction of its own', 'no-transaction': 'outside any transaction' } as const;
 
-export function formatPlan(plan: Plan): string {
+/** `350 ms`, `2 s`, `1.5 min`, `15 min`: a timeout or a budget for people. */
+export function formatMs(ms: number): string {
+  if (ms < 1000) return `${ms} ms`;
+  return ms < 60_000 ? `${+(ms / 1000).toFixed(1)} s` : `${+(ms / 60_000).toFixed(1)} min`;
+}
+
+/** How a statement runs, in one line: where, the lock it takes, how long it may wait for it and run,
+ * and how long it took on the trial branch once the trial ran. */
+export function describeExecution(statement: PlannedStatement, trialMs?: number): string {
+  const lock = statement.lock && (statement.lock === 'none' ? 'no lock on an existing table' : `${statement.lock} lock`);
+  return [MODES[statement.mode], lock, `lock timeout ${formatMs(statement.lockTimeoutMs)}`, `statement timeout ${formatMs(statement.statementTimeoutMs)}`,
+    trialMs !== undefined && `${trialMs} ms on the trial branch`].filter(Boolean).join(' · ');
+}
+
+/** What each planned statement took on the trial branch: the trial runs them in plan order, so by
+ * position, or by SQL where a record left some out; undefined for a statement the trial did not run. */
+export function trialDurations(plan: Pick<Plan, 'statements'>, trial?: { statements: Pick<StatementResult, 'sql' | 'ms'>[] }): (number | undefined)[] {
+  const bySql = new Map(trial?.statements.map(({ sql, ms }) => [sql, ms]));
+  return plan.statements.map(({ sql }, index) => (trial?.statements[index]?.sql === sql ? trial.statements[index]!.ms : bySql.get(sql)));
+}
+
+/** The plan for people; with the trial's report, what each statement took on the trial branch. */
+export function formatPlan(plan: Plan, trial?: Parameters<typeof trialDurations>[1]): string {
   const lines = [`schemas compared: ${plan.schemas.join(', ') || '(none)'}`];
   if (!plan.statements.length) lines.push('Nothing to do: prod already matches dev.');
+  const durations = trialDurations(plan, trial);
   for (const [index, statement] of plan.statements.entries()) {
     lines.push(`${bold(`${index + 1}.`)} ${statement.sql.trim().replace(/\n/g, '\n   ')}`);
-    if (statement.mode !== 'main') lines.push(`   ${yellow(`(${MODES[statement.mode]})`)}`);
+    const execution = `(${describeExecution(statement, durations[index])})`;
+    lines.push(`   ${statement.mode === 'main' ? execution : yellow(execution)}`);
     for (const hazard of statement.hazards) {
       const paint = hazard.kind === 'locking' ? yellow : red;
       lines.push(`   ${paint(`⚠ ${hazard.kind}: ${hazard.message}`)}`);
@@ -29,6 +54,7 @@ export function formatPlan(plan: Plan): string {
     lines.push(yellow(`? ${question.id}: renamed to one of ${question.candidates.join(', ')}? (${answer})`));
   }
   for (const item of plan.unsupported) lines.push(red(`✗ unsupported ${item.kind} ${item.object}: ${item.reason}`));
+  if (plan.statements.length) lines.push(`lock-retry budget: ${formatMs(plan.lockBudgetMs)} in all for statements to wait and retry after lock timeouts`);
   lines.push(`plan ${plan.planHash}`);
   return lines.join('\n');
 }
@@ -73,7 +99,7 @@ export function formatState(state: PromotionState & Partial<PromotionStatus>): s
   for (const leftover of state.leftBehind ?? []) lines.push(red(`  left behind: ${leftover}`));
   if (state.error) lines.push(red(`  ${state.ended ? 'reason' : 'error'}: ${state.error}`));
   if (state.ended) lines.push(`  its branches of prod may remain: list and delete them with \`pgpromote branches --prod <url> --delete-stale\``);
-  if (state.plan) lines.push('', formatPlan(state.plan));
+  if (state.plan) lines.push('', formatPlan(state.plan, state.trial));
   const notRecorded = [omitted.plan && `${omitted.plan} more statements`, omitted.questions && `${omitted.questions} more questions`].filter(Boolean);
   if (notRecorded.length) lines.push(yellow(`(the record leaves out ${notRecorded.join(' and ')})`));
   return lines.join('\n');

@@ -2,7 +2,9 @@
 // "JSON output"), built here from a promotion's state whatever answered (a worker, the result, or the
 // recorded state), so that every path prints the same shape.
 import type { Hazard } from '../activities/schema/hazards.ts';
-import type { ExecutionMode } from '../activities/schema/plan.ts';
+import type { ExecutionMode, Plan } from '../activities/schema/plan.ts';
+import type { TableLock } from '../activities/schema/online.ts';
+import { trialDurations } from './format.ts';
 import type { PromotionStatus } from './client.ts';
 
 export interface StatusDocument {
@@ -23,8 +25,13 @@ export interface StatusDocument {
   plan?: {
     planHash: string;
     schemas: string[];
-    /** `transactional`: runs in the plan's main transaction (`mode: main`). */
-    statements: { sql: string; kind: string; transactional: boolean; mode: ExecutionMode; lockTimeoutMs: number; statementTimeoutMs: number; hazards: Hazard[] }[];
+    /** `transactional`: runs in the plan's main transaction (`mode: main`); `lock`: the strongest lock it takes on the
+     * table it changes; `trialMs`: how long it took on the trial branch, once the trial ran it. */
+    statements: {
+      sql: string; kind: string; transactional: boolean; mode: ExecutionMode; lock?: TableLock; lockTimeoutMs: number; statementTimeoutMs: number; trialMs?: number; hazards: Hazard[];
+    }[];
+    /** How long, in all, statements may wait and retry after lock timeouts (ms). */
+    lockBudgetMs: number;
     /** Statements the record left out (`source: recorded` only). */
     omittedStatements?: number;
     unsupported: { kind: string; object: string; reason: string }[];
@@ -50,9 +57,15 @@ export interface StatusDocument {
   ignored: PromotionStatus['ignored'];
 }
 
+/** `plan --json`: the plan, each statement with `transactional` (`mode === 'main'`) as before modes existed. */
+export function planDocument(plan: Plan) {
+  return { ...plan, statements: plan.statements.map((statement) => ({ ...statement, transactional: statement.mode === 'main' })) };
+}
+
 export function statusDocument(status: PromotionStatus): StatusDocument {
   const { plan, trial, apply } = status;
   const omitted = status.omitted ?? {};
+  const durations = plan && trialDurations(plan, trial);
   return {
     id: status.promotionId,
     stage: status.stage,
@@ -67,9 +80,10 @@ export function statusDocument(status: PromotionStatus): StatusDocument {
     plan: plan && {
       planHash: plan.planHash,
       schemas: plan.schemas,
-      statements: plan.statements.map(({ sql, kind, mode, lockTimeoutMs, statementTimeoutMs, hazards }) => ({
-        sql, kind, transactional: mode === 'main', mode, lockTimeoutMs, statementTimeoutMs, hazards,
+      statements: plan.statements.map(({ sql, kind, mode, lock, lockTimeoutMs, statementTimeoutMs, hazards }, index) => ({
+        sql, kind, transactional: mode === 'main', mode, lock, lockTimeoutMs, statementTimeoutMs, trialMs: durations![index], hazards,
       })),
+      lockBudgetMs: plan.lockBudgetMs,
       omittedStatements: omitted.plan,
       unsupported: plan.unsupported,
     },

@@ -65,6 +65,23 @@ describe('pgpromote CLI', () => {
     ]);
   });
 
+  it('plans online with --online: how each statement runs, the lock it takes and its timeouts, in text and JSON', async () => {
+    const [p, d] = [await createDatabase('prod', 'CREATE TABLE t (a int)'), await createDatabase('dev', 'CREATE TABLE t (a int); CREATE INDEX t_a ON t (a)')];
+    databases.push(p.name, d.name);
+    const json = await pgpromote(['plan', '--from', p.url, '--to', d.url, '--online', '--json']);
+    expect(json.code).toBe(0);
+    const plan = JSON.parse(json.stdout);
+    expect(plan.statements).toEqual([expect.objectContaining({
+      sql: 'CREATE INDEX CONCURRENTLY "t_a" ON "t" USING btree ("a");', transactional: false, mode: 'no-transaction', lock: 'SHARE UPDATE EXCLUSIVE', lockTimeoutMs: 2000, statementTimeoutMs: 900_000,
+    })]);
+    expect(plan.lockBudgetMs).toBe(300_000);
+    const text = await pgpromote(['plan', '--from', p.url, '--to', d.url, '--online-threshold', '1GB']);
+    expect(text.stdout).toContain('1. CREATE INDEX "t_a" ON "t" USING btree ("a");\n   (in the main transaction · SHARE lock · lock timeout 2 s · statement timeout 15 min)\n');
+    expect(text.stdout).toContain('lock-retry budget: 5 min');
+    expect(await pgpromote(['plan', '--from', p.url, '--to', d.url, '--online-threshold', 'big'])).toMatchObject({ code: 2, stderr: expect.stringContaining('give a size in bytes') });
+    expect(await pgpromote(['plan', '--from', p.url, '--to', d.url, '--online', '--online-threshold', '0'])).toMatchObject({ code: 2, stderr: expect.stringContaining('exclude each other') });
+  });
+
   it('refuses a rename that matches nothing, saying what to check', async () => {
     const result = await pgpromote(['plan', '--from', prod, '--to', dev, '--rename', 'users.nope=users.full_name']);
     expect(result.code).toBe(1);

@@ -60,6 +60,14 @@ describe('promotion input', () => {
     expect(problems({ prod: 'postgres://app:hunter2@prod/app' as never })[0]).toMatch(/^prod must be a sealed connection string/);
     expect(promoteInputProblems(undefined, 'x')).toEqual([expect.stringMatching(/^the promotion has no input/)]);
   });
+
+  it('takes --online or an --online-threshold in bytes, not both', () => {
+    expect(problems({ online: 'always' })).toEqual([]);
+    expect(problems({ onlineThresholdBytes: 0 })).toEqual([]);
+    expect(problems({ online: true as never })).toEqual(['online true (--online) must be "always": plan every change online, whatever the table\'s size']);
+    for (const bytes of [-1, 1.5, '64MB']) expect(problems({ onlineThresholdBytes: bytes as never })[0]).toMatch(/\(--online-threshold\) must be a size in bytes/);
+    expect(problems({ online: 'always', onlineThresholdBytes: 1 })).toEqual(['--online and --online-threshold exclude each other: --online plans every table online, whatever its size']);
+  });
 });
 
 describe('a promotion started with invalid input by another client', () => {

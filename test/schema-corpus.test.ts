@@ -10,8 +10,9 @@ import type { CorpusCase } from './schema-corpus/case.ts';
 
 async function runCase(corpusCase: CorpusCase) {
   await withDatabases(corpusCase.before, corpusCase.after, async (prod, dev) => {
-    const options = { renames: corpusCase.renames, answers: corpusCase.answers, schemas: corpusCase.schemas };
+    const options = { renames: corpusCase.renames, answers: corpusCase.answers, schemas: corpusCase.schemas, ...corpusCase.online };
     const planned = await plan(prod, dev, options);
+    corpusCase.expectPlan?.(planned);
     if (corpusCase.expect !== 'converges') {
       expect(planned.unsupported.map((item) => item.reason).join('\n')).toMatch(corpusCase.expect.refuses);
       return;

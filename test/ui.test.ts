@@ -131,6 +131,9 @@ describe('the approval page over HTTP', () => {
     expect(shown).toContain(`name="planHash" value="${planHash}"`);
     expect(shown).toContain('name="acceptDataLoss"'); // nickname's 5 values are lost
     expect(shown).toContain('signed in as <b>alice</b>');
+    // How each statement runs, and what it took on the trial branch.
+    expect(shown).toMatch(/ALTER TABLE &quot;users&quot; DROP COLUMN &quot;nickname&quot;;<\/pre><small class="execution">alter_table_drop_column · in the main transaction · ACCESS EXCLUSIVE lock · lock timeout 2 s · statement timeout 15 min · \d+ ms on the trial branch<\/small>/);
+    expect(shown).toContain('Lock-retry budget: 5 min');
 
     const approve = { planHash, acceptDataLoss: 'yes' };
     const noIdentity = await alice.post(`${page}/approve`, approve, { headers: {} });

@@ -58,6 +58,7 @@ export function promoteInputProblems(input: PromoteInput | undefined, promotionI
   }
   problems.push(...policyProblems(input));
   problems.push(...previewProblems(input.preview));
+  problems.push(...onlineProblems(input));
   if (input.answers !== undefined && (!input.answers || typeof input.answers !== 'object' || !Object.values(input.answers).every(isText))) {
     problems.push('answers (--answers) must be one object of question id → answer (a candidate or "drop"), e.g. {"column:public.users.name": "public.users.full_name"}');
   }
@@ -116,6 +117,16 @@ function policyProblems({ policy, startedBy }: PromoteInput): string[] {
   if (noSelfApproval && Array.isArray(approvers) && approvers.every((name) => name === startedBy)) {
     problems.push(`--no-self-approval forbids ${startedBy} to approve, and --approvers names nobody else: nobody could approve`);
   }
+  return problems;
+}
+
+function onlineProblems({ online, onlineThresholdBytes }: PromoteInput): string[] {
+  const problems: string[] = [];
+  if (online !== undefined && online !== 'always') problems.push(`online ${quoted(online)} (--online) must be "always": plan every change online, whatever the table's size`);
+  if (onlineThresholdBytes !== undefined && !(Number.isSafeInteger(onlineThresholdBytes) && onlineThresholdBytes >= 0)) {
+    problems.push(`online threshold ${quoted(onlineThresholdBytes)} (--online-threshold) must be a size in bytes, 0 or more, e.g. 67108864 or 64MB`);
+  }
+  if (online !== undefined && onlineThresholdBytes !== undefined) problems.push('--online and --online-threshold exclude each other: --online plans every table online, whatever its size');
   return problems;
 }
 

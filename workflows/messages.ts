@@ -3,6 +3,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { Sealed } from '../activities/secrets.ts';
 import type { Answers, Plan } from '../activities/schema/plan.ts';
+import type { OnlineOptions } from '../activities/schema/online.ts';
 import type { BranchTarget } from '../activities/branches/provider.ts';
 import type { TrialReport } from '../activities/trial/trial.ts';
 import type { ApplyResult } from '../activities/production/apply.ts';
@@ -39,6 +40,10 @@ export interface PromoteInput {
   policy?: ApprovalPolicy;
   /** Fail at once, naming the running promotion, instead of waiting (stage `queued`) while another promotion of the same prod runs. */
   noQueue?: boolean;
+  /** `always` (`--online`): plan every change online, whatever the table's size. */
+  online?: OnlineOptions['online'];
+  /** Plan online the changes to tables at least this big on prod (`--online-threshold`); 64 MiB when absent. */
+  onlineThresholdBytes?: number;
 }
 
 /** Who may approve a promotion, chosen when it starts and shown in status. */

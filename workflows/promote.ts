@@ -142,8 +142,10 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
       await lock.take();
       if (state.rejection) return end('rejected');
       enter('planning');
+      // Every plan of the promotion is made online alike: the one approved is the one applied.
+      const online = { online: input.online, onlineThresholdBytes: input.onlineThresholdBytes };
       state.plan = await planning.plan({
-        prod: input.prod, dev: input.dev, schemas: input.schemas, excludeSchemas: input.excludeSchemas, answers: input.answers, renames: input.renames, drops: input.drops,
+        prod: input.prod, dev: input.dev, schemas: input.schemas, excludeSchemas: input.excludeSchemas, answers: input.answers, renames: input.renames, drops: input.drops, ...online,
       });
       // Rename or drop? Only people say: an open question is never taken as a drop.
       while (openQuestions(state.plan.questions).length) {
@@ -154,7 +156,7 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
         if (!answered) return end('expired');
         enter('planning');
         const answers: Answers = Object.assign(answersOf(state.plan.questions), ...state.answered.slice(answeredBefore).map((given) => given.answers));
-        state.plan = await planning.plan({ prod: input.prod, dev: input.dev, schemas: input.schemas, excludeSchemas: input.excludeSchemas, answers });
+        state.plan = await planning.plan({ prod: input.prod, dev: input.dev, schemas: input.schemas, excludeSchemas: input.excludeSchemas, answers, ...online });
       }
       if (!state.plan.statements.length) return end('up-to-date');
       if (state.plan.unsupported.length) {

@@ -402,7 +402,7 @@ function renameImplicitNames(prod: Extras, dev: Extras, effects: DrizzleEffects,
 
 /** The name Postgres gives a new table's primary key: `<table>_pkey` within 63 bytes, the table's name
  * cut at a character boundary (its makeObjectName). */
-function defaultPrimaryKeyName(table: string): string {
+export function defaultPrimaryKeyName(table: string): string {
   let kept = table;
   while (Buffer.byteLength(`${kept}_pkey`) > 63) kept = [...kept].slice(0, -1).join('');
   return `${kept}_pkey`;

@@ -117,7 +117,7 @@ const rewrites = new Set(['set_unlogged', 'reset_unlogged', 'set_collation', 're
 const blocksWrites = new Set(['create_index_pg', 'create_index']);
 
 /** Statements name tables and columns as they are after the renames before them; measures query prod. */
-class ProdNames {
+export class ProdNames {
   private readonly tables = new Map<string, Table>();
   private readonly columns = new Map<string, string>();
   note(json: any) {

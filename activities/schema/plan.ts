@@ -15,6 +15,7 @@ import { drizzleEffects, planExtras } from './extras-plan.ts';
 import { nameCodec, type NameCodec } from './drizzle-names.ts';
 import { loadParser, parseStatements, statementKindError } from './statement-kinds.ts';
 import { ident, qualified } from '../quote.ts';
+import { onlineRewrites, type OnlineOptions, type TableLock } from './online.ts';
 import { DROP, answerProblem, matchDrop, matchRename, parseRename, type Answers, type Question, type QuestionKind } from './questions.ts';
 
 export type { Hazard, Answers, Question };
@@ -54,6 +55,8 @@ export interface PlannedStatement {
   statementTimeoutMs: number;
   /** Set for the differ's statements; ours name their object in their hazards. */
   target?: StatementTarget;
+  /** The strongest lock it takes on the table it changes (absent from plans made before locks were shown). */
+  lock?: TableLock;
   hazards: Hazard[];
 }
 
@@ -78,7 +81,7 @@ export interface Plan {
   unsupported: Unsupported[];
 }
 
-export interface PlanOptions extends SchemaSelection {
+export interface PlanOptions extends SchemaSelection, OnlineOptions {
   answers?: Answers;
   /** `old=new` pairs (`users.name=users.full_name`), matched against the questions' objects. */
   renames?: string[];
@@ -136,20 +139,25 @@ export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, opt
   ];
   await refuseUnsafeStatements(ordered);
   const hazards = await measureHazards(prod, ordered);
+  const statements = await onlineRewrites(prod, ordered.map((source, index) => ({
+    source,
+    statement: {
+      sql: source.sql,
+      kind: source.kind,
+      mode: modeOf(source.kind),
+      lockTimeoutMs: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
+      statementTimeoutMs: options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
+      ...(source.json ? { target: targetOf(source.json) } : {}),
+      hazards: hazards[index]!,
+    },
+  })), options);
+  await refuseUnsafeStatements(statements);
   return withHash({
     ...plan,
     schemas,
     fromFingerprint: schemaFingerprint(from),
     toFingerprint: schemaFingerprint(to),
-    statements: ordered.map(({ sql, kind, json }, index) => ({
-      sql,
-      kind,
-      mode: modeOf(kind),
-      lockTimeoutMs: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
-      statementTimeoutMs: options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
-      ...(json ? { target: targetOf(json) } : {}),
-      hazards: hazards[index]!,
-    })),
+    statements,
     lockBudgetMs: options.lockBudgetMs ?? DEFAULT_LOCK_BUDGET_MS,
     unsupported: [
       ...extras.refusals,

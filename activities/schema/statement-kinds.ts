@@ -96,6 +96,11 @@ export const STATEMENT_NODES: Readonly<Record<string, readonly string[]>> = {
   comment: ['CommentStmt'],
   grant: ['GrantStmt'], // REVOKE is a GrantStmt too
   revoke: ['GrantStmt'],
+  // online rewrites (online.ts)
+  validate_constraint: ['AlterTableStmt'],
+  create_not_null_check: ['AlterTableStmt'],
+  drop_not_null_check: ['AlterTableStmt'],
+  create_unique_index: ['IndexStmt'],
 };
 
 let loaded: Promise<void> | undefined;

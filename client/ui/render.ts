@@ -3,7 +3,7 @@
 import { html, raw } from 'hono/html';
 import type { ListedPromotion, PromotionStatus } from '../client.ts';
 import type { Hazard } from '../../activities/schema/plan.ts';
-import { describeProgress, MODES } from '../format.ts';
+import { describeExecution, describeProgress, formatMs, trialDurations } from '../format.ts';
 import { hasDataLoss, STAGES } from '../../workflows/visibility.ts';
 import { CSRF_FIELD } from './security.ts';
 
@@ -84,12 +84,14 @@ ${[...question.candidates, 'drop'].map((choice) => html`<label><input type="radi
 function plan(state: PromotionStatus): Html {
   const current = state.plan;
   if (!current) return html``;
+  const durations = trialDurations(current, state.trial);
   return html`<h2>Plan <code>${current.planHash}</code></h2>
 <p>schemas compared: ${current.schemas.join(', ') || '(none)'}</p>
 ${current.statements.length ? '' : html`<p>Nothing to do: prod already matches dev.</p>`}
 <table><tr><th>#</th><th>statement</th><th>hazards measured on prod</th></tr>
-${current.statements.map((statement, index) => html`<tr><td>${index + 1}</td><td><pre>${statement.sql.trim()}</pre><small>${statement.kind}${statement.mode === 'main' ? '' : `, ${MODES[statement.mode]}`}</small></td><td><ul>${statement.hazards.map(hazard)}</ul></td></tr>`)}
+${current.statements.map((statement, index) => html`<tr><td>${index + 1}</td><td><pre>${statement.sql.trim()}</pre><small class="execution">${statement.kind} · ${describeExecution(statement, durations[index])}</small></td><td><ul>${statement.hazards.map(hazard)}</ul></td></tr>`)}
 </table>
+${current.statements.length ? html`<p>Lock-retry budget: ${formatMs(current.lockBudgetMs)} in all for statements to wait and retry after lock timeouts.</p>` : ''}
 ${current.unsupported.length ? html`<ul>${current.unsupported.map((item) => html`<li class="error">unsupported ${item.kind} <code>${item.object}</code>: ${item.reason}</li>`)}</ul>` : ''}`;
 }
 
