@@ -2,7 +2,7 @@
 //   npx tsx bench/online.ts [--rows 5000000] [--writers 4] [--changes index,foreign-key,not-null,check,default]
 // prod has `orders` (`--rows` rows, generated in SQL) and a small `customers`; dev is prod's schema plus one
 // change. For each change, two sides on fresh copies of prod (CREATE DATABASE ... TEMPLATE) in the same run:
-// naive, the plan as drizzle-kit would emit it (`online: 'never'`) in one BEGIN ... COMMIT with no timeouts; and
+// naive, the plan as drizzle-kit would emit it (no rewrites) in one BEGIN ... COMMIT with no timeouts; and
 // pgpromote, the online plan (`online: 'always'`) through pgpromote's own production apply, with its lock
 // timeouts and retries. During each apply a writer (inserts and updates in a loop on `--writers` connections of
 // its own, in a child process so that the apply's own work in this process does not delay it) records every
@@ -62,13 +62,20 @@ interface WriterSettings {
   rows: number;
 }
 
-/** Every query the writer ran: when it started (ms since the epoch, comparable across processes) and how long it took. */
+/** Every query the writer ran: when it started (ms since the epoch, comparable across processes) and how long it
+ * took; and, sampled every LOCK_SAMPLE_MS, how long the writer's longest lock wait had lasted (0: none waiting). */
 interface WriterReport {
   starts: number[];
   durations: number[];
   errors: number;
   firstError?: string;
+  lockSamples: { at: number; waitedMs: number }[];
 }
+
+/** Lock waits are sampled this often from pg_stat_activity: they tell a stall behind a lock from a machine too
+ * busy to answer quickly. */
+const LOCK_SAMPLE_MS = 50;
+const WRITER_SESSION = 'pgpromote-bench:writer';
 
 /** The argument that makes this script the writer. */
 const WRITER = '--writer';
@@ -79,11 +86,23 @@ const epochNow = () => performance.timeOrigin + performance.now();
 async function runWriter({ url, connections, rows }: WriterSettings) {
   let stopping = false;
   process.once('message', () => (stopping = true));
-  const clients = await Promise.all(Array.from({ length: connections }, () => connect(url, 'pgpromote-bench:writer')));
-  const report: WriterReport = { starts: [], durations: [], errors: 0 };
+  const clients = await Promise.all(Array.from({ length: connections }, () => connect(url, WRITER_SESSION)));
+  const sampler = await connect(url, 'pgpromote-bench:sampler');
+  const report: WriterReport = { starts: [], durations: [], errors: 0, lockSamples: [] };
   const random = (max: number) => 1 + Math.floor(Math.random() * max);
   process.send!('ready');
-  await Promise.all(clients.map(async (client, index) => {
+  const sampleLockWaits = async () => {
+    while (!stopping) {
+      const { rows } = await sampler.query<{ ms: number }>(
+        `SELECT coalesce(max(extract(epoch FROM clock_timestamp() - query_start) * 1000), 0)::float8 AS ms
+           FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`,
+        [WRITER_SESSION],
+      );
+      report.lockSamples.push({ at: epochNow(), waitedMs: rows[0]!.ms });
+      await sleep(LOCK_SAMPLE_MS);
+    }
+  };
+  await Promise.all([sampleLockWaits(), ...clients.map(async (client, index) => {
     for (let turn = index; !stopping; turn++) {
       const started = epochNow();
       try {
@@ -97,8 +116,8 @@ async function runWriter({ url, connections, rows }: WriterSettings) {
       report.starts.push(started);
       report.durations.push(epochNow() - started);
     }
-  }));
-  await Promise.all(clients.map((client) => client.end()));
+  })]);
+  await Promise.all([...clients, sampler].map((client) => client.end()));
   process.send!(report, () => process.disconnect());
 }
 
@@ -131,6 +150,8 @@ interface Latencies {
 
 interface SideResult {
   applyMs: number;
+  /** The longest a writer query was seen waiting for a lock during the apply (sampled). */
+  lockWaitMs: number;
   /** The writer alone, before the apply started. */
   alone: Latencies;
   /** Writer queries that overlapped the apply. */
@@ -140,6 +161,10 @@ interface SideResult {
 }
 
 const percentile = (sorted: number[], share: number) => sorted[Math.max(0, Math.ceil(share * sorted.length) - 1)] ?? NaN;
+
+/** Samples taken while the apply ran, or after it of waits that began before its end. */
+const longestLockWait = ({ lockSamples }: WriterReport, from: number, to: number) =>
+  Math.max(0, ...lockSamples.filter(({ at, waitedMs }) => at >= from && at - waitedMs <= to).map(({ waitedMs }) => waitedMs));
 
 function latencies(report: WriterReport, from: number, to: number): Latencies {
   const durations = report.durations.filter((ms, index) => report.starts[index]! <= to && report.starts[index]! + ms >= from).sort((a, b) => a - b);
@@ -165,7 +190,7 @@ async function measureSide(server: LocalPostgres, copy: string, plan: Plan, writ
     if (failure) throw failure;
     const fingerprint = await withClient(url, async (client) => schemaFingerprint(await readSchema(client, { schemas: plan.schemas })));
     if (fingerprint !== plan.toFingerprint) throw new Error(`after the apply, ${copy} does not have dev's schema`);
-    return { applyMs: ended - started, alone: latencies(report, warmUpStarted, started), during: latencies(report, started, ended), errors: report.errors, firstError: report.firstError };
+    return { applyMs: ended - started, lockWaitMs: longestLockWait(report, started, ended), alone: latencies(report, warmUpStarted, started), during: latencies(report, started, ended), errors: report.errors, firstError: report.firstError };
   } finally {
     await withClient(server.url(), (admin) => admin.query(`DROP DATABASE IF EXISTS ${copy} WITH (FORCE)`));
   }
@@ -192,6 +217,9 @@ const applyWithPgpromote = (plan: Plan, devCatalog: string) => (url: string) =>
     devCatalog,
   });
 
+/** No table is big enough to be changed online: the plan as drizzle-kit would emit it. */
+const NAIVE: PlanOptions = { onlineThresholdBytes: Number.POSITIVE_INFINITY };
+
 // ---- The run ------------------------------------------------------------------------------------------------
 
 function option(name: string, fallback: string): string {
@@ -209,16 +237,17 @@ const ms = (value: number) => (value >= 1000 ? `${(value / 1000).toFixed(1)} s` 
 const ratio = (naive: number, online: number) => `${(naive / online).toFixed(1)}×`;
 const firstLine = (error: Error) => error.message.split('\n')[0]!.replace(/\|/g, '\\|');
 
-/** A side's cells: the apply's duration, the writer's p50 / p99 / max and its rate during the apply. */
+/** A side's cells: the apply's duration, the writer's p99 / max during it and its longest lock wait. */
 const sideCells = (side: SideResult | Error) => (side instanceof Error
   ? [`failed: ${firstLine(side)}`, '–', '–']
-  : [ms(side.applyMs), `${ms(side.during.p50)} / ${ms(side.during.p99)} / ${ms(side.during.max)}`, String(Math.round(side.during.rate))]);
+  : [ms(side.applyMs), `${ms(side.during.p99)} / ${ms(side.during.max)}`, ms(side.lockWaitMs)]);
 
-/** What the table leaves out: the writer alone before the apply, and its errors. */
+/** What the table leaves out: the writer's median and rate during the apply, the writer alone before it, its errors. */
 const sideNote = (side: SideResult | Error) => {
   if (side instanceof Error) return `; failed: ${side.message}`;
   const errors = side.errors ? `; ${side.errors} writer queries failed (first: ${side.firstError})` : '';
-  return `; writer alone p50 / p99 ${ms(side.alone.p50)} / ${ms(side.alone.p99)}${errors}`;
+  return `; writer during the apply: p50 ${ms(side.during.p50)}, ${Math.round(side.during.rate)} queries/s; `
+    + `alone: p50 / p99 ${ms(side.alone.p50)} / ${ms(side.alone.p99)}, ${Math.round(side.alone.rate)} queries/s${errors}`;
 };
 
 async function main() {
@@ -250,8 +279,9 @@ async function main() {
       const dev = `dev_${change.replace('-', '_')}`;
       await createDatabase(server, dev, PROD_SCHEMA + sql);
       const plan = (options: PlanOptions) => planUrls(server.url('prod'), server.url(dev), options);
-      const naivePlan = await plan({});
-      const onlinePlan = await plan({});
+      const naivePlan = await plan(NAIVE);
+      const onlinePlan = await plan({ online: 'always' });
+      if (naivePlan.statements.some((statement) => statement.mode !== 'main')) throw new Error(`the naive plan of "${label}" is not all in one transaction: ${planShape(naivePlan)}`);
       const devCatalog = await withClient(server.url(dev), async (client) => catalogHash(await readCatalogObjects(client, onlinePlan.schemas)));
       console.error(`${label}: naive…`);
       const naive = await measureSide(server, 'copy_naive', naivePlan, writers, rows, applyNaively(naivePlan)).catch((error: Error) => error);
@@ -279,7 +309,7 @@ async function main() {
       + `${new Date().toISOString().slice(0, 16)}Z, load average ${load.map((value) => value.toFixed(1)).join(' → ')}; `
       + `orders: ${rows} rows, ${prodSize} with its primary key; writer: ${writers} connections, inserts and updates by primary key in turn`,
     '',
-    '| change | naive: apply | naive: writer p50 / p99 / max | naive: writes/s | pgpromote: apply | pgpromote: writer p50 / p99 / max | pgpromote: writes/s | p99 naive ÷ pgpromote | max naive ÷ pgpromote | goal |',
+    '| change | naive: apply | naive: writer p99 / max | naive: longest lock wait | pgpromote: apply | pgpromote: writer p99 / max | pgpromote: longest lock wait | p99 naive ÷ pgpromote | max naive ÷ pgpromote | goal |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|',
     ...lines,
     '',
