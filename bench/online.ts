@@ -63,18 +63,25 @@ interface WriterSettings {
 }
 
 /** Every query the writer ran: when it started (ms since the epoch, comparable across processes) and how long it
- * took; and, sampled every LOCK_SAMPLE_MS, how long the writer's longest lock wait had lasted (0: none waiting). */
+ * took; and, sampled every SAMPLE_MS, how long each of its queries in flight had run and what it was waiting on. */
 interface WriterReport {
   starts: number[];
   durations: number[];
   errors: number;
   firstError?: string;
-  lockSamples: { at: number; waitedMs: number }[];
+  samples: { at: number; inFlight: InFlight[] }[];
 }
 
-/** Lock waits are sampled this often from pg_stat_activity: they tell a stall behind a lock from a machine too
- * busy to answer quickly. */
-const LOCK_SAMPLE_MS = 50;
+/** A writer query seen running: for how long so far, and its wait event (`Lock: relation`, `IO: WALSync`; `none`:
+ * on the CPU or waiting for it). */
+interface InFlight {
+  ms: number;
+  wait: string;
+}
+
+/** The writer's queries in flight are sampled this often from pg_stat_activity: they tell a stall behind a lock
+ * from a machine too busy to answer quickly. */
+const SAMPLE_MS = 50;
 const WRITER_SESSION = 'pgpromote-bench:writer';
 
 /** The argument that makes this script the writer. */
@@ -88,21 +95,21 @@ async function runWriter({ url, connections, rows }: WriterSettings) {
   process.once('message', () => (stopping = true));
   const clients = await Promise.all(Array.from({ length: connections }, () => connect(url, WRITER_SESSION)));
   const sampler = await connect(url, 'pgpromote-bench:sampler');
-  const report: WriterReport = { starts: [], durations: [], errors: 0, lockSamples: [] };
+  const report: WriterReport = { starts: [], durations: [], errors: 0, samples: [] };
   const random = (max: number) => 1 + Math.floor(Math.random() * max);
   process.send!('ready');
-  const sampleLockWaits = async () => {
+  const sampleInFlight = async () => {
     while (!stopping) {
-      const { rows } = await sampler.query<{ ms: number }>(
-        `SELECT coalesce(max(extract(epoch FROM clock_timestamp() - query_start) * 1000), 0)::float8 AS ms
-           FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`,
+      const { rows } = await sampler.query<InFlight>(
+        `SELECT (extract(epoch FROM clock_timestamp() - query_start) * 1000)::float8 AS ms, coalesce(wait_event_type || ': ' || wait_event, 'none') AS wait
+           FROM pg_stat_activity WHERE application_name = $1 AND state = 'active'`,
         [WRITER_SESSION],
       );
-      report.lockSamples.push({ at: epochNow(), waitedMs: rows[0]!.ms });
-      await sleep(LOCK_SAMPLE_MS);
+      report.samples.push({ at: epochNow(), inFlight: rows });
+      await sleep(SAMPLE_MS);
     }
   };
-  await Promise.all([sampleLockWaits(), ...clients.map(async (client, index) => {
+  await Promise.all([sampleInFlight(), ...clients.map(async (client, index) => {
     for (let turn = index; !stopping; turn++) {
       const started = epochNow();
       try {
@@ -152,6 +159,8 @@ interface SideResult {
   applyMs: number;
   /** The longest a writer query was seen waiting for a lock during the apply (sampled). */
   lockWaitMs: number;
+  /** The longest-running writer query seen during the apply (sampled), with what it was waiting on then. */
+  longest: InFlight;
   /** The writer alone, before the apply started. */
   alone: Latencies;
   /** Writer queries that overlapped the apply. */
@@ -162,9 +171,9 @@ interface SideResult {
 
 const percentile = (sorted: number[], share: number) => sorted[Math.max(0, Math.ceil(share * sorted.length) - 1)] ?? NaN;
 
-/** Samples taken while the apply ran, or after it of waits that began before its end. */
-const longestLockWait = ({ lockSamples }: WriterReport, from: number, to: number) =>
-  Math.max(0, ...lockSamples.filter(({ at, waitedMs }) => at >= from && at - waitedMs <= to).map(({ waitedMs }) => waitedMs));
+/** The writer's queries seen in flight during the apply (or after it, when they began before its end), longest first. */
+const inFlightDuring = ({ samples }: WriterReport, from: number, to: number) =>
+  samples.filter(({ at }) => at >= from).flatMap(({ at, inFlight }) => inFlight.filter(({ ms }) => at - ms <= to)).sort((a, b) => b.ms - a.ms);
 
 function latencies(report: WriterReport, from: number, to: number): Latencies {
   const durations = report.durations.filter((ms, index) => report.starts[index]! <= to && report.starts[index]! + ms >= from).sort((a, b) => a - b);
@@ -190,7 +199,8 @@ async function measureSide(server: LocalPostgres, copy: string, plan: Plan, writ
     if (failure) throw failure;
     const fingerprint = await withClient(url, async (client) => schemaFingerprint(await readSchema(client, { schemas: plan.schemas })));
     if (fingerprint !== plan.toFingerprint) throw new Error(`after the apply, ${copy} does not have dev's schema`);
-    return { applyMs: ended - started, lockWaitMs: longestLockWait(report, started, ended), alone: latencies(report, warmUpStarted, started), during: latencies(report, started, ended), errors: report.errors, firstError: report.firstError };
+    const seen = inFlightDuring(report, started, ended);
+    return { applyMs: ended - started, lockWaitMs: seen.find(({ wait }) => wait.startsWith('Lock'))?.ms ?? 0, longest: seen[0] ?? { ms: 0, wait: 'none' }, alone: latencies(report, warmUpStarted, started), during: latencies(report, started, ended), errors: report.errors, firstError: report.firstError };
   } finally {
     await withClient(server.url(), (admin) => admin.query(`DROP DATABASE IF EXISTS ${copy} WITH (FORCE)`));
   }
@@ -246,7 +256,7 @@ const sideCells = (side: SideResult | Error) => (side instanceof Error
 const sideNote = (side: SideResult | Error) => {
   if (side instanceof Error) return `; failed: ${side.message}`;
   const errors = side.errors ? `; ${side.errors} writer queries failed (first: ${side.firstError})` : '';
-  return `; writer during the apply: p50 ${ms(side.during.p50)}, ${Math.round(side.during.rate)} queries/s; `
+  return `; writer during the apply: p50 ${ms(side.during.p50)}, ${Math.round(side.during.rate)} queries/s, longest query seen ${ms(side.longest.ms)} (waiting on ${side.longest.wait}); `
     + `alone: p50 / p99 ${ms(side.alone.p50)} / ${ms(side.alone.p99)}, ${Math.round(side.alone.rate)} queries/s${errors}`;
 };
 
