@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const BENCHMARKS = ['schema', 'branches', 'promotions', 'cli'] as const;
+const BENCHMARKS = ['schema', 'branches', 'promotions', 'cli', 'online'] as const;
 
 const [name, ...options] = process.argv.slice(2);
 if (name !== undefined && !(BENCHMARKS as readonly string[]).includes(name)) {
