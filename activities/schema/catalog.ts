@@ -138,7 +138,7 @@ function toView(relation: Row, columns: Record<string, object>) {
     const [key, value] = option.split('=') as [string, string];
     const typed = value === 'true' ? true : value === 'false' ? false : Number.isNaN(Number(value)) ? value : Number(value);
     return [key.replace(/_(\w)/g, (_, letter: string) => letter.toUpperCase()), typed];
-  });
+  }).sort(([a]: [string], [b]: [string]) => (a < b ? -1 : 1));
   return {
     columns,
     definition: relation.definition.replace(/\s+/g, ' ').replace(';', '').trim(),
@@ -316,7 +316,8 @@ const QUERIES = {
     FROM pg_constraint con
       LEFT JOIN pg_class fc ON fc.oid = con.confrelid LEFT JOIN pg_namespace fn ON fn.oid = fc.relnamespace
       LEFT JOIN pg_index i ON con.contype = 'u' AND i.indexrelid = con.conindid
-    WHERE con.conrelid IN (${TABLES_IN_SCHEMAS}) AND con.contype IN ('p', 'u', 'f', 'c')`,
+    WHERE con.conrelid IN (${TABLES_IN_SCHEMAS}) AND con.contype IN ('p', 'u', 'f', 'c')
+    ORDER BY con.conname COLLATE "C"`,
   // Indexes that are not a constraint's own (FIX: drizzle-kit also drops unique indexes a foreign key references),
   // one row per key column (INCLUDE columns have no place in the format).
   indexes: `SELECT i.indrelid AS relid, ic.relname AS name, i.indisunique AS unique, am.amname AS method,
@@ -331,7 +332,7 @@ const QUERIES = {
       JOIN pg_opclass opc ON opc.oid = i.indclass[k.position - 1]
     WHERE i.indrelid IN (${TABLES_IN_SCHEMAS}) AND k.position <= i.indnkeyatts
       AND NOT EXISTS (SELECT FROM pg_constraint con WHERE con.conindid = i.indexrelid AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x'))
-    ORDER BY ic.relname, k.position`,
+    ORDER BY ic.relname COLLATE "C", k.position`,
   enums: `SELECT n.nspname AS schema, t.typname AS name, json_agg(e.enumlabel ORDER BY e.enumsortorder) AS values
     FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid JOIN pg_namespace n ON n.oid = t.typnamespace
     WHERE n.nspname = ANY ($1) GROUP BY n.nspname, t.typname`,
@@ -347,7 +348,7 @@ const QUERIES = {
       CASE WHEN p.polroles = '{0}' THEN ARRAY['public']
         ELSE ARRAY(SELECT rolname::text FROM pg_roles WHERE oid = ANY (p.polroles) ORDER BY rolname) END AS to,
       pg_get_expr(p.polqual, p.polrelid) AS using, pg_get_expr(p.polwithcheck, p.polrelid) AS with_check
-    FROM pg_policy p WHERE p.polrelid IN (${TABLES_IN_SCHEMAS})`,
+    FROM pg_policy p WHERE p.polrelid IN (${TABLES_IN_SCHEMAS}) ORDER BY p.polname COLLATE "C"`,
   // FIX: drizzle-kit lists a schema without tables only if its owner can log in.
   schemas: `SELECT nspname AS name FROM pg_namespace WHERE nspname = ANY ($1)`,
 };
