@@ -15,9 +15,10 @@ describe.concurrent('questions', () => {
     expect(result.questions).toEqual([
       { id: 'column:public.users.name', kind: 'column', object: 'public.users.name', candidates: ['public.users.full_name'] },
     ]);
+    // Dropped columns go first: a dropped column takes its constraints with it (see differ-repairs.ts).
     expect(result.statements.map((statement) => statement.sql)).toEqual([
-      'ALTER TABLE "users" ADD COLUMN "full_name" text;',
       'ALTER TABLE "users" DROP COLUMN "name";',
+      'ALTER TABLE "users" ADD COLUMN "full_name" text;',
     ]);
   });
 
