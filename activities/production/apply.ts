@@ -5,7 +5,7 @@
 import type pg from 'pg';
 import { readSchema, schemaFingerprint, type Plan } from '../schema/plan.ts';
 import { dropFailedBuild, execute, finishesInMain, stepsOf, type ExecutionLimits, type StatementResult } from './execute.ts';
-import { abandon, claim, ensureLedger, guard, recordApplied, recordProgress, type LedgerEntry } from './ledger.ts';
+import { abandon, claim, ensureLedger, guard, recordApplied, recordFingerprint, recordProgress, type LedgerEntry } from './ledger.ts';
 import { abortOnSignal, openSession, FENCE, type AttemptIdentity } from './session.ts';
 import { readCatalogObjects } from '../convergence/catalog.ts';
 import { catalogHash } from '../convergence/diff.ts';
@@ -56,7 +56,8 @@ export async function applyToProduction(prodUrl: string, plan: Plan, options: Ap
     const beforeStep = (client: pg.ClientBase) => guard(client, identity, plan);
     const statements = await execute(prod, plan, { from, signal: options.signal, hooks: {
       beforeStep,
-      afterStep: async (client, step) => recordProgress(client, identity, plan, step.number + 1, await fingerprintOf(client, plan)),
+      afterStep: (client, step) => recordProgress(client, identity, plan, step.number + 1),
+      afterCommit: async (client, step) => recordFingerprint(client, identity, plan, step.number + 1, await fingerprintOf(client, plan)),
       finish: async (client) => {
         if ((await fingerprintOf(client, plan)) !== plan.toFingerprint) {
           throw new DriftError(`after the statements, prod does not match dev (fingerprints differ): ${undone(plan)}`);
@@ -91,6 +92,9 @@ function undone(plan: Plan): string {
  */
 async function resumePoint(prod: pg.ClientBase, plan: Plan, identity: AttemptIdentity, entry: LedgerEntry): Promise<number> {
   const expected = entry.state === 'prepared' ? entry.preparedFingerprint : plan.fromFingerprint;
+  // The last attempt ended between a step's commit and the record of prod's fingerprint after it, so
+  // nothing ran after that step; the final check still proves prod equals dev.
+  if (expected === null) return entry.stepsDone;
   if ((await fingerprintOf(prod, plan)) === expected) return entry.stepsDone;
   const next = stepsOf(plan)[entry.stepsDone];
   if (entry.state !== 'prepared' || !next || next.transaction) {
@@ -104,12 +108,13 @@ async function resumePoint(prod: pg.ClientBase, plan: Plan, identity: AttemptIde
   await prod.query('BEGIN');
   try {
     await guard(prod, identity, plan);
-    await recordProgress(prod, identity, plan, entry.stepsDone + 1, current);
+    await recordProgress(prod, identity, plan, entry.stepsDone + 1);
     await prod.query('COMMIT');
   } catch (error) {
     await prod.query('ROLLBACK').catch(() => {});
     throw error;
   }
+  await recordFingerprint(prod, identity, plan, entry.stepsDone + 1, current);
   return entry.stepsDone + 1;
 }
 

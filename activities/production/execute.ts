@@ -87,6 +87,9 @@ export interface ExecutionHooks {
   /** After a step: inside its transaction before commit, or for a statement run outside any, in a short
    * transaction after it. Not called when `finish` runs in the same transaction. */
   afterStep?: (client: pg.ClientBase, step: Step) => Promise<unknown>;
+  /** After a step's commit (or a statement run outside any, and its `afterStep`), holding no lock of the
+   * step: the apply reads prod's fingerprint here. Not called for the step that `finish` runs in. */
+  afterCommit?: (client: pg.ClientBase, step: Step) => Promise<unknown>;
   /** After the last step: inside the main transaction before it commits when nothing runs after it (the
    * plan stays all-or-nothing), else in a last transaction of its own. */
   finish?: (client: pg.ClientBase) => Promise<unknown>;
@@ -115,6 +118,7 @@ export async function execute(client: pg.ClientBase, plan: Plan, options: Execut
       : () => runAlone(client, plan, step, hooks);
     const { value, retries } = await budget.retrying(client, step, steps, run);
     results.push(...value.map((result) => ({ ...result, lockRetries: retries })));
+    if (!finish) await hooks.afterCommit?.(client, step);
   }
   if (hooks.finish && !finishInMain) await inTransaction(client, hooks.beforeStep, hooks.finish);
   const position = (result: StatementResult) => plan.statements.findIndex((statement) => statement.sql === result.sql);

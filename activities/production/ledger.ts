@@ -20,7 +20,8 @@ export interface LedgerEntry {
   attempt: number;
   /** How many of the plan's steps (`stepsOf`) are committed: a new attempt resumes after them. */
   stepsDone: number;
-  /** Prod's schema fingerprint once they were. */
+  /** Prod's schema fingerprint once they were; null when the attempt ended between a step's commit and
+   * this record (taken after the commit, so that the step's locks are not held while prod is read). */
   preparedFingerprint: string | null;
 }
 
@@ -120,11 +121,20 @@ export async function guard(client: pg.ClientBase, identity: AttemptIdentity, pl
   return check(entryOf(rows[0]), identity);
 }
 
-/** Records that the plan's first `stepsDone` steps are committed and prod's fingerprint after them: inside
- * the transaction of the last of them, or in the short one after a statement run outside any. */
-export async function recordProgress(client: pg.ClientBase, identity: AttemptIdentity, plan: Plan, stepsDone: number, fingerprint: string): Promise<void> {
+/** Records that the plan's first `stepsDone` steps are committed: inside the transaction of the last of
+ * them, or in the short one after a statement run outside any. */
+export async function recordProgress(client: pg.ClientBase, identity: AttemptIdentity, plan: Plan, stepsDone: number): Promise<void> {
   await client.query(
-    `UPDATE ${LEDGER} SET state = 'prepared', steps_done = $4, prepared_fingerprint = $5, updated_at = now() WHERE ${KEY}`,
+    `UPDATE ${LEDGER} SET state = 'prepared', steps_done = $4, prepared_fingerprint = NULL, updated_at = now() WHERE ${KEY}`,
+    [...keyOf(identity, plan), stepsDone],
+  );
+}
+
+/** Records prod's fingerprint after the first `stepsDone` steps, once they are committed; a later step's
+ * record is never overwritten. */
+export async function recordFingerprint(client: pg.ClientBase, identity: AttemptIdentity, plan: Plan, stepsDone: number, fingerprint: string): Promise<void> {
+  await client.query(
+    `UPDATE ${LEDGER} SET prepared_fingerprint = $5, updated_at = now() WHERE ${KEY} AND state = 'prepared' AND steps_done = $4`,
     [...keyOf(identity, plan), stepsDone, fingerprint],
   );
 }
