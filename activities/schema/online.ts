@@ -63,7 +63,7 @@ const BUILT_CONCURRENTLY = (unique: boolean) => `CREATE ${unique ? 'UNIQUE ' : '
  * the plan as it was (its constraints added NOT VALID), then the steps that run after the main
  * transaction commits, in plan order. */
 export async function onlineRewrites(prod: pg.ClientBase, planned: Planned[], options: OnlineOptions): Promise<PlannedStatement[]> {
-  const tables = await tablesOnProd(prod);
+  const tables = await tablesOnProd(prod, tablesChanged(planned));
   const threshold = options.onlineThresholdBytes ?? LARGE_TABLE_BYTES;
   const names = new ProdNames();
   const context = planContext(planned);
@@ -81,11 +81,26 @@ export async function onlineRewrites(prod: pg.ClientBase, planned: Planned[], op
 
 const key = (table: { schema: string; name: string }) => `${table.schema}.${table.name}`;
 
-async function tablesOnProd(prod: pg.ClientBase): Promise<Map<string, TableOnProd>> {
+/** The tables the plan's statements change, under the names prod has for them when each runs. */
+function tablesChanged(planned: Planned[]): { schema: string; name: string }[] {
+  const names = new ProdNames();
+  return planned.flatMap((item) => {
+    const table = tableOf(item);
+    const onProd = table && names.table(table);
+    names.note(item.source.json);
+    return onProd ? [onProd] : [];
+  });
+}
+
+/** The size of each of `tables` on prod. Only they are measured: measuring opens a table, which waits
+ * behind any app's lock on it, and a big database has many tables the plan does not change. */
+async function tablesOnProd(prod: pg.ClientBase, tables: { schema: string; name: string }[]): Promise<Map<string, TableOnProd>> {
+  if (!tables.length) return new Map();
   const { rows } = await prod.query<{ schema: string; name: string; bytes: string; partitioned: boolean }>(`SELECT n.nspname AS schema, c.relname AS name,
       c.relkind = 'p' AS partitioned,
       CASE c.relkind WHEN 'p' THEN (SELECT coalesce(sum(pg_total_relation_size(t.relid)), 0) FROM pg_partition_tree(c.oid) t) ELSE pg_total_relation_size(c.oid) END AS bytes
-    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p')`);
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN unnest($1::text[], $2::text[]) AS wanted (schema, name) ON wanted.schema = n.nspname AND wanted.name = c.relname
+    WHERE c.relkind IN ('r', 'p')`, [tables.map((table) => table.schema), tables.map((table) => table.name)]);
   return new Map(rows.map((row) => [key(row), { ...row, bytes: Number(row.bytes) }]));
 }
 
