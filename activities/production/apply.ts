@@ -79,7 +79,7 @@ const fingerprintOf = async (client: pg.ClientBase, plan: Plan) => schemaFingerp
 
 /** What a failed final check leaves: it runs in the main transaction when nothing runs after it. */
 function undone(plan: Plan): string {
-  return finishesInMain(stepsOf(plan))
+  return finishesInMain(plan, stepsOf(plan))
     ? 'rolled back, nothing was applied'
     : 'the statements that ran outside the main transaction stay, and the plan is not marked applied';
 }

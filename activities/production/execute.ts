@@ -72,11 +72,12 @@ export function stepsOf(plan: Plan): Step[] {
   return [...before, ...main, ...after].map((step, number) => ({ number, ...step }));
 }
 
-/** Whether the plan's last step is its main transaction: then the final check runs inside it, and a
- * failed check leaves nothing of it applied. */
-export function finishesInMain(steps: Step[]): boolean {
+/** Whether the final check runs inside the main transaction, so that a failed check leaves nothing of
+ * it applied: when that transaction is the plan's last step, unless the plan changes big tables online
+ * (reading prod's schema there would hold their locks, and app queries would queue behind them). */
+export function finishesInMain(plan: Plan, steps: Step[]): boolean {
   const last = steps.at(-1);
-  return !!last && last.statements[0]!.mode === 'main';
+  return !plan.online && !!last && last.statements[0]!.mode === 'main';
 }
 
 /** What differs between the callers, run by the executor at fixed points. Each may throw to stop. */
@@ -108,7 +109,7 @@ export async function execute(client: pg.ClientBase, plan: Plan, options: Execut
   const { hooks = {}, from = 0 } = options;
   const steps = stepsOf(plan);
   const last = steps.at(-1);
-  const finishInMain = finishesInMain(steps);
+  const finishInMain = finishesInMain(plan, steps);
   const budget = new LockBudget(plan, options.signal);
   const results: StatementResult[] = [];
   for (const step of steps.slice(from)) {

@@ -62,21 +62,23 @@ const BUILT_CONCURRENTLY = (unique: boolean) => `CREATE ${unique ? 'UNIQUE ' : '
 /** The plan's statements with the changes to big tables rewritten to run online, in execution order:
  * the plan as it was (its constraints added NOT VALID), then the steps that run after the main
  * transaction commits, in plan order. */
-export async function onlineRewrites(prod: pg.ClientBase, planned: Planned[], options: OnlineOptions): Promise<PlannedStatement[]> {
+export async function onlineRewrites(prod: pg.ClientBase, planned: Planned[], options: OnlineOptions): Promise<{ statements: PlannedStatement[]; online: boolean }> {
   const tables = await tablesOnProd(prod, tablesChanged(planned));
   const threshold = options.onlineThresholdBytes ?? LARGE_TABLE_BYTES;
   const names = new ProdNames();
   const context = planContext(planned);
   const placed: Placed[] = [];
+  let online = false;
   for (const item of planned) {
     const schemaTable = tableOf(item);
     const onProd = schemaTable && tables.get(key(names.table(schemaTable)));
     names.note(item.source.json);
     const big = onProd && (options.online === 'always' || onProd.bytes >= threshold);
+    online ||= !!big;
     placed.push(...(big && schemaTable ? rewrite(item, schemaTable, onProd, context) : [{ at: 'inline' as const, statement: item.statement }]));
   }
   const at = (where: Placed['at']) => placed.filter((step) => step.at === where).map(({ statement }) => ({ ...statement, lock: statement.lock ?? lockOf(statement.kind) }));
-  return [...at('inline'), ...at('after')];
+  return { statements: [...at('inline'), ...at('after')], online };
 }
 
 const key = (table: { schema: string; name: string }) => `${table.schema}.${table.name}`;

@@ -83,6 +83,9 @@ export interface Plan {
   statements: PlannedStatement[];
   /** How long, in all, statements may wait and retry after lock timeouts before the apply gives up (ms). */
   lockBudgetMs: number;
+  /** It changes tables big enough to be changed online (or was made with `--online`): prod is then
+   * verified after the main transaction commits, never while it holds their locks. */
+  online?: boolean;
   questions: Question[];
   unsupported: Unsupported[];
 }
@@ -167,7 +170,7 @@ export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, opt
   ];
   await refuseUnsafeStatements(ordered);
   const hazards = await measureHazards(prod, ordered);
-  const statements = await onlineRewrites(prod, ordered.map((source, index) => ({
+  const { statements, online } = await onlineRewrites(prod, ordered.map((source, index) => ({
     source,
     statement: {
       sql: source.sql,
@@ -187,6 +190,7 @@ export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, opt
     toFingerprint: schemaFingerprint(to),
     statements,
     lockBudgetMs: options.lockBudgetMs ?? DEFAULT_LOCK_BUDGET_MS,
+    online,
     unsupported: [
       ...extras.refusals,
       ...serials.refusals,
