@@ -63,16 +63,16 @@ const BUILT_CONCURRENTLY = (unique: boolean) => `CREATE ${unique ? 'UNIQUE ' : '
  * the plan as it was (its constraints added NOT VALID), then the steps that run after the main
  * transaction commits, in plan order. */
 export async function onlineRewrites(prod: pg.ClientBase, planned: Planned[], options: OnlineOptions): Promise<{ statements: PlannedStatement[]; online: boolean }> {
-  const tables = await tablesOnProd(prod, tablesChanged(planned));
+  const prodTables = prodTablesOf(planned);
+  const tables = await tablesOnProd(prod, prodTables.filter((table) => !!table));
   const threshold = options.onlineThresholdBytes ?? LARGE_TABLE_BYTES;
-  const names = new ProdNames();
   const context = planContext(planned);
   const placed: Placed[] = [];
   let online = false;
-  for (const item of planned) {
+  for (const [index, item] of planned.entries()) {
     const schemaTable = tableOf(item);
-    const onProd = schemaTable && tables.get(key(names.table(schemaTable)));
-    names.note(item.source.json);
+    const prodTable = prodTables[index];
+    const onProd = prodTable && tables.get(key(prodTable));
     const big = onProd && (options.online === 'always' || onProd.bytes >= threshold);
     online ||= !!big;
     placed.push(...(big && schemaTable ? rewrite(item, schemaTable, onProd, context) : [{ at: 'inline' as const, statement: item.statement }]));
@@ -83,14 +83,15 @@ export async function onlineRewrites(prod: pg.ClientBase, planned: Planned[], op
 
 const key = (table: { schema: string; name: string }) => `${table.schema}.${table.name}`;
 
-/** The tables the plan's statements change, under the names prod has for them when each runs. */
-function tablesChanged(planned: Planned[]): { schema: string; name: string }[] {
+/** The table each statement changes, under the name prod has for it when the statement runs (after the
+ * plan's renames before it). */
+function prodTablesOf(planned: Planned[]): ({ schema: string; name: string } | undefined)[] {
   const names = new ProdNames();
-  return planned.flatMap((item) => {
+  return planned.map((item) => {
     const table = tableOf(item);
     const onProd = table && names.table(table);
     names.note(item.source.json);
-    return onProd ? [onProd] : [];
+    return onProd;
   });
 }
 
