@@ -93,7 +93,7 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     async deleteBranch(input: { prod: Sealed; target: BranchTarget; id: string }): Promise<void> {
-      await provider(input.target, input.prod).delete(input.id);
+      await heartbeating(() => provider(input.target, input.prod).delete(input.id));
     },
 
     /** Makes prod what `source` holds (a backup taken before the apply); prod's current state is kept as `keepAs`. */

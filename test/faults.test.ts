@@ -164,6 +164,38 @@ describe('faults', { timeout: 600_000 }, () => {
     expect(await prodState(prod.name)).toEqual(APPLIED);
   });
 
+  it('a worker killed while it deletes the trial branch (right after the apply): the next worker finishes the clean-up promptly', async () => {
+    const { prod, dev } = await databases();
+    const killed = await startWorker(config);
+    const id = await client.deploy({ dev: dev.url, prod: prod.url });
+    await client.waitForStage(id, ['awaiting-approval']);
+    const branch = (await client.status(id)).branch!.id; // a local branch's id is its database's name
+    // Commenting on the branch's database (with the comment it has) holds a lock that DROP DATABASE waits for.
+    const { connect } = await import('../activities/db.ts');
+    const holder = await connect(inject('postgresUrl'), 'test:holder');
+    try {
+      await holder.query('BEGIN');
+      const { rows } = await holder.query("SELECT shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = $1", [branch]);
+      await holder.query(`COMMENT ON DATABASE "${branch}" IS ${holder.escapeLiteral(rows[0].comment)}`);
+      await client.approve(id, { by: 'alice' });
+      await waitFor('the branch deletion', async () => {
+        const { rows: waiting } = await sql(`SELECT 1 FROM pg_stat_activity WHERE query LIKE 'DROP DATABASE "${branch}"%' AND wait_event_type = 'Lock'`);
+        return waiting.length ? true : undefined;
+      });
+      killed.signal('SIGKILL');
+    } finally {
+      await holder.query('ROLLBACK');
+      await holder.end();
+    }
+    await startWorker(config);
+    // Temporal notices the dead worker by the activity's heartbeat timeout, well inside this test's time.
+    const done = await client.result(id);
+    expect(done.outcome).toBe('applied');
+    expect(done.leftBehind).toBeUndefined();
+    expect(await prodState(prod.name)).toEqual(APPLIED);
+    expect((await sql(`SELECT 1 FROM pg_database WHERE datname = '${branch}'`)).rows).toEqual([]);
+  }, 240_000); // well under the deletion's 10-minute start-to-close timeout, which alone would notice the dead worker
+
   it('a worker killed in each stage: every next worker carries the promotion on, and prod gets the plan once', async () => {
     const { prod, dev } = await databases();
     let current = await startWorker(config);

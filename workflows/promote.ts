@@ -59,7 +59,9 @@ const previewRetry = { ...retry, nonRetryableErrorTypes: [...nonRetryableErrorTy
 const previewing = proxyActivities<Pick<Activities, 'startPreview' | 'stopPreview'>>({ startToCloseTimeout: '30 minutes', heartbeatTimeout: '30 seconds', retry: previewRetry });
 // A webhook's deploy system may complete the start itself, with the task token, without heartbeats.
 const previewingByWebhook = proxyActivities<Pick<Activities, 'startPreview' | 'stopPreview'>>({ startToCloseTimeout: '30 minutes', retry: previewRetry });
-const undoing = proxyActivities<Pick<Activities, 'deleteBranch'>>({ startToCloseTimeout: '10 minutes', retry: { ...retry, maximumAttempts: 5 } });
+// Deletes run right after the apply commits: a worker that dies in one is noticed by its heartbeat,
+// not after the whole start-to-close timeout, so that the promotion still finishes promptly.
+const undoing = proxyActivities<Pick<Activities, 'deleteBranch'>>({ startToCloseTimeout: '10 minutes', heartbeatTimeout: '30 seconds', retry: { ...retry, maximumAttempts: 5 } });
 
 export async function promote(input: PromoteInput): Promise<PromotionState> {
   const { workflowId: promotionId } = workflowInfo();
