@@ -58,7 +58,7 @@ const reverting = proxyActivities<Pick<Activities, 'restoreProd'>>({ startToClos
 const previewRetry = { ...retry, nonRetryableErrorTypes: [...nonRetryableErrorTypes, 'PreviewFailedError'] };
 const previewing = proxyActivities<Pick<Activities, 'startPreview' | 'stopPreview'>>({ startToCloseTimeout: '30 minutes', heartbeatTimeout: '30 seconds', retry: previewRetry });
 // A webhook's deploy system may complete the start itself, with the task token, without heartbeats.
-const previewingByWebhook = proxyActivities<Pick<Activities, 'startPreview' | 'stopPreview'>>({ startToCloseTimeout: '30 minutes', retry: previewRetry });
+const previewingByWebhook = proxyActivities<Pick<Activities, 'startPreview'>>({ startToCloseTimeout: '30 minutes', retry: previewRetry });
 // Deletes run right after the apply commits: a worker that dies in one is noticed by its heartbeat,
 // not after the whole start-to-close timeout, so that the promotion still finishes promptly.
 const undoing = proxyActivities<Pick<Activities, 'deleteBranch'>>({ startToCloseTimeout: '10 minutes', heartbeatTimeout: '30 seconds', retry: { ...retry, maximumAttempts: 5 } });
@@ -184,9 +184,10 @@ export async function promote(input: PromoteInput): Promise<PromotionState> {
       if (input.preview) {
         enter('preview');
         const target = input.preview;
-        const provider = target.provider === 'webhook' ? previewingByWebhook : previewing;
-        const preview = await provider.startPreview({ target, branch: branch.url });
-        previewRemoval = undo.add(`preview ${preview.url}`, () => provider.stopPreview({ target, id: preview.id })); // before its branch goes
+        const starting = target.provider === 'webhook' ? previewingByWebhook : previewing;
+        const preview = await starting.startPreview({ target, branch: branch.url });
+        // Stopping always heartbeats, so that a worker lost in it is noticed promptly.
+        previewRemoval = undo.add(`preview ${preview.url}`, () => previewing.stopPreview({ target, id: preview.id })); // before its branch goes
         state.preview = preview;
       }
 
