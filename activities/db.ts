@@ -72,6 +72,14 @@ export async function withClient<T>(url: string, use: (client: pg.Client) => Pro
 /** What reads a catalog: a client, or Connections. */
 export type Queryable = Pick<pg.ClientBase, 'query'>;
 
+/** A query's rows as one JSON array, which Postgres writes and JSON.parse reads in a fraction of the time pg
+ * takes to parse row after row (its catalog reads return thousands of rows). Keys come in the query's column
+ * order; JSON spells bigint and numeric as numbers: select those as text to keep them exact. */
+export async function rowsAsJson<Row = Record<string, any>>(db: Queryable, sql: string, params: unknown[]): Promise<Row[]> {
+  const { rows } = await db.query(`SELECT coalesce(json_agg(q), '[]') AS rows FROM (${sql}) q`, params);
+  return rows[0].rows;
+}
+
 /** Clients that take queries as they come: each runs on an idle client, the others wait their turn here
  * (pg deprecates queueing on a busy client). Over one client they run one after the other, as inside a
  * transaction they must; over several, independent reads run at once. */

@@ -4,7 +4,7 @@
 // and departs from it only where drizzle-kit is wrong; each departure is marked FIX and listed in
 // test/catalog.test.ts.
 import type { Snapshot } from './drizzle.ts';
-import { Connections, type Queryable } from '../db.ts';
+import { Connections, rowsAsJson, type Queryable } from '../db.ts';
 import { literal } from '../quote.ts';
 
 /** Our own bookkeeping lives here, never compared or planned. */
@@ -236,14 +236,6 @@ function columnDefault(raw: string | null, dataType: string, isArray: boolean): 
 }
 
 const FK_ACTIONS: Record<string, string> = { a: 'no action', r: 'restrict', n: 'set null', c: 'cascade', d: 'set default' };
-
-/** A query's rows as one JSON array, which Postgres writes and JSON.parse reads in a fraction of the time pg
- * takes to parse row after row. JSON spells oids as strings (they are only keys here) and bigint and numeric as
- * numbers: the queries give those as text. */
-async function rowsAsJson(db: Queryable, sql: string, params: unknown[]): Promise<Row[]> {
-  const { rows } = await db.query(`SELECT coalesce(json_agg(q), '[]') AS rows FROM (${sql}) q`, params);
-  return rows[0].rows;
-}
 
 function groupBy(rows: Row[], key: string): Map<unknown, Row[]> {
   const groups = new Map<unknown, Row[]>();
