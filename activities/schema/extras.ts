@@ -203,10 +203,12 @@ aliases as (
 )`;
 
 // Objects and their dependencies in one query, which computes OBJECTS once (it is most of the extras' time).
-// Columns in key order, so that the fingerprint's canonical copy (snapshot.ts) copies only `details`.
+// Columns and `details` (flat objects) in key order, so that the fingerprint's canonical copy (snapshot.ts) copies nothing.
 const OBJECTS_AND_DEPENDENCIES = `${OBJECTS}
 select
-  (select coalesce(json_agg(o order by o.key), '[]') from (select definition, details, key, kind, target from objects) o) as objects,
+  (select coalesce(json_agg(o order by o.key), '[]') from (select definition,
+      (select coalesce(json_object_agg(name, value order by name collate "C"), '{}') from jsonb_each(details) e(name, value)) as details, key, kind, target
+    from objects) o) as objects,
   (select coalesce(json_agg(json_build_array(dependent, referenced, column_level) order by dependent, referenced), '[]') from (
     select distinct d.key as dependent, r.key as referenced, bool_or(pd.refobjsubid > 0) as column_level
     from pg_depend pd join aliases d on d.classid = pd.classid and d.objid = pd.objid
@@ -217,6 +219,7 @@ select
 const COLLATION_NAME = (oid: string) =>
   `(select format('%I.%I', cn.nspname, co.collname) from pg_collation co join pg_namespace cn on cn.oid = co.collnamespace where co.oid = ${oid})`;
 
+// Values as json, not jsonb, which would reorder their keys: in key order, the fingerprint's canonical copy copies nothing.
 const SETTING_ROWS = `
 with nsp as (select oid, nspname from pg_namespace where nspname = any($1)),
 rel as (select c.*, n.nspname, 'table ' || n.nspname || '.' || c.relname as key, format('%I.%I', n.nspname, c.relname) as target
@@ -224,31 +227,37 @@ rel as (select c.*, n.nspname, 'table ' || n.nspname || '.' || c.relname as key,
 col as (select a.*, r.key as table_key, format('%s ALTER COLUMN %I', r.target, a.attname) as target,
           'column ' || r.nspname || '.' || r.relname || '.' || a.attname as key, t.typcollation, t.typstorage
         from pg_attribute a join rel r on r.oid = a.attrelid and r.relkind in ('r', 'p') join pg_type t on t.oid = a.atttypid
-        where a.attnum > 0 and not a.attisdropped and a.attinhcount = 0)
-select 'unlogged' as kind, key, key as object, key as "table", target, to_jsonb(true) as value from rel where relkind in ('r', 'p') and relpersistence = 'u'
+        where a.attnum > 0 and not a.attisdropped and a.attinhcount = 0
+          -- what the branches below select: only those columns get their names formatted
+          and (a.attcollation <> t.typcollation or a.attstorage <> t.typstorage or a.attcompression <> '' or a.attstattarget >= 0))
+select 'unlogged' as kind, key, key as object, key as "table", target, to_json(true) as value from rel where relkind in ('r', 'p') and relpersistence = 'u'
 -- drizzle-kit sees row level security of plain tables only: partitioned tables, partitions and inheritance are ours.
-union all select 'row-security', key, key, key, target, to_jsonb(true) from rel where relkind in ('r', 'p') and relrowsecurity
+union all select 'row-security', key, key, key, target, to_json(true) from rel where relkind in ('r', 'p') and relrowsecurity
   and (relkind = 'p' or relispartition or exists (select from pg_inherits i where i.inhrelid = rel.oid or i.inhparent = rel.oid))
-union all select 'force-rls', key, key, key, target, to_jsonb(true) from rel where relkind in ('r', 'p') and relforcerowsecurity
-union all select 'reloptions', key, key, key, target, to_jsonb(reloptions) from rel where relkind in ('r', 'p') and reloptions is not null
-union all select 'replica-identity', key, key, key, target, to_jsonb(case relreplident when 'f' then 'FULL' when 'n' then 'NOTHING'
+union all select 'force-rls', key, key, key, target, to_json(true) from rel where relkind in ('r', 'p') and relforcerowsecurity
+union all select 'reloptions', key, key, key, target, to_json(reloptions) from rel where relkind in ('r', 'p') and reloptions is not null
+union all select 'replica-identity', key, key, key, target, to_json(case relreplident when 'f' then 'FULL' when 'n' then 'NOTHING'
     else (select format('USING INDEX %I', ic.relname) from pg_index i join pg_class ic on ic.oid = i.indexrelid where i.indrelid = rel.oid and i.indisreplident) end)
   from rel where relkind in ('r', 'p') and relreplident <> 'd'
 union all select 'collation', key, key, table_key, target,
-    jsonb_build_object('type', format_type(atttypid, atttypmod), 'collation', ${COLLATION_NAME('attcollation')})
+    json_build_object('collation', ${COLLATION_NAME('attcollation')}, 'type', format_type(atttypid, atttypmod))
   from col where attcollation <> typcollation
-union all select 'storage', key, key, table_key, target, jsonb_build_object('storage', attstorage, 'default', typstorage)
+union all select 'storage', key, key, table_key, target, json_build_object('default', typstorage, 'storage', attstorage)
   from col where attstorage <> typstorage
-union all select 'compression', key, key, table_key, target, to_jsonb(case attcompression when 'p' then 'pglz' else 'lz4' end) from col where attcompression <> ''
-union all select 'statistics-target', key, key, table_key, target, to_jsonb(attstattarget) from col where attstattarget >= 0
+union all select 'compression', key, key, table_key, target, to_json(case attcompression when 'p' then 'pglz' else 'lz4' end) from col where attcompression <> ''
+union all select 'statistics-target', key, key, table_key, target, to_json(attstattarget) from col where attstattarget >= 0
 union all select 'sequence-owner', 'sequence ' || r.nspname || '.' || r.relname, 'sequence ' || r.nspname || '.' || r.relname, '', r.target,
-    to_jsonb(format('%I.%I.%I', tn.nspname, t.relname, a.attname))
+    to_json(format('%I.%I.%I', tn.nspname, t.relname, a.attname))
   from rel r join pg_depend d on d.classid = 'pg_class'::regclass and d.objid = r.oid and d.deptype = 'a' and d.refclassid = 'pg_class'::regclass
   join pg_class t on t.oid = d.refobjid join pg_namespace tn on tn.oid = t.relnamespace
   join pg_attribute a on a.attrelid = t.oid and a.attnum = d.refobjsubid
   where r.relkind = 'S' and not exists (select from pg_attrdef ad where ad.adrelid = t.oid and ad.adnum = a.attnum
     and pg_get_expr(ad.adbin, ad.adrelid) = format('nextval(%L::regclass)', r.oid::regclass))
 order by 1, 2`;
+
+// Only objects that have a comment get their names formatted: a schema has thousands of columns and constraints, and few comments.
+const DESCRIBED = (catalog: string, oid: string, subid = '0') =>
+  `exists (select from pg_description d where d.classoid = '${catalog}'::regclass and d.objoid = ${oid} and d.objsubid = ${subid})`;
 
 // Every commented object in the compared schemas, with the SQL naming it and the key of the object
 // (and of its table) so that comments on recreated objects are set again.
@@ -262,18 +271,19 @@ targets as (
   select 'pg_class'::regclass as classid, c.oid as objid, 0 as objsubid,
     case c.relkind when 'v' then 'VIEW' when 'm' then 'MATERIALIZED VIEW' when 'S' then 'SEQUENCE' when 'i' then 'INDEX' when 'I' then 'INDEX'
       when 'f' then 'FOREIGN TABLE' when 'c' then 'TYPE' else 'TABLE' end || ' ' || c.target as target, c.key as object, null as parent
-  from rel c
+  from rel c where ${DESCRIBED('pg_class', 'c.oid')}
   union all select 'pg_class'::regclass, c.oid, a.attnum, format('COLUMN %s.%I', c.target, a.attname),
     'column ' || c.nspname || '.' || c.relname || '.' || a.attname, c.key
-  from rel c join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+  from rel c join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped where ${DESCRIBED('pg_class', 'c.oid', 'a.attnum')}
   union all select 'pg_proc'::regclass, p.oid, 0,
     case p.prokind when 'p' then 'PROCEDURE' when 'a' then 'AGGREGATE' else 'FUNCTION' end
       || format(' %I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)),
     ${FUNCTION_KEY}, null
-  from pg_proc p join nsp n on n.oid = p.pronamespace where ${NOT_EXTENSION_MEMBER('pg_proc', 'p.oid')}
+  from pg_proc p join nsp n on n.oid = p.pronamespace where ${NOT_EXTENSION_MEMBER('pg_proc', 'p.oid')} and ${DESCRIBED('pg_proc', 'p.oid')}
   union all select 'pg_type'::regclass, t.oid, 0, case t.typtype when 'd' then 'DOMAIN' else 'TYPE' end || format(' %I.%I', n.nspname, t.typname),
     'type ' || n.nspname || '.' || t.typname, null
   from pg_type t join nsp n on n.oid = t.typnamespace where t.typtype in ('d', 'e', 'c', 'r', 'm') and ${NOT_EXTENSION_MEMBER('pg_type', 't.oid')}
+    and ${DESCRIBED('pg_type', 't.oid')}
   union all select 'pg_constraint'::regclass, co.oid, 0,
     case when co.contypid <> 0 then format('CONSTRAINT %I ON DOMAIN %I.%I', co.conname, n.nspname, t.typname)
       else format('CONSTRAINT %I ON %s', co.conname, c.target) end,
@@ -281,19 +291,19 @@ targets as (
     coalesce(c.key, 'type ' || n.nspname || '.' || t.typname)
   from pg_constraint co left join rel c on c.oid = co.conrelid left join pg_type t on t.oid = co.contypid
     left join pg_namespace n on n.oid = t.typnamespace
-  where c.oid is not null or n.nspname = any($1)
+  where (c.oid is not null or n.nspname = any($1)) and ${DESCRIBED('pg_constraint', 'co.oid')}
   union all select 'pg_trigger'::regclass, tg.oid, 0, format('TRIGGER %I ON %s', tg.tgname, c.target),
     'trigger ' || c.nspname || '.' || c.relname || '.' || tg.tgname, c.key
-  from pg_trigger tg join rel c on c.oid = tg.tgrelid
+  from pg_trigger tg join rel c on c.oid = tg.tgrelid where ${DESCRIBED('pg_trigger', 'tg.oid')}
   union all select 'pg_policy'::regclass, po.oid, 0, format('POLICY %I ON %s', po.polname, c.target),
     'policy ' || c.nspname || '.' || c.relname || '.' || po.polname, c.key
-  from pg_policy po join rel c on c.oid = po.polrelid
+  from pg_policy po join rel c on c.oid = po.polrelid where ${DESCRIBED('pg_policy', 'po.oid')}
   union all select 'pg_rewrite'::regclass, r.oid, 0, format('RULE %I ON %s', r.rulename, c.target),
     'rule ' || c.nspname || '.' || c.relname || '.' || r.rulename, c.key
-  from pg_rewrite r join rel c on c.oid = r.ev_class where r.rulename <> '_RETURN'
+  from pg_rewrite r join rel c on c.oid = r.ev_class where r.rulename <> '_RETURN' and ${DESCRIBED('pg_rewrite', 'r.oid')}
   union all select 'pg_statistic_ext'::regclass, s.oid, 0, format('STATISTICS %I.%I', n.nspname, s.stxname),
     'statistics ' || n.nspname || '.' || s.stxname, null
-  from pg_statistic_ext s join nsp n on n.oid = s.stxnamespace
+  from pg_statistic_ext s join nsp n on n.oid = s.stxnamespace where ${DESCRIBED('pg_statistic_ext', 's.oid')}
   union all select 'pg_namespace'::regclass, n.oid, 0, format('SCHEMA %I', n.nspname), 'schema ' || n.nspname, null from nsp n
   union all select 'pg_extension'::regclass, e.oid, 0, format('EXTENSION %I', e.extname), 'extension ' || e.extname, null from pg_extension e
 )

@@ -2,7 +2,7 @@
 import type { Queryable } from '../db.ts';
 import type { Snapshot } from './drizzle.ts';
 import { INTERNAL_SCHEMA, readCatalog } from './catalog.ts';
-import { canonicalize } from './snapshot.ts';
+import { canonicalSnapshot } from './snapshot.ts';
 import { schemasToRead } from './scope.ts';
 
 export { INTERNAL_SCHEMA };
@@ -13,5 +13,5 @@ export interface IntrospectOptions {
 }
 
 export async function introspect(client: Queryable, options: IntrospectOptions = {}): Promise<Snapshot> {
-  return canonicalize(await readCatalog(client, { schemas: await schemasToRead(client, options.schemas) }));
+  return canonicalSnapshot(await readCatalog(client, { schemas: await schemasToRead(client, options.schemas) }));
 }

@@ -37,14 +37,24 @@ export function canonicalize<T>(value: T, keepOrder = false): T {
   return copy as T;
 }
 
+/** Snapshots as introspect made them: canonical already, so fingerprinting them walks them no more. */
+const introspected = new WeakSet<Snapshot>();
+
+/** `snapshot` made canonical, remembered as such: no stage of a plan changes a snapshot in place. */
+export function canonicalSnapshot(snapshot: Snapshot): Snapshot {
+  const canonical = canonicalize(snapshot);
+  introspected.add(canonical);
+  return canonical;
+}
+
 export function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
 /** Hash of the canonical snapshot, ignoring drizzle's migration bookkeeping (ids, rename meta). */
 export function fingerprint(snapshot: Snapshot): string {
-  const { id: _id, prevId: _prevId, _meta, ...schema } = snapshot;
-  return sha256(JSON.stringify(canonicalize(schema)));
+  const { id: _id, prevId: _prevId, _meta, ...schema } = snapshot; // keeps the order of the keys
+  return sha256(JSON.stringify(introspected.has(snapshot) ? schema : canonicalize(schema)));
 }
 
 // What drizzle-kit's differ reads across tables: when one of these differs, any table may matter
