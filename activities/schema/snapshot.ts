@@ -63,10 +63,18 @@ const SHARED = ['enums', 'schemas', 'sequences', 'roles', 'policies', 'views'] a
 
 /** Both snapshots without the tables they have identically, for speed: the differ compares a table only
  * with its namesake, so those give no statement. Tables on one side only stay: they are the rename
- * candidates. A table that references a renamed table or column is not identical on both sides, so it stays. */
+ * candidates. A table that references a renamed table or column is not identical on both sides, so it stays.
+ * drizzle-kit's `internal` (array columns, by bare table name) keeps only the names of the tables kept: the
+ * differ validates all of it (zod) at every run. */
 export function withoutUnchangedTables(from: Snapshot, to: Snapshot): [Snapshot, Snapshot] {
   if (SHARED.some((part) => JSON.stringify(from[part]) !== JSON.stringify(to[part]))) return [from, to];
   const unchanged = new Set(Object.keys(from.tables).filter((key) => JSON.stringify(from.tables[key]) === JSON.stringify(to.tables[key])));
-  const changedOnly = (snapshot: Snapshot) => ({ ...snapshot, tables: Object.fromEntries(Object.entries(snapshot.tables).filter(([key]) => !unchanged.has(key))) });
+  const changedOnly = (snapshot: Snapshot): Snapshot => {
+    const tables = Object.fromEntries(Object.entries(snapshot.tables).filter(([key]) => !unchanged.has(key)));
+    const internal = snapshot.internal as { tables?: Record<string, unknown> } | undefined;
+    if (!internal?.tables) return { ...snapshot, tables };
+    const names = new Set(Object.values(tables).map((table) => table.name));
+    return { ...snapshot, tables, internal: { ...internal, tables: Object.fromEntries(Object.entries(internal.tables).filter(([name]) => names.has(name))) } };
+  };
   return [changedOnly(from), changedOnly(to)];
 }
