@@ -5,8 +5,7 @@
 // primary key column meets the old primary key.
 import type { Snapshot } from './drizzle.ts';
 import { ident, qualified } from '../quote.ts';
-
-export interface DrizzleStatement { sql: string; kind: string; json: any }
+import { drizzleTarget, type DrizzleStatement } from './model.ts';
 
 const tableKey = (json: any) => `${json.schema || 'public'}.${json.tableName}`;
 const columnKey = (json: any) => `${tableKey(json)}.${json.columnName}`;
@@ -27,7 +26,7 @@ export function repairIdentityChanges(statements: DrizzleStatement[], from: Snap
       if (!old || old.notNull === column.notNull || planned.has(`${key}.${column.name}`)) continue;
       const json = { type: `alter_table_alter_column_${column.notNull ? 'set' : 'drop'}_notnull`, tableName: devTable.name, schema: devTable.schema, columnName: column.name };
       const sql = `ALTER TABLE ${qualified(devTable.schema || 'public', devTable.name)} ALTER COLUMN ${ident(column.name)} ${column.notNull ? 'SET' : 'DROP'} NOT NULL;`;
-      (column.notNull ? setNotNull : dropNotNull).push({ sql, kind: json.type, json });
+      (column.notNull ? setNotNull : dropNotNull).push({ sql, kind: json.type, target: drizzleTarget(json), json });
     }
   }
   const repaired: DrizzleStatement[] = [];

@@ -44,8 +44,13 @@ export interface SpecialTable { key: string; snapshotKey: string; reason: string
 /** The name Postgres chose for a table's primary key or a column's sequence (raw). */
 export interface ImplicitName { kind: 'primary key' | 'sequence'; owner: string; name: string }
 
+/** An object's raw names: its schema, the table it belongs to (a trigger's, an index's), its own name. */
+export interface ObjectName { schema: string; table?: string; name: string }
+
 export interface Extras {
   objects: CatalogObject[];
+  /** Each object's raw names by its key: not compared (its key and definition are), read for the statements planned for it. */
+  names: Record<string, ObjectName>;
   /** `[dependent key, referenced key, column-level]` */
   dependencies: [string, string, boolean][];
   settings: Setting[];
@@ -201,7 +206,24 @@ aliases as (
     where o.classid = 'pg_type'::regclass
 )`;
 
-const OBJECT_ROWS = `${OBJECTS} select kind, key, target, definition, details from objects order by key`;
+// Each object's raw names (schema; table, for what lives on one; its own name), so that the statements
+// planned for it carry them as structured data: keys join names with dots, which names may hold too.
+const OBJECT_NAMES = `
+select n.nspname as schema, r.relname as "table", x.name from (
+  select c.relnamespace as nsp, null::oid as rel, c.relname as name from pg_class c where o.classid = 'pg_class'::regclass and c.oid = o.objid and c.relkind not in ('i', 'I')
+  union all select null, i.indrelid, ic.relname from pg_index i join pg_class ic on ic.oid = i.indexrelid where o.classid = 'pg_class'::regclass and i.indexrelid = o.objid
+  union all select p.pronamespace, null, p.proname from pg_proc p where o.classid = 'pg_proc'::regclass and p.oid = o.objid
+  union all select t.typnamespace, null, t.typname from pg_type t where o.classid = 'pg_type'::regclass and t.oid = o.objid
+  union all select e.extnamespace, null, e.extname from pg_extension e where o.classid = 'pg_extension'::regclass and e.oid = o.objid
+  union all select s.stxnamespace, null, s.stxname from pg_statistic_ext s where o.classid = 'pg_statistic_ext'::regclass and s.oid = o.objid
+  union all select null, tg.tgrelid, tg.tgname from pg_trigger tg where o.classid = 'pg_trigger'::regclass and tg.oid = o.objid
+  union all select null, co.conrelid, co.conname from pg_constraint co where o.classid = 'pg_constraint'::regclass and co.oid = o.objid
+  union all select null, po.polrelid, po.polname from pg_policy po where o.classid = 'pg_policy'::regclass and po.oid = o.objid
+  union all select null, ru.ev_class, ru.rulename from pg_rewrite ru where o.classid = 'pg_rewrite'::regclass and ru.oid = o.objid
+) x left join pg_class r on r.oid = x.rel join pg_namespace n on n.oid = coalesce(x.nsp, r.relnamespace)`;
+
+const OBJECT_ROWS = `${OBJECTS} select o.kind, o.key, o.target, o.definition, o.details, names.schema as "rawSchema", names.table as "rawTable", names.name as "rawName"
+from objects o left join lateral (${OBJECT_NAMES}) names on true order by o.key`;
 
 const DEPENDENCY_ROWS = `${OBJECTS}
 select distinct d.key as dependent, r.key as referenced, bool_or(pd.refobjsubid > 0) as column_level
@@ -378,7 +400,7 @@ export async function readExtras(client: Queryable, schemas: string[]): Promise<
   const db = Connections.of(client);
   const rows = async <T>(sql: string, params: unknown[] = [schemas]) => (await db.query(sql, params)).rows as T[];
   const [objects, dependencies, settings, comments, grants, specialTables, implicitNames, clonedConstraints, roles] = await Promise.all([
-    rows<CatalogObject>(OBJECT_ROWS),
+    rows<CatalogObject & { rawSchema: string | null; rawTable: string | null; rawName: string | null }>(OBJECT_ROWS),
     rows<{ dependent: string; referenced: string; column_level: boolean }>(DEPENDENCY_ROWS),
     rows<Setting>(SETTING_ROWS),
     rows<Comment>(COMMENT_ROWS),
@@ -392,11 +414,15 @@ export async function readExtras(client: Queryable, schemas: string[]): Promise<
   ]);
   const constraintsOutsideDrizzle: Record<string, string[]> = {};
   for (const { table, name } of clonedConstraints) (constraintsOutsideDrizzle[table] ??= []).push(name);
-  for (const object of objects) {
+  const names: Record<string, ObjectName> = {};
+  for (const { rawSchema, rawTable, rawName, ...object } of objects) {
     if (object.kind === 'constraint' && object.details.outsideDrizzle) (constraintsOutsideDrizzle[object.details.snapshotTable] ??= []).push(object.details.rawName);
+    if (rawSchema !== null && rawName !== null) names[object.key] = { schema: rawSchema, ...(rawTable !== null ? { table: rawTable } : {}), name: rawName };
   }
   return {
-    objects,
+    // Without their raw names, which are kept apart: fingerprints hash the objects.
+    objects: objects.map(({ rawSchema: _schema, rawTable: _table, rawName: _name, ...object }) => object),
+    names,
     dependencies: dependencies.map((row) => [row.dependent, row.referenced, row.column_level]),
     settings,
     comments,

@@ -8,9 +8,10 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { ident, qualified } from '../quote.ts';
-import { LARGE_TABLE_BYTES, ProdNames, type Hazard, type HazardSource } from './hazards.ts';
+import { LARGE_TABLE_BYTES, ProdNames, tableOf, type Hazard } from './hazards.ts';
 import { defaultPrimaryKeyName } from './extras-plan.ts';
 import type { PlannedStatement } from './plan.ts';
+import type { DraftStatement } from './model.ts';
 
 /** The strongest table lock a statement takes (on the table it changes), by Postgres' lock names;
  * `none` when it takes none on an existing table (a new table, type or function). */
@@ -49,7 +50,9 @@ function lockOf(kind: string): TableLock {
 /** A statement as the planner made it, with what hazards saw of it. */
 export interface Planned {
   statement: PlannedStatement;
-  source: HazardSource;
+  source: DraftStatement;
+  /** It rewrites its table on prod (a type change, SET UNLOGGED), which rebuilds the table's indexes anyway. */
+  rewritesTable: boolean;
 }
 
 type TableOnProd = { schema: string; name: string; bytes: number; partitioned: boolean };
@@ -70,7 +73,7 @@ export async function onlineRewrites(prod: pg.ClientBase, planned: Planned[], op
   const placed: Placed[] = [];
   let online = false;
   for (const [index, item] of planned.entries()) {
-    const schemaTable = tableOf(item);
+    const schemaTable = tableOf(item.statement);
     const prodTable = prodTables[index];
     const onProd = prodTable && tables.get(key(prodTable));
     const big = onProd && (options.online === 'always' || onProd.bytes >= threshold);
@@ -88,7 +91,7 @@ const key = (table: { schema: string; name: string }) => `${table.schema}.${tabl
 function prodTablesOf(planned: Planned[]): ({ schema: string; name: string } | undefined)[] {
   const names = new ProdNames();
   return planned.map((item) => {
-    const table = tableOf(item);
+    const table = tableOf(item.statement);
     const onProd = table && names.table(table);
     names.note(item.source.json);
     return onProd;
@@ -107,29 +110,20 @@ async function tablesOnProd(prod: pg.ClientBase, tables: { schema: string; name:
   return new Map(rows.map((row) => [key(row), { ...row, bytes: Number(row.bytes) }]));
 }
 
-/** The table a statement changes, under dev's name: the differ's target, or for a CHECK that extras
- * plans, the table its key (`constraint schema.table.name`) names. */
-function tableOf({ statement, source }: Planned): { schema: string; name: string } | undefined {
-  if (statement.target?.table) return { schema: statement.target.schema, name: statement.target.table };
-  if (statement.kind !== 'create_constraint' || !source.check || !source.object) return undefined;
-  const dotted = source.object.slice('constraint '.length, -(source.check.name.length + 1));
-  const dot = dotted.indexOf('.');
-  return { schema: dotted.slice(0, dot), name: dotted.slice(dot + 1) };
-}
-
 /** What other statements of the plan do that decides whether one can be made online. */
 function planContext(planned: Planned[]) {
   const rewritten = new Set<string>();
   const referenced = new Set<string>();
   const renamedPrimaryKeys = new Set<string>();
   let unknownReference = false;
-  for (const { statement, source } of planned) {
-    // The measured hazards tell the statements that rewrite their table (a type change, SET UNLOGGED) and name it.
-    for (const hazard of statement.hazards) if (hazard.kind === 'locking' && hazard.message.startsWith('rewrites ')) rewritten.add(hazard.object);
+  for (const { statement, source, rewritesTable } of planned) {
+    const table = tableOf(statement);
+    if (rewritesTable && table) rewritten.add(key(table));
     if (source.json?.type === 'create_reference') referenced.add(key({ schema: source.json.data.schemaTo || 'public', name: source.json.data.tableTo }));
     // A foreign key that extras plans (deferrable, MATCH FULL): its referenced table is in its definition only.
     if (statement.kind === 'create_constraint' && !source.check) unknownReference = true;
-    if (statement.kind === 'rename' && source.object?.startsWith('table ')) renamedPrimaryKeys.add(source.object.slice('table '.length));
+    // Ours rename a table's primary key (and a column's sequence, which has no table).
+    if (statement.kind === 'rename' && table) renamedPrimaryKeys.add(key(table));
   }
   return {
     rewritten: (table: string) => rewritten.has(table),
@@ -180,8 +174,8 @@ function rewrite(item: Planned, table: Table, onProd: TableOnProd, context: Plan
     case 'create_reference':
       if (onProd.partitioned) return keep(`${shown} is partitioned, and Postgres adds no foreign key NOT VALID to a partitioned table`);
       return [notValid('SHARE ROW EXCLUSIVE'), validate(json.data.name)];
-    case 'create_constraint': // a CHECK (tableOf finds a table for CHECKs only)
-      return [notValid('ACCESS EXCLUSIVE'), validate(source.check!.name)];
+    case 'create_constraint': // ours: a CHECK, or what drizzle cannot express (deferrable keys, exclusion constraints), kept as is
+      return source.check ? [notValid('ACCESS EXCLUSIVE'), validate(source.check.name)] : keep(undefined);
     case 'alter_table_alter_column_set_notnull': {
       const check = ident(notNullCheckName(table, statement.target!.column!));
       return [

@@ -9,11 +9,12 @@ import { introspect, type IntrospectOptions } from './introspect.ts';
 import { resolveSchemas, schemasToRead, type SchemaSelection } from './scope.ts';
 import { PlanInputError } from './errors.ts';
 import { canonicalize, fingerprint, sha256, withoutUnchangedTables } from './snapshot.ts';
-import { measureHazards, type Hazard, type HazardSource } from './hazards.ts';
+import { measureHazards, type Hazard } from './hazards.ts';
 import { readExtras, type Extras } from './extras.ts';
-import { drizzleEffects, planExtras } from './extras-plan.ts';
+import { drizzleEffects, objectTargets, planExtras } from './extras-plan.ts';
+import { drizzleTarget, type DraftStatement, type StatementTarget } from './model.ts';
 import { nameCodec, type NameCodec } from './drizzle-names.ts';
-import { loadParser, parseStatements, statementKindError } from './statement-kinds.ts';
+import { isEmptySql, loadParser, parseStatements, statementKindError } from './statement-kinds.ts';
 import { ident, literal, qualified } from '../quote.ts';
 import { onlineRewrites, type OnlineOptions, type TableLock } from './online.ts';
 import { planSerialChanges } from './serial.ts';
@@ -32,16 +33,6 @@ export { PlanInputError };
  */
 export type ExecutionMode = 'main' | 'own-transaction' | 'no-transaction';
 
-/** What a statement changes, so that hazards and online rewrites never read names back out of SQL. */
-export interface StatementTarget {
-  schema: string;
-  table?: string;
-  column?: string;
-  /** The index a statement run outside a transaction builds (`CREATE INDEX CONCURRENTLY`): a failed
-   * build leaves it INVALID, and the executor drops it before the statement runs again. */
-  index?: string;
-}
-
 /** Lock and statement timeouts when the plan's options give none: a DDL waits at most this long in
  * prod's lock queue, so app queries queued behind it wait no longer either. */
 export const DEFAULT_LOCK_TIMEOUT_MS = 2_000;
@@ -59,7 +50,7 @@ export interface PlannedStatement {
   lockTimeoutMs: number;
   /** How long the statement may run (ms). */
   statementTimeoutMs: number;
-  /** Set for the differ's statements; ours name their object in their hazards. */
+  /** What it changes; absent only for a session setting (`SET check_function_bodies`). */
   target?: StatementTarget;
   /** The strongest lock it takes on the table it changes (absent from plans made before locks were shown). */
   lock?: TableLock;
@@ -120,7 +111,8 @@ export type Schema = Awaited<ReturnType<typeof readSchema>>;
 
 /** Hash of everything pgpromote compares: the drift check and the trial's convergence proof rest on it. */
 export function schemaFingerprint({ snapshot, extras }: Schema): string {
-  const { roles: _roles, ...compared } = extras; // roles belong to the server, not to the database
+  // Roles belong to the server, not to the database; raw names are read for statements, keys are compared.
+  const { roles: _roles, names: _names, ...compared } = extras;
   return sha256(fingerprint(snapshot) + JSON.stringify(canonicalize(compared)));
 }
 
@@ -148,16 +140,17 @@ export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, opt
   const namedPrimaryKeys = new Set(Object.values(to.snapshot.tables)
     .filter((table) => Object.keys(table.compositePrimaryKeys ?? {}).length)
     .map((table) => `table ${table.schema || 'public'}.${table.name}`));
-  const extras = planExtras(from.extras, to.extras, drizzleEffects(statementsJson.flat(), namedPrimaryKeys));
+  const targets = objectTargets(schemas, [from, to]);
+  const extras = planExtras(from.extras, to.extras, drizzleEffects(statementsJson.flat(), namedPrimaryKeys), targets);
   const renamedEnums = enumNamesBefore(statementsJson.flat());
   const differ = plan.statements.map(({ sql, kind }, index) => {
     const json = statementsJson[index]![0];
-    return { sql: droppedPrimaryKeySql(kind, json, from.extras) ?? enumValueSql(kind, json, renamedEnums) ?? sql, kind, json };
+    return { sql: droppedPrimaryKeySql(kind, json, from.extras) ?? enumValueSql(kind, json, renamedEnums) ?? sql, kind, target: drizzleTarget(json), json };
   });
   const { statements: drizzled, refusals: castRefusals } = await convertTypes(prod, dropColumnsFirst(repairIdentityChanges(differ, from.snapshot, to.snapshot)));
-  const empty = drizzled.filter(({ sql }) => !sql.replace(/\/\*[\s\S]*?\*\/|--.*$/gm, '').trim());
+  const empty = drizzled.filter(({ sql }) => isEmptySql(sql));
   const drizzledIn = (wanted: ReturnType<typeof phase>) => drizzled.filter(({ kind }) => phase(kind) === wanted);
-  const ordered: HazardSource[] = [
+  const ordered: DraftStatement[] = [
     ...drizzledIn('enum values'),
     ...drizzledIn('first'),
     ...serials.before,
@@ -169,17 +162,18 @@ export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, opt
     ...drizzledIn('last'),
   ];
   await refuseUnsafeStatements(ordered);
-  const hazards = await measureHazards(prod, ordered);
+  const measured = await measureHazards(prod, ordered);
   const { statements, online } = await onlineRewrites(prod, ordered.map((source, index) => ({
     source,
+    rewritesTable: measured[index]!.rewritesTable,
     statement: {
       sql: source.sql,
       kind: source.kind,
       mode: modeOf(source.kind),
       lockTimeoutMs: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
       statementTimeoutMs: options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
-      ...(source.json ? { target: targetOf(source.json) } : {}),
-      hazards: hazards[index]!,
+      ...(source.target ? { target: source.target } : {}),
+      hazards: measured[index]!.hazards,
     },
   })), options);
   await refuseUnsafeStatements(statements);
@@ -201,16 +195,10 @@ export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, opt
   });
 }
 
-const targetOf = (json: any): StatementTarget => {
-  const column = json.columnName ?? json.column?.name;
-  const table = json.tableName ?? json.tableNameTo ?? json.tableFrom;
-  return { schema: json.schema || json.toSchema || json.schemaTo || 'public', ...(table ? { table } : {}), ...(column ? { column } : {}) };
-};
-
 const drizzleObject = (json: any) => `${json.schema || 'public'}.${json.tableName ?? json.name}`;
 
 /** Every statement must parse as exactly one statement of its kind: what quoting missed shows up here. */
-export async function refuseUnsafeStatements(statements: HazardSource[]) {
+export async function refuseUnsafeStatements(statements: DraftStatement[]) {
   await loadParser();
   for (const { sql, kind, json, object } of statements) {
     const reason = statementKindError(sql, kind);

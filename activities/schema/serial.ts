@@ -6,7 +6,7 @@
 // column) and default created after them. serial → bigserial keeps its sequence and only retypes it.
 import type { Snapshot } from './drizzle.ts';
 import type { Refusal } from './extras-plan.ts';
-import type { HazardSource } from './hazards.ts';
+import type { DraftStatement, StatementTarget } from './model.ts';
 import type { Extras } from './extras.ts';
 import { ident, literal, qualified } from '../quote.ts';
 
@@ -16,8 +16,8 @@ export interface SerialChanges {
   /** The snapshots as the differ must see them. */
   from: Snapshot;
   to: Snapshot;
-  before: HazardSource[];
-  after: HazardSource[];
+  before: DraftStatement[];
+  after: DraftStatement[];
   refusals: Refusal[];
 }
 
@@ -42,22 +42,24 @@ export function planSerialChanges(from: Snapshot, to: Snapshot, prod: Extras, de
       const columnSql = `ALTER TABLE ${qualified(column.schema, column.table)} ALTER COLUMN ${ident(name)}`;
       const json = (type: string) => ({ type, tableName: column.table, schema: devTable.schema, columnName: name });
       const object = `column ${column.schema}.${column.table}.${name}`;
+      const target: StatementTarget = { schema: column.schema, table: column.table, column: name };
+      const sequenceStatement = (sql: string, kind: string, sequence: string): DraftStatement =>
+        ({ sql, kind, target: { schema: column.schema, name: sequence }, object: `sequence ${column.schema}.${sequence}` });
       if (oldSequence && oldSequence === newSequence) {
-        changes.after.push({ sql: `ALTER SEQUENCE ${qualified(column.schema, newSequence)} AS ${BASE_TYPES[devColumn.type]}`, kind: 'alter_sequence', object: `sequence ${column.schema}.${newSequence}` });
+        changes.after.push(sequenceStatement(`ALTER SEQUENCE ${qualified(column.schema, newSequence)} AS ${BASE_TYPES[devColumn.type]}`, 'alter_sequence', newSequence));
         continue;
       }
       if (oldSequence) {
         changes.before.push(
-          { sql: `${columnSql} DROP DEFAULT`, kind: 'alter_table_alter_column_drop_default', object, json: json('alter_table_alter_column_drop_default') },
-          { sql: `DROP SEQUENCE ${qualified(column.schema, oldSequence)}`, kind: 'drop_sequence', object: `sequence ${column.schema}.${oldSequence}` },
+          { sql: `${columnSql} DROP DEFAULT`, kind: 'alter_table_alter_column_drop_default', target, object, json: json('alter_table_alter_column_drop_default') },
+          sequenceStatement(`DROP SEQUENCE ${qualified(column.schema, oldSequence)}`, 'drop_sequence', oldSequence),
         );
       }
       if (newSequence) {
         const sequence = qualified(column.schema, newSequence);
         changes.after.push(
-          { sql: `CREATE SEQUENCE ${sequence} AS ${BASE_TYPES[devColumn.type]} OWNED BY ${qualified(column.schema, column.table)}.${ident(name)}`,
-            kind: 'create_sequence', object: `sequence ${column.schema}.${newSequence}` },
-          { sql: `${columnSql} SET DEFAULT nextval(${literal(sequence)}::regclass)`, kind: 'alter_table_alter_column_set_default', object,
+          sequenceStatement(`CREATE SEQUENCE ${sequence} AS ${BASE_TYPES[devColumn.type]} OWNED BY ${qualified(column.schema, column.table)}.${ident(name)}`, 'create_sequence', newSequence),
+          { sql: `${columnSql} SET DEFAULT nextval(${literal(sequence)}::regclass)`, kind: 'alter_table_alter_column_set_default', target, object,
             json: json('alter_table_alter_column_set_default') },
         );
       }

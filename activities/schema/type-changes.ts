@@ -7,7 +7,7 @@ import { ident } from '../quote.ts';
 import { newTypeOf } from './hazards.ts';
 import { convertsWithUsing } from './statement-kinds.ts';
 import type { Refusal } from './extras-plan.ts';
-import type { DrizzleStatement } from './differ-repairs.ts';
+import type { DrizzleStatement } from './model.ts';
 
 
 const SERIAL = /^(small|big)?serial$/;
