@@ -22,6 +22,8 @@ export interface OnlineOptions {
   online?: 'always';
   /** Size on prod (table, indexes and TOAST, partitions included) from which a table's changes are made online; LARGE_TABLE_BYTES when not given. */
   onlineThresholdBytes?: number;
+  /** Tables (dev's names) whose changes are made online whatever their size: a trial plans again with its plan's choices. */
+  onlineTables?: { schema: string; name: string }[];
 }
 
 const NO_TABLE_LOCK = new Set([
@@ -69,6 +71,7 @@ export async function onlineRewrites(prod: pg.ClientBase, planned: Planned[], op
   const prodTables = prodTablesOf(planned);
   const tables = await tablesOnProd(prod, prodTables.filter((table) => !!table));
   const threshold = options.onlineThresholdBytes ?? LARGE_TABLE_BYTES;
+  const chosen = new Set((options.onlineTables ?? []).map(key));
   const context = planContext(planned);
   const placed: Placed[] = [];
   let online = false;
@@ -76,7 +79,7 @@ export async function onlineRewrites(prod: pg.ClientBase, planned: Planned[], op
     const schemaTable = tableOf(item.statement);
     const prodTable = prodTables[index];
     const onProd = prodTable && tables.get(key(prodTable));
-    const big = onProd && (options.online === 'always' || onProd.bytes >= threshold);
+    const big = onProd && (options.online === 'always' || onProd.bytes >= threshold || (!!schemaTable && chosen.has(key(schemaTable))));
     online ||= !!big;
     placed.push(...(big && schemaTable ? rewrite(item, schemaTable, onProd, context) : [{ at: 'inline' as const, statement: item.statement }]));
   }
@@ -85,6 +88,13 @@ export async function onlineRewrites(prod: pg.ClientBase, planned: Planned[], op
 }
 
 const key = (table: { schema: string; name: string }) => `${table.schema}.${table.name}`;
+
+/** The tables whose changes a plan makes online: those of its steps outside the main transaction (a
+ * new enum value, the only other such step, has no table). */
+export function onlineTablesOf(statements: PlannedStatement[]): { schema: string; name: string }[] {
+  const tables = statements.filter((statement) => statement.mode !== 'main').flatMap((statement) => tableOf(statement) ?? []);
+  return [...new Map(tables.map((table) => [key(table), table])).values()];
+}
 
 /** The table each statement changes, under the name prod has for it when the statement runs (after the
  * plan's renames before it). */
