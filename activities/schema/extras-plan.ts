@@ -5,7 +5,7 @@
 // and extensions. An object replaced or dropped takes with it, and recreates, what depends on it.
 import type { CatalogObject, Extras, Grant, Setting } from './extras.ts';
 import type { Snapshot } from './drizzle.ts';
-import type { DraftStatement, StatementTarget } from './model.ts';
+import { displayName, type DraftStatement, type StatementTarget } from './model.ts';
 import { ident, literal, qualified } from '../quote.ts';
 
 /** One of ours: it names its object by key. */
@@ -84,7 +84,7 @@ export function drizzleEffects(statements: any[], namedPrimaryKeys: Set<string>)
   const previousName = new Map<string, string>();
   const previousColumn = new Map<string, StatementTarget>();
   const unnamedPrimaryKeys = new Set<string>();
-  const dotted = (schema: string | undefined, name: string) => `${schema || 'public'}.${name}`;
+  const dotted = (schema: string | undefined, name: string) => displayName(schema || 'public', name);
   for (const statement of statements) {
     // Renames come first in drizzle's statements: later ones name tables as dev does, prod's dependencies as prod does.
     const touch = (schema: string | undefined, table: string) => {
@@ -417,7 +417,7 @@ function planObjects(prod: Extras, dev: Extras, effects: DrizzleEffects, touched
     for (const { key: dependent } of prodDependencies.usedBy.get(key) ?? []) {
       const kind = prodObjects.get(dependent)?.kind;
       if (kind && kind !== 'table' && !drops.has(dependent)) {
-        out.refusals.push({ kind: 'enum', object: key, reason: `drizzle-kit recreates enum ${key.slice('type '.length)} to remove values, but ${dependent} depends on it; change it by hand` });
+        out.refusals.push({ kind: 'enum', object: key, reason: `drizzle-kit recreates enum ${displayName(out.targets.get(key)?.schema, out.targets.get(key)?.name)} to remove values, but ${dependent} depends on it; change it by hand` });
       }
     }
   }

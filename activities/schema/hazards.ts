@@ -6,7 +6,7 @@
 import type pg from 'pg';
 import { ident, qualified } from '../quote.ts';
 import { convertsWithUsing, loadParser, STATEMENT_NODES } from './statement-kinds.ts';
-import type { DraftStatement } from './model.ts';
+import { displayName, type DraftStatement } from './model.ts';
 
 /** The stable set of hazard kinds, which the approval step keys on: `data-loss` (the statement destroys
  * data or an object that holds it), `will-fail` (prod's rows make it fail), `locking` (it blocks prod). */
@@ -28,7 +28,7 @@ export const LARGE_TABLE_BYTES = 64 * 1024 * 1024;
 
 type Table = { schema: string; name: string };
 const sqlName = (table: Table) => qualified(table.schema, table.name);
-const display = (table: Table, column?: string) => [table.schema, table.name, column].filter(Boolean).join('.');
+const display = (table: Table, column?: string) => displayName(table.schema, table.name, column);
 const quoteList = (columns: string[]) => columns.map(ident).join(', ');
 
 /** Always over the extended protocol, which takes exactly one statement: a measure never runs a second one on prod. */

@@ -39,3 +39,7 @@ export function drizzleTarget(json: any): StatementTarget {
   const table = json.tableName ?? json.tableNameTo ?? json.tableFrom;
   return { schema: json.schema || json.toSchema || json.schemaTo || 'public', ...(table ? { table } : {}), ...(column ? { column } : {}) };
 }
+
+/** A qualified name as people read it and as the plan's objects are named (`public.users.name`): raw
+ * names joined by dots, empty parts left out. SQL names objects with quote.ts's `qualified` instead. */
+export const displayName = (...names: (string | undefined)[]): string => names.filter((name) => !!name).join('.');

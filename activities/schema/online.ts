@@ -11,7 +11,7 @@ import { ident, qualified } from '../quote.ts';
 import { LARGE_TABLE_BYTES, ProdNames, tableOf, type Hazard } from './hazards.ts';
 import { defaultPrimaryKeyName } from './extras-plan.ts';
 import type { PlannedStatement } from './plan.ts';
-import type { DraftStatement } from './model.ts';
+import { displayName, type DraftStatement } from './model.ts';
 
 /** The strongest table lock a statement takes (on the table it changes), by Postgres' lock names;
  * `none` when it takes none on an existing table (a new table, type or function). */
@@ -87,7 +87,7 @@ export async function onlineRewrites(prod: pg.ClientBase, planned: Planned[], op
   return { statements: [...at('inline'), ...at('after')], online };
 }
 
-const key = (table: { schema: string; name: string }) => `${table.schema}.${table.name}`;
+const key = (table: { schema: string; name: string }) => displayName(table.schema, table.name);
 
 /** The tables whose changes a plan makes online: those of its steps outside the main transaction (a
  * new enum value, the only other such step, has no table). */

@@ -12,7 +12,7 @@ import { canonicalize, fingerprint, sha256, withoutUnchangedTables } from './sna
 import { measureHazards, type Hazard } from './hazards.ts';
 import { readExtras, type Extras } from './extras.ts';
 import { drizzleEffects, objectTargets, planExtras } from './extras-plan.ts';
-import { drizzleTarget, type DraftStatement, type StatementTarget } from './model.ts';
+import { displayName, drizzleTarget, type DraftStatement, type StatementTarget } from './model.ts';
 import { nameCodec, type NameCodec } from './drizzle-names.ts';
 import { isEmptySql, loadParser, parseStatements, statementKindError } from './statement-kinds.ts';
 import { ident, literal, qualified } from '../quote.ts';
@@ -190,20 +190,18 @@ export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, opt
       ...serials.refusals,
       ...castRefusals,
       ...columnRefusals(from.snapshot, to.snapshot, statementsJson.flat()),
-      ...empty.map(({ kind, json }) => ({ kind, object: drizzleObject(json), reason: `drizzle-kit gives no SQL for ${kind}; change it by hand` })),
+      ...empty.map(({ kind, json }) => ({ kind, object: displayName(json.schema || 'public', json.tableName ?? json.name), reason: `drizzle-kit gives no SQL for ${kind}; change it by hand` })),
     ],
   });
 }
 
-const drizzleObject = (json: any) => `${json.schema || 'public'}.${json.tableName ?? json.name}`;
-
 /** Every statement must parse as exactly one statement of its kind: what quoting missed shows up here. */
 export async function refuseUnsafeStatements(statements: DraftStatement[]) {
   await loadParser();
-  for (const { sql, kind, json, object } of statements) {
+  for (const { sql, kind, target } of statements) {
     const reason = statementKindError(sql, kind);
     if (!reason) continue;
-    const name = json ? drizzleObject(json) : object || '(a setting)';
+    const name = target ? displayName(target.schema, target.table, target.column ?? target.name) : '(a setting)';
     throw new PlanInputError(`cannot plan ${kind} of ${name} safely: ${reason}. Dev has a name or definition pgpromote cannot plan safely; `
       + `rename the object on dev (or change it on prod by hand), then plan again. The statement: ${sql}`);
   }
@@ -231,14 +229,13 @@ function droppedPrimaryKeySql(kind: string, json: any, prod: Extras): string | u
 /** Each enum that the plan renames or moves, by its new `schema.name`: its name on prod. */
 function enumNamesBefore(statements: any[]): Map<string, { schema: string; name: string }> {
   const before = new Map<string, { schema: string; name: string }>();
-  const key = (schema: string, name: string) => `${schema}.${name}`;
   for (const statement of statements) {
     if (statement.type === 'move_type_enum') {
-      before.set(key(statement.schemaTo, statement.name), { schema: statement.schemaFrom, name: statement.name });
+      before.set(displayName(statement.schemaTo, statement.name), { schema: statement.schemaFrom, name: statement.name });
     } else if (statement.type === 'rename_type_enum') {
       const schema = statement.schema || 'public';
-      const earlier = before.get(key(schema, statement.nameFrom)) ?? { schema, name: statement.nameFrom };
-      before.set(key(schema, statement.nameTo), earlier);
+      const earlier = before.get(displayName(schema, statement.nameFrom)) ?? { schema, name: statement.nameFrom };
+      before.set(displayName(schema, statement.nameTo), earlier);
     }
   }
   return before;
@@ -248,7 +245,7 @@ function enumNamesBefore(statements: any[]): Map<string, { schema: string; name:
  * name the enum has on prod, before the rename runs in the main transaction. */
 function enumValueSql(kind: string, json: any, renamedEnums: ReturnType<typeof enumNamesBefore>): string | undefined {
   if (kind !== 'alter_type_add_value') return undefined;
-  const before = renamedEnums.get(`${json.schema || 'public'}.${json.name}`);
+  const before = renamedEnums.get(displayName(json.schema || 'public', json.name));
   return before && `ALTER TYPE ${qualified(before.schema, before.name)} ADD VALUE ${literal(json.value)}${json.before ? ` BEFORE ${literal(json.before)}` : ''}`;
 }
 
@@ -277,19 +274,20 @@ function drizzleView(snapshot: Snapshot, sides: Extras[]): Snapshot {
  * out) and a column order other than prod's with new columns at the end (Postgres appends them). */
 function columnRefusals(from: Snapshot, to: Snapshot, statements: any[]): Unsupported[] {
   const tableFrom = new Map(statements.filter((statement) => statement.type === 'rename_table')
-    .map((statement) => [`${statement.toSchema || 'public'}.${statement.tableNameTo}`, `${statement.fromSchema || 'public'}.${statement.tableNameFrom}`]));
+    .map((statement) => [displayName(statement.toSchema || 'public', statement.tableNameTo), displayName(statement.fromSchema || 'public', statement.tableNameFrom)]));
   const columnTo = new Map(statements.filter((statement) => statement.type === 'alter_table_rename_column')
-    .map((statement) => [`${statement.schema || 'public'}.${statement.tableName}.${statement.oldColumnName}`, statement.newColumnName as string]));
+    .map((statement) => [displayName(statement.schema || 'public', statement.tableName, statement.oldColumnName), statement.newColumnName as string]));
   const refusals: Unsupported[] = [];
   for (const [key, table] of Object.entries(to.tables)) {
     const before = from.tables[tableFrom.get(key) ?? key];
     if (!before) continue;
     const devColumns = Object.values<any>(table.columns);
-    const kept = Object.values<any>(before.columns).map((column) => ({ ...column, name: columnTo.get(`${key}.${column.name}`) ?? column.name }))
+    const kept = Object.values<any>(before.columns).map((column) => ({ ...column, name: columnTo.get(displayName(key, column.name)) ?? column.name }))
       .filter((column) => table.columns[column.name]);
     for (const old of kept) {
       if (JSON.stringify(old.generated) !== JSON.stringify(table.columns[old.name].generated)) {
-        refusals.push({ kind: 'column', object: `${key}.${old.name}`, reason: `the generated expression of ${key}.${old.name} changes, which drizzle-kit does not plan; drop and re-add the column by hand` });
+        const column = displayName(key, old.name);
+        refusals.push({ kind: 'column', object: column, reason: `the generated expression of ${column} changes, which drizzle-kit does not plan; drop and re-add the column by hand` });
       }
     }
     const keptNames = kept.map((column) => column.name);
@@ -439,7 +437,7 @@ async function runDiffer(from: Snapshot, to: Snapshot, answers: Answers, codec: 
   };
   // Tables, enums, sequences and views can also move between schemas: a rename to the same name elsewhere.
   const movable = <T extends { name: string; schema?: string }>(kind: QuestionKind) => {
-    const resolver = resolve<T>(kind, (item) => `${item.schema || 'public'}.${item.name}`);
+    const resolver = resolve<T>(kind, (item) => displayName(item.schema || 'public', item.name));
     return async (input: { created: T[]; deleted: T[] }) => {
       const { created, deleted, renamed } = resolver(input.created, input.deleted);
       if (kind === 'table') renames.tables.push(...(renamed as unknown as Renames['tables']));
@@ -451,8 +449,7 @@ async function runDiffer(from: Snapshot, to: Snapshot, answers: Answers, codec: 
   };
   const perTable = <T extends { name: string }>(kind: QuestionKind) => {
     return async (input: { tableName: string; schema: string; created: T[]; deleted: T[] }) => {
-      const table = `${input.schema || 'public'}.${input.tableName}`;
-      const resolved = resolve<T>(kind, (item) => `${table}.${item.name}`)(input.created, input.deleted);
+      const resolved = resolve<T>(kind, (item) => displayName(input.schema || 'public', input.tableName, item.name))(input.created, input.deleted);
       if (kind === 'column') {
         renames.columns.push(...resolved.renamed.map(({ from, to }) => ({ table: { name: input.tableName, schema: input.schema }, from: from.name, to: to.name })));
       }
@@ -483,7 +480,7 @@ async function runDiffer(from: Snapshot, to: Snapshot, answers: Answers, codec: 
 
 /** Prod's snapshot with the renamed tables and columns under their new names, references included. */
 function renamed(snapshot: Snapshot, renames: Renames): Snapshot {
-  const key = (table: TableName) => `${table.schema || 'public'}.${table.name}`;
+  const key = (table: TableName) => displayName(table.schema || 'public', table.name);
   const sameTable = (a: TableName, b: TableName) => a.name === b.name && (a.schema || 'public') === (b.schema || 'public');
   const tables: Record<string, any> = { ...snapshot.tables };
   for (const { from, to } of renames.tables) {

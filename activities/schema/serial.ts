@@ -6,7 +6,7 @@
 // column) and default created after them. serial → bigserial keeps its sequence and only retypes it.
 import type { Snapshot } from './drizzle.ts';
 import type { Refusal } from './extras-plan.ts';
-import type { DraftStatement, StatementTarget } from './model.ts';
+import { displayName, type DraftStatement, type StatementTarget } from './model.ts';
 import type { Extras } from './extras.ts';
 import { ident, literal, qualified } from '../quote.ts';
 
@@ -78,13 +78,13 @@ function sequenceOf(extras: Extras, column: Column): string | null {
 /** A serial's sequence that is a standalone sequence on the other side would be dropped and created again,
  * its counter lost; one pgpromote cannot name is not planned at all. */
 function sequenceRefusal(column: Column, prod: Extras, dev: Extras, oldSequence?: string | null, newSequence?: string | null): Refusal | undefined {
-  const where = `${column.schema}.${column.table}.${column.name}`;
+  const where = displayName(column.schema, column.table, column.name);
   const object = `column ${where}`;
   if (oldSequence === null || newSequence === null) return { kind: 'column', object, reason: `the sequence of serial column ${where} is not found; change it by hand` };
   const standalone = (extras: Extras, name?: string) => name !== undefined && extras.objects.some((item) => item.key === `sequence ${column.schema}.${name}`);
   const shared = standalone(dev, oldSequence) ? oldSequence : standalone(prod, newSequence) ? newSequence : undefined;
   if (shared === undefined) return undefined;
-  return { kind: 'column', object, reason: `sequence ${column.schema}.${shared} changes between the serial sequence of ${where} and a standalone sequence; `
+  return { kind: 'column', object, reason: `sequence ${displayName(column.schema, shared)} changes between the serial sequence of ${where} and a standalone sequence; `
     + `pgpromote would drop and create it again and lose its counter: change its ownership by hand (ALTER SEQUENCE ... OWNED BY), then plan again` };
 }
 

@@ -7,7 +7,7 @@ import { ident } from '../quote.ts';
 import { newTypeOf } from './hazards.ts';
 import { convertsWithUsing } from './statement-kinds.ts';
 import type { Refusal } from './extras-plan.ts';
-import type { DrizzleStatement } from './model.ts';
+import { displayName, type DrizzleStatement } from './model.ts';
 
 
 const SERIAL = /^(small|big)?serial$/;
@@ -36,7 +36,7 @@ export async function convertTypes<T extends DrizzleStatement>(prod: pg.ClientBa
       continue;
     }
     const [oldType, newType] = [json.oldDataType.name, newTypeOf(json)];
-    const column = `${json.schema || 'public'}.${json.tableName}.${json.columnName}`;
+    const column = displayName(json.schema || 'public', json.tableName, json.columnName);
     if ([oldType, newType].some((type) => SERIAL.test(type))) {
       // serial.ts plans these for columns kept under their names; a renamed one reaches the differ as is.
       converted.push(statement);
