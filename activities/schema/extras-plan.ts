@@ -5,7 +5,7 @@
 // and extensions. An object replaced or dropped takes with it, and recreates, what depends on it.
 import type { CatalogObject, Extras, Grant, Setting } from './extras.ts';
 import type { Snapshot } from './drizzle.ts';
-import { displayName, type DraftStatement, type StatementTarget } from './model.ts';
+import { displayName, type DraftStatement, type StatementTarget, type Unsupported } from './model.ts';
 import { ident, literal, qualified } from '../quote.ts';
 
 /** One of ours: it names its object by key. */
@@ -45,11 +45,6 @@ export function objectTargets(schemas: string[], sides: { snapshot: Snapshot; ex
   return targets;
 }
 
-export interface Refusal {
-  kind: string;
-  object: string;
-  reason: string;
-}
 
 /** What drizzle's statements do, as far as the extras care. Keys as in extras.ts. */
 export interface DrizzleEffects {
@@ -302,7 +297,7 @@ class Output {
   readonly unset: ExtraStatement[] = [];
   readonly before: ExtraStatement[] = [];
   readonly after: ExtraStatement[] = [];
-  readonly refusals: Refusal[] = [];
+  readonly refusals: Unsupported[] = [];
   constructor(readonly targets: ObjectTargets) {}
   /** Statements on `object`; its target is looked up by its key unless given. */
   emit(list: ExtraStatement[], kind: string, object: string, sqls: string[], { check, target = this.targets.get(object) }: Pick<DraftStatement, 'check' | 'target'> = {}) {

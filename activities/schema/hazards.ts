@@ -6,25 +6,9 @@
 import type pg from 'pg';
 import { ident, qualified } from '../quote.ts';
 import { convertsWithUsing, loadParser, STATEMENT_NODES } from './statement-kinds.ts';
-import { displayName, type DraftStatement } from './model.ts';
+import { displayName, LARGE_TABLE_BYTES, type DraftStatement, type Hazard } from './model.ts';
 
-/** The stable set of hazard kinds, which the approval step keys on: `data-loss` (the statement destroys
- * data or an object that holds it), `will-fail` (prod's rows make it fail), `locking` (it blocks prod). */
-export type HazardKind = 'data-loss' | 'will-fail' | 'locking';
-
-export interface Hazard {
-  kind: HazardKind;
-  message: string;
-  /** The table or column concerned, qualified. */
-  object: string;
-  /** Rows concerned, where measured. */
-  rows?: number;
-  /** Size of the table concerned with its indexes and TOAST, for locking hazards. */
-  bytes?: number;
-}
-
-/** Tables at least this big are worth a warning for any ACCESS EXCLUSIVE lock. */
-export const LARGE_TABLE_BYTES = 64 * 1024 * 1024;
+export type { Hazard } from './model.ts'; // as the client imports it
 
 type Table = { schema: string; name: string };
 const sqlName = (table: Table) => qualified(table.schema, table.name);

@@ -8,14 +8,11 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { ident, qualified } from '../quote.ts';
-import { LARGE_TABLE_BYTES, ProdNames, tableOf, type Hazard } from './hazards.ts';
+import { ProdNames, tableOf } from './hazards.ts';
 import { defaultPrimaryKeyName } from './extras-plan.ts';
-import type { PlannedStatement } from './plan.ts';
-import { displayName, type DraftStatement } from './model.ts';
+import { displayName, LARGE_TABLE_BYTES, type DraftStatement, type Hazard, type PlannedStatement, type TableLock } from './model.ts';
 
-/** The strongest table lock a statement takes (on the table it changes), by Postgres' lock names;
- * `none` when it takes none on an existing table (a new table, type or function). */
-export type TableLock = 'ACCESS EXCLUSIVE' | 'SHARE ROW EXCLUSIVE' | 'SHARE' | 'SHARE UPDATE EXCLUSIVE' | 'ACCESS SHARE' | 'none';
+export type { TableLock } from './model.ts'; // as the client imports it
 
 export interface OnlineOptions {
   /** `always`: rewrite whatever the table's size (`--online`); otherwise tables of `onlineThresholdBytes` and more. */

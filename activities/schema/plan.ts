@@ -9,77 +9,26 @@ import { introspect, type IntrospectOptions } from './introspect.ts';
 import { resolveSchemas, schemasToRead, type SchemaSelection } from './scope.ts';
 import { PlanInputError } from './errors.ts';
 import { canonicalize, fingerprint, sha256, withoutUnchangedTables } from './snapshot.ts';
-import { measureHazards, type Hazard } from './hazards.ts';
+import { measureHazards } from './hazards.ts';
 import { readExtras, type Extras } from './extras.ts';
 import { drizzleEffects, objectTargets, planExtras } from './extras-plan.ts';
-import { displayName, drizzleTarget, type DraftStatement, type StatementTarget } from './model.ts';
+import {
+  DEFAULT_LOCK_BUDGET_MS, DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_STATEMENT_TIMEOUT_MS, displayName, drizzleTarget,
+  type DraftStatement, type ExecutionMode, type Plan, type PlannedStatement, type Unsupported,
+} from './model.ts';
 import { nameCodec, type NameCodec } from './drizzle-names.ts';
 import { isEmptySql, loadParser, parseStatements, statementKindError } from './statement-kinds.ts';
 import { ident, literal, qualified } from '../quote.ts';
-import { onlineRewrites, type OnlineOptions, type TableLock } from './online.ts';
+import { onlineRewrites, type OnlineOptions } from './online.ts';
 import { planSerialChanges } from './serial.ts';
 import { dropColumnsFirst, repairIdentityChanges } from './differ-repairs.ts';
 import { convertTypes } from './type-changes.ts';
 import { DROP, answerProblem, matchDrop, matchRename, parseRename, type Answers, type Question, type QuestionKind } from './questions.ts';
 
-export type { Hazard, Answers, Question };
+// The model's types as the rest of pgpromote (workflows, client, executor) has always imported them.
+export type { ExecutionMode, Hazard, Plan, PlannedStatement } from './model.ts';
+export type { Answers, Question };
 export { PlanInputError };
-
-/**
- * How a statement runs: in the plan's one `main` transaction, in a transaction of its own
- * (`own-transaction`: a new enum value, a `VALIDATE CONSTRAINT`), or outside any transaction
- * (`no-transaction`: `CREATE INDEX CONCURRENTLY`). Statements not in `main` that come before the plan's
- * first `main` statement run before that transaction, the others after it commits, in plan order.
- */
-export type ExecutionMode = 'main' | 'own-transaction' | 'no-transaction';
-
-/** Lock and statement timeouts when the plan's options give none: a DDL waits at most this long in
- * prod's lock queue, so app queries queued behind it wait no longer either. */
-export const DEFAULT_LOCK_TIMEOUT_MS = 2_000;
-export const DEFAULT_STATEMENT_TIMEOUT_MS = 15 * 60_000;
-/** How long lock timeouts may be retried, in all, before the apply gives up. */
-export const DEFAULT_LOCK_BUDGET_MS = 5 * 60_000;
-
-export interface PlannedStatement {
-  sql: string;
-  /** The differ's statement type (`create_table`, `alter_table_add_column`), or ours for what it does
-   * not model (`create_view`, `set_collation`, `grant`, ...). */
-  kind: string;
-  mode: ExecutionMode;
-  /** How long the statement may wait for a lock (ms); a lock timeout is retried within the plan's `lockBudgetMs`. */
-  lockTimeoutMs: number;
-  /** How long the statement may run (ms). */
-  statementTimeoutMs: number;
-  /** What it changes; absent only for a session setting (`SET check_function_bodies`). */
-  target?: StatementTarget;
-  /** The strongest lock it takes on the table it changes (absent from plans made before locks were shown). */
-  lock?: TableLock;
-  hazards: Hazard[];
-}
-
-/** A difference the plan cannot express: while there is one, the plan must not be applied. */
-export interface Unsupported {
-  kind: string;
-  object: string;
-  reason: string;
-}
-
-export interface Plan {
-  /** The schemas compared (resolved once, for both databases): the trial and the apply read through them. */
-  schemas: string[];
-  fromFingerprint: string;
-  toFingerprint: string;
-  /** Hash of everything an approver reviews; approval and apply are bound to it. */
-  planHash: string;
-  statements: PlannedStatement[];
-  /** How long, in all, statements may wait and retry after lock timeouts before the apply gives up (ms). */
-  lockBudgetMs: number;
-  /** It changes tables big enough to be changed online (or was made with `--online`): prod is then
-   * verified after the main transaction commits, never while it holds their locks. */
-  online?: boolean;
-  questions: Question[];
-  unsupported: Unsupported[];
-}
 
 export interface PlanOptions extends SchemaSelection, OnlineOptions {
   answers?: Answers;

@@ -5,8 +5,7 @@
 // the old default and sequence dropped before the differ's statements, the new sequence (owned by the
 // column) and default created after them. serial → bigserial keeps its sequence and only retypes it.
 import type { Snapshot } from './drizzle.ts';
-import type { Refusal } from './extras-plan.ts';
-import { displayName, type DraftStatement, type StatementTarget } from './model.ts';
+import { displayName, type DraftStatement, type StatementTarget, type Unsupported } from './model.ts';
 import type { Extras } from './extras.ts';
 import { ident, literal, qualified } from '../quote.ts';
 
@@ -18,7 +17,7 @@ export interface SerialChanges {
   to: Snapshot;
   before: DraftStatement[];
   after: DraftStatement[];
-  refusals: Refusal[];
+  refusals: Unsupported[];
 }
 
 export function planSerialChanges(from: Snapshot, to: Snapshot, prod: Extras, dev: Extras): SerialChanges {
@@ -77,7 +76,7 @@ function sequenceOf(extras: Extras, column: Column): string | null {
 
 /** A serial's sequence that is a standalone sequence on the other side would be dropped and created again,
  * its counter lost; one pgpromote cannot name is not planned at all. */
-function sequenceRefusal(column: Column, prod: Extras, dev: Extras, oldSequence?: string | null, newSequence?: string | null): Refusal | undefined {
+function sequenceRefusal(column: Column, prod: Extras, dev: Extras, oldSequence?: string | null, newSequence?: string | null): Unsupported | undefined {
   const where = displayName(column.schema, column.table, column.name);
   const object = `column ${where}`;
   if (oldSequence === null || newSequence === null) return { kind: 'column', object, reason: `the sequence of serial column ${where} is not found; change it by hand` };

@@ -6,8 +6,7 @@ import type pg from 'pg';
 import { ident } from '../quote.ts';
 import { newTypeOf } from './hazards.ts';
 import { convertsWithUsing } from './statement-kinds.ts';
-import type { Refusal } from './extras-plan.ts';
-import { displayName, type DrizzleStatement } from './model.ts';
+import { displayName, type DrizzleStatement, type Unsupported } from './model.ts';
 
 
 const SERIAL = /^(small|big)?serial$/;
@@ -26,8 +25,8 @@ from types s, types t
 where s.oid = to_regtype($1) and t.oid = to_regtype($2) and s.is_array = t.is_array`;
 
 /** The differ's type changes with USING where Postgres needs it, and refusals where no cast exists. */
-export async function convertTypes<T extends DrizzleStatement>(prod: pg.ClientBase, statements: T[]): Promise<{ statements: T[]; refusals: Refusal[] }> {
-  const refusals: Refusal[] = [];
+export async function convertTypes<T extends DrizzleStatement>(prod: pg.ClientBase, statements: T[]): Promise<{ statements: T[]; refusals: Unsupported[] }> {
+  const refusals: Unsupported[] = [];
   const converted: T[] = [];
   for (const statement of statements) {
     const { json } = statement;

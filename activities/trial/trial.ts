@@ -3,7 +3,8 @@
 // nothing to do) and by the convergence check's own reading of the catalog, which does not share the
 // planner's model and so does not share its blind spots.
 import type pg from 'pg';
-import { planPromotion, type Hazard, type Plan, type PlannedStatement } from '../schema/plan.ts';
+import { planPromotion } from '../schema/plan.ts';
+import type { Hazard, Plan, PlannedStatement } from '../schema/model.ts';
 import { answersOf } from '../schema/questions.ts';
 import { onlineTablesOf } from '../schema/online.ts';
 import { execute, stepsOf, type StatementResult } from '../production/execute.ts';
