@@ -147,10 +147,10 @@ export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, opt
 /** Every statement must parse as exactly one statement of its kind: what quoting missed shows up here. */
 export async function refuseUnsafeStatements(statements: DraftStatement[]) {
   await loadParser();
-  for (const { sql, kind, target } of statements) {
+  for (const { sql, kind, target, object } of statements) {
     const reason = statementKindError(sql, kind);
     if (!reason) continue;
-    const name = target ? displayName(target.schema, target.table, target.column ?? target.name) : '(a setting)';
+    const name = object || (target ? displayName(target.schema, target.table, target.column ?? target.name) : '(a setting)');
     throw new PlanInputError(`cannot plan ${kind} of ${name} safely: ${reason}. Dev has a name or definition pgpromote cannot plan safely; `
       + `rename the object on dev (or change it on prod by hand), then plan again. The statement: ${sql}`);
   }
