@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { ident, qualified } from '../quote.ts';
 import { ProdNames, tableOf } from './hazards.ts';
-import { defaultPrimaryKeyName } from './extras-plan.ts';
+import { defaultPrimaryKeyName } from './diff/extras-plan.ts';
 import { displayName, LARGE_TABLE_BYTES, type DraftStatement, type Hazard, type PlannedStatement, type TableLock } from './model.ts';
 
 export type { TableLock } from './model.ts'; // as the client imports it

@@ -3,26 +3,26 @@
 // Stages, as in drizzle-kit: snapshot (introspect.ts) → diff (drizzle's differ, here) → SQL; around
 // drizzle's statements go those for everything its snapshot does not model (extras.ts).
 import type pg from 'pg';
-import { drizzle, type Snapshot } from './drizzle.ts';
+import { drizzle, type Snapshot } from './diff/drizzle.ts';
 import { Connections, withConnections, type Queryable } from '../db.ts';
-import { introspect, type IntrospectOptions } from './introspect.ts';
-import { resolveSchemas, schemasToRead, type SchemaSelection } from './scope.ts';
+import { introspect, type IntrospectOptions } from './read/introspect.ts';
+import { resolveSchemas, schemasToRead, type SchemaSelection } from './read/scope.ts';
 import { PlanInputError } from './errors.ts';
-import { canonicalize, fingerprint, sha256, withoutUnchangedTables } from './snapshot.ts';
+import { canonicalize, fingerprint, sha256, withoutUnchangedTables } from './read/snapshot.ts';
 import { measureHazards } from './hazards.ts';
-import { readExtras, type Extras } from './extras.ts';
-import { drizzleEffects, objectTargets, planExtras } from './extras-plan.ts';
+import { readExtras, type Extras } from './read/extras.ts';
+import { drizzleEffects, objectTargets, planExtras } from './diff/extras-plan.ts';
 import {
   DEFAULT_LOCK_BUDGET_MS, DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_STATEMENT_TIMEOUT_MS, displayName, drizzleTarget,
   type DraftStatement, type ExecutionMode, type Plan, type PlannedStatement, type Unsupported,
 } from './model.ts';
-import { nameCodec, type NameCodec } from './drizzle-names.ts';
+import { nameCodec, type NameCodec } from './diff/drizzle-names.ts';
 import { isEmptySql, loadParser, parseStatements, statementKindError } from './statement-kinds.ts';
 import { ident, literal, qualified } from '../quote.ts';
 import { onlineRewrites, type OnlineOptions } from './online.ts';
-import { planSerialChanges } from './serial.ts';
-import { dropColumnsFirst, repairIdentityChanges } from './differ-repairs.ts';
-import { convertTypes } from './type-changes.ts';
+import { planSerialChanges } from './diff/serial.ts';
+import { dropColumnsFirst, repairIdentityChanges } from './diff/differ-repairs.ts';
+import { convertTypes } from './diff/type-changes.ts';
 import { DROP, answerProblem, matchDrop, matchRename, parseRename, type Answers, type Question, type QuestionKind } from './questions.ts';
 
 // The model's types as the rest of pgpromote (workflows, client, executor) has always imported them.

@@ -5,9 +5,9 @@
 // the old default and sequence dropped before the differ's statements, the new sequence (owned by the
 // column) and default created after them. serial → bigserial keeps its sequence and only retypes it.
 import type { Snapshot } from './drizzle.ts';
-import { displayName, type DraftStatement, type StatementTarget, type Unsupported } from './model.ts';
-import type { Extras } from './extras.ts';
-import { ident, literal, qualified } from '../quote.ts';
+import { displayName, type DraftStatement, type StatementTarget, type Unsupported } from '../model.ts';
+import type { Extras } from '../read/extras.ts';
+import { ident, literal, qualified } from '../../quote.ts';
 
 const BASE_TYPES: Record<string, string> = { smallserial: 'smallint', serial: 'integer', bigserial: 'bigint' };
 

@@ -3,7 +3,7 @@
 // constraints drizzle cannot express, per-table and per-column settings, comments and grants, and
 // objects we can only compare (operators, collations, ...). Names are raw in keys and quoted in
 // `target`, the SQL that names the object.
-import { Connections, type Queryable } from '../db.ts';
+import { Connections, type Queryable } from '../../db.ts';
 
 export type ObjectKind =
   | 'extension' | 'function' | 'domain' | 'composite' | 'view' | 'matview' | 'index' | 'trigger'

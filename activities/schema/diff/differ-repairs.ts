@@ -4,8 +4,8 @@
 // identity that forbids one. And it adds a table's new columns before it drops the old ones, so a new
 // primary key column meets the old primary key.
 import type { Snapshot } from './drizzle.ts';
-import { ident, qualified } from '../quote.ts';
-import { displayName, drizzleTarget, type DrizzleStatement } from './model.ts';
+import { ident, qualified } from '../../quote.ts';
+import { displayName, drizzleTarget, type DrizzleStatement } from '../model.ts';
 
 const tableKey = (json: any) => displayName(json.schema || 'public', json.tableName);
 const columnKey = (json: any) => displayName(tableKey(json), json.columnName);

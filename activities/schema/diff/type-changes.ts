@@ -3,10 +3,10 @@
 // integer) the change gets `USING column::type`, and hazards measure the rows that do not convert; where
 // no cast exists at all (bigint → timestamp) only a human knows what the conversion means: refused.
 import type pg from 'pg';
-import { ident } from '../quote.ts';
-import { newTypeOf } from './hazards.ts';
-import { convertsWithUsing } from './statement-kinds.ts';
-import { displayName, type DrizzleStatement, type Unsupported } from './model.ts';
+import { ident } from '../../quote.ts';
+import { newTypeOf } from '../hazards.ts';
+import { convertsWithUsing } from '../statement-kinds.ts';
+import { displayName, type DrizzleStatement, type Unsupported } from '../model.ts';
 
 
 const SERIAL = /^(small|big)?serial$/;

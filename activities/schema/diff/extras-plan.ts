@@ -3,10 +3,10 @@
 // extensions and functions tables may use. `after` runs last: objects built on tables (views,
 // triggers, ...), settings, comments and grants under dev's names, then the removed functions, types
 // and extensions. An object replaced or dropped takes with it, and recreates, what depends on it.
-import type { CatalogObject, Extras, Grant, Setting } from './extras.ts';
+import type { CatalogObject, Extras, Grant, Setting } from '../read/extras.ts';
 import type { Snapshot } from './drizzle.ts';
-import { displayName, type DraftStatement, type StatementTarget, type Unsupported } from './model.ts';
-import { ident, literal, qualified } from '../quote.ts';
+import { displayName, type DraftStatement, type StatementTarget, type Unsupported } from '../model.ts';
+import { ident, literal, qualified } from '../../quote.ts';
 
 /** One of ours: it names its object by key. */
 type ExtraStatement = DraftStatement & { object: string };
