@@ -84,9 +84,9 @@ async function planner(tool: Tool): Promise<Planner> {
     };
   }
   const [{ drizzle }, { planPromotion, diffSnapshots }, { introspect }] = await Promise.all([
-    import('../activities/schema/drizzle.ts'),
+    import('../activities/schema/diff/drizzle.ts'),
     import('../activities/schema/plan.ts'),
-    import('../activities/schema/introspect.ts'),
+    import('../activities/schema/read/introspect.ts'),
   ]);
   drizzle();
   const withBoth = <T>(prodUrl: string, devUrl: string, use: (prod: pg.Client, dev: pg.Client) => Promise<T>) =>

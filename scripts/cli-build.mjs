@@ -1,6 +1,6 @@
 // The `pgpromote` command runs as JavaScript that the setup step compiles once (esbuild, one bundle of the
 // project's own modules; npm packages stay in node_modules), not compiled by tsx at every run. drizzle-kit's
-// internals are prebuilt beside it with a V8 code cache (activities/schema/drizzle.ts). Plain JS:
+// internals are prebuilt beside it with a V8 code cache (activities/schema/diff/drizzle.ts). Plain JS:
 // bin/pgpromote.mjs checks the build with it before loading anything else.
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -42,7 +42,7 @@ export async function buildCli() {
   mkdirSync(outdir, { recursive: true });
   const { metafile } = await build({
     absWorkingDir: root,
-    entryPoints: { cli: 'client/cli.ts', drizzle: 'activities/schema/drizzle.ts' },
+    entryPoints: { cli: 'client/cli.ts', drizzle: 'activities/schema/diff/drizzle.ts' },
     outdir,
     bundle: true,
     splitting: true,

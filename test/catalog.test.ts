@@ -4,10 +4,10 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import pg from 'pg';
 import { randomUUID } from 'node:crypto';
 import { createDatabase, databaseUrl, dropDatabase, sql } from './support.ts';
-import { drizzle, type Snapshot } from '../activities/schema/drizzle.ts';
-import { INTERNAL_SCHEMA, readCatalog, type CatalogOptions } from '../activities/schema/catalog.ts';
-import { introspect } from '../activities/schema/introspect.ts';
-import { canonicalize } from '../activities/schema/snapshot.ts';
+import { drizzle, type Snapshot } from '../activities/schema/diff/drizzle.ts';
+import { INTERNAL_SCHEMA, readCatalog, type CatalogOptions } from '../activities/schema/read/catalog.ts';
+import { introspect } from '../activities/schema/read/introspect.ts';
+import { canonicalize } from '../activities/schema/read/snapshot.ts';
 import { diffSnapshots, planPromotion } from '../activities/schema/plan.ts';
 import { generateSchema } from '../bench/schema.ts';
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { drizzle } from '../activities/schema/drizzle.ts';
+import { drizzle } from '../activities/schema/diff/drizzle.ts';
 
 describe('drizzle-kit internals', () => {
   it('is the pinned version', () => {

@@ -4,8 +4,8 @@
 import { afterAll, expect, test } from 'vitest';
 import { createDatabase, databaseUrl, dropDatabase } from './support.ts';
 import { withClient } from '../activities/db.ts';
-import { readExtras } from '../activities/schema/extras.ts';
-import { canonicalize } from '../activities/schema/snapshot.ts';
+import { readExtras } from '../activities/schema/read/extras.ts';
+import { canonicalize } from '../activities/schema/read/snapshot.ts';
 
 // Objects of every kind readExtras reads, each with its details, and a setting, comment and grant of each sort.
 const SCHEMA = `

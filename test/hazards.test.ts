@@ -1,6 +1,6 @@
 // Hazards measured on prod: rows lost, rows that make a statement fail, locks on tables.
 import { describe, expect, test } from 'vitest';
-import type { Hazard } from '../activities/schema/hazards.ts';
+import type { Hazard } from '../activities/schema/model.ts';
 import { plan, planBetween, withClient, withDatabases } from './schema-corpus/databases.ts';
 
 /** The hazards of the plan from `before` to `after`, with the statement each belongs to. */

@@ -109,7 +109,7 @@ describe('the parser check', () => {
       .rejects.toThrow(new PlanInputError(`cannot plan comment of table public.t safely: it is 2 statements (CommentStmt, DeleteStmt), not one. `
         + `Dev has a name or definition pgpromote cannot plan safely; rename the object on dev (or change it on prod by hand), then plan again. `
         + `The statement: COMMENT ON TABLE "t" IS 'x'; DELETE FROM users`));
-    await expect(refuseUnsafeStatements([{ sql: 'DROP TABLE "users"', kind: 'alter_table_add_column', json: { tableName: 'users', schema: '' } }]))
+    await expect(refuseUnsafeStatements([{ sql: 'DROP TABLE "users"', kind: 'alter_table_add_column', target: { schema: 'public', table: 'users' }, json: { tableName: 'users', schema: '' } }]))
       .rejects.toThrow(/^cannot plan alter_table_add_column of public\.users safely: it is a DropStmt OBJECT_TABLE/);
   });
 });

@@ -17,6 +17,7 @@ const PROD = `create table parent(id int primary key);
 const planned = (sql: string, kind: string, data: object, table = 'm'): Planned => ({
   statement: { sql, kind, mode: 'main', lockTimeoutMs: 2000, statementTimeoutMs: 60_000, target: { schema: 'public', table }, hazards: [] },
   source: { sql, kind, json: { type: kind, tableName: table, schema: '', data } },
+  rewritesTable: false,
 });
 
 describe('online rewrites on a partitioned table', () => {

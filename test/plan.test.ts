@@ -1,8 +1,8 @@
 // The planner's questions, answers and renames, its input errors, ordering and determinism.
 import { describe, expect, test } from 'vitest';
 import { diffSnapshots, PlanInputError, type PlanOptions } from '../activities/schema/plan.ts';
-import { introspect } from '../activities/schema/introspect.ts';
-import { withoutUnchangedTables } from '../activities/schema/snapshot.ts';
+import { introspect } from '../activities/schema/read/introspect.ts';
+import { withoutUnchangedTables } from '../activities/schema/read/snapshot.ts';
 import { plan, planBetween, schemaDump, withAppliedCopy, withClient, withDatabases } from './schema-corpus/databases.ts';
 import { corpus } from './schema-corpus/index.ts';
 

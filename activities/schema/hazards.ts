@@ -5,39 +5,14 @@
 // hazard whatever prod holds now: the rows measured are its detail, 0 included.
 import type pg from 'pg';
 import { ident, qualified } from '../quote.ts';
-import { convertsWithUsing, loadParser } from './statement-kinds.ts';
+import { convertsWithUsing, loadParser, STATEMENT_NODES } from './statement-kinds.ts';
+import { displayName, LARGE_TABLE_BYTES, type DraftStatement, type Hazard } from './model.ts';
 
-/** The stable set of hazard kinds, which the approval step keys on: `data-loss` (the statement destroys
- * data or an object that holds it), `will-fail` (prod's rows make it fail), `locking` (it blocks prod). */
-export type HazardKind = 'data-loss' | 'will-fail' | 'locking';
-
-export interface Hazard {
-  kind: HazardKind;
-  message: string;
-  /** The table or column concerned, qualified. */
-  object: string;
-  /** Rows concerned, where measured. */
-  rows?: number;
-  /** Size of the table concerned with its indexes and TOAST, for locking hazards. */
-  bytes?: number;
-}
-
-/** A planned statement as hazards see it: drizzle's statements carry their JSON (names decoded, keys
- * and references unsquashed), ours the object's key and, for a check constraint, its expression. */
-export interface HazardSource {
-  sql: string;
-  kind: string;
-  json?: any;
-  object?: string;
-  check?: { name: string; expression: string };
-}
-
-/** Tables at least this big are worth a warning for any ACCESS EXCLUSIVE lock. */
-export const LARGE_TABLE_BYTES = 64 * 1024 * 1024;
+export type { Hazard } from './model.ts'; // as the client imports it
 
 type Table = { schema: string; name: string };
 const sqlName = (table: Table) => qualified(table.schema, table.name);
-const display = (table: Table, column?: string) => [table.schema, table.name, column].filter(Boolean).join('.');
+const display = (table: Table, column?: string) => displayName(table.schema, table.name, column);
 const quoteList = (columns: string[]) => columns.map(ident).join(', ');
 
 /** Always over the extended protocol, which takes exactly one statement: a measure never runs a second one on prod. */
@@ -106,15 +81,15 @@ export function newTypeOf(json: any): string {
   return `${qualified(json.typeSchema, base!)}${brackets}`;
 }
 
-/** The table a statement works on, if it is one that prod has. */
-function tableOf(source: HazardSource): Table | undefined {
-  if (source.json?.tableName) return { schema: source.json.schema || 'public', name: source.json.tableName };
-  const match = /^(?:table|column|constraint) ([^.]+)\.([^.]+)/.exec(source.object ?? '');
-  return match ? { schema: match[1]!, name: match[2]! } : undefined;
-}
+/** The table a statement works on, under dev's name. */
+export const tableOf = ({ target }: DraftStatement): Table | undefined => (target?.table === undefined ? undefined : { schema: target.schema, name: target.table });
+/** The object a statement works on when it is not a table (a type, view or sequence), by its own name. */
+const objectOf = ({ target }: DraftStatement): Table => ({ schema: target!.schema, name: target!.name! });
 
 const rewrites = new Set(['set_unlogged', 'reset_unlogged', 'set_collation', 'reset_collation']);
 const blocksWrites = new Set(['create_index_pg', 'create_index']);
+/** Kinds whose every statement is an ALTER TABLE (renames and moves included): on a big table, its ACCESS EXCLUSIVE lock is worth a warning. */
+const altersTable = (kind: string) => STATEMENT_NODES[kind]?.every((node) => ['AlterTableStmt', 'RenameStmt', 'AlterObjectSchemaStmt'].includes(node)) ?? false;
 
 /** Statements name tables and columns as they are after the renames before them; measures query prod. */
 export class ProdNames {
@@ -140,7 +115,7 @@ export class ProdNames {
 
 /** `from`: the table under prod's name; `column`: a column's name on prod; `existing`: prod's tables
  * (`schema.name`), for a statement on any other table works on one the plan creates, empty. */
-type Context = { prod: pg.ClientBase; source: HazardSource; existing: Set<string>; from: Table; column: (name: string) => string };
+type Context = { prod: pg.ClientBase; source: DraftStatement; existing: Set<string>; from: Table; column: (name: string) => string };
 type Measure = (json: any, table: Table, context: Context) => Promise<Hazard[]>;
 
 /** A drop that loses what `object` holds: `rows` measured now, 0 included. */
@@ -162,16 +137,6 @@ async function dropType(prod: pg.ClientBase, what: string, type: Table): Promise
   const rows = await count(prod, `${sumOverRelations('count(%I)', 'a.attname, n.nspname, c.relname', true)}
     AND a.atttypid IN (SELECT t.oid FROM pg_type t WHERE t.oid = $1::regtype OR t.typelem = $1::regtype)`, [sqlName(type)]);
   return dropped(what, display(type), rows, `prod's columns hold ${rows} values of it now`);
-}
-
-/** Prod's schema and name of the relation or type an extras key names (`view public.v`): the key joins
- * raw names with a dot, which names may hold too. */
-async function nameOnProd(prod: pg.ClientBase, key: string, catalog: 'relation' | 'type'): Promise<Table> {
-  const [table, name] = catalog === 'relation' ? ['pg_class', 'relname'] : ['pg_type', 'typname'];
-  const namespace = catalog === 'relation' ? 'relnamespace' : 'typnamespace';
-  const { rows } = await query<Table>(prod, `SELECT n.nspname AS schema, o.${name} AS name FROM ${table} o
-    JOIN pg_namespace n ON n.oid = o.${namespace} WHERE n.nspname || '.' || o.${name} = $1`, [key.slice(key.indexOf(' ') + 1)]);
-  return rows[0]!;
 }
 
 const measures: Partial<Record<string, Measure>> = {
@@ -234,17 +199,16 @@ const measures: Partial<Record<string, Measure>> = {
     return dropType(prod, 'enum', { schema: json.schema || 'public', name: json.name });
   },
   async drop_domain(_json, _table, { prod, source }) {
-    return dropType(prod, 'domain', await nameOnProd(prod, source.object!, 'type'));
+    return dropType(prod, 'domain', objectOf(source));
   },
   async drop_composite(_json, _table, { prod, source }) {
-    return dropType(prod, 'composite type', await nameOnProd(prod, source.object!, 'type'));
+    return dropType(prod, 'composite type', objectOf(source));
   },
   async drop_view(_json, _table, { source }) {
-    const view = source.object!.slice('view '.length);
-    return dropped('view', view, 0, 'its definition goes; a view holds no rows of its own');
+    return dropped('view', display(objectOf(source)), 0, 'its definition goes; a view holds no rows of its own');
   },
   async drop_matview(_json, _table, { prod, source }) {
-    const view = await nameOnProd(prod, source.object!, 'relation');
+    const view = objectOf(source);
     const { rows } = await query<{ populated: boolean }>(prod, 'SELECT relispopulated AS populated FROM pg_class WHERE oid = $1::regclass', [sqlName(view)]);
     if (!rows[0]?.populated) return dropped('materialized view', display(view), 0, 'not populated, 0 rows now');
     return dropped('materialized view', display(view), await count(prod, `SELECT count(*) AS n FROM ${sqlName(view)}`));
@@ -286,7 +250,7 @@ const measures: Partial<Record<string, Measure>> = {
     return rows ? [{ kind: 'will-fail', message: `foreign key ${name} on ${display(table)}: ${rows} rows reference no row of ${tableTo}`, object: display(table), rows }] : [];
   },
   async drop_sequence(_json, _table, { prod, source }) {
-    const sequence = await nameOnProd(prod, source.object!, 'relation');
+    const sequence = objectOf(source);
     const { rows } = await query<{ value: string }>(prod, `SELECT last_value AS value FROM ${sqlName(sequence)} WHERE is_called`);
     const counter = rows[0] ? `whose counter is at ${rows[0].value}` : 'never used yet';
     return [{ kind: 'data-loss', message: `drops sequence ${display(sequence)}, ${counter}: a sequence created in its place starts over`, object: display(sequence) }];
@@ -325,7 +289,7 @@ async function nulls({ prod, from }: Context, table: Table, columns: string[]): 
 }
 
 /** A type change rewrites the table unless the old type converts to the new one without work (varchar → text, longer varchar). */
-async function typeChangeRewrites(source: HazardSource, from: Table, column: string, prod: pg.ClientBase): Promise<boolean> {
+async function typeChangeRewrites(source: DraftStatement, from: Table, column: string, prod: pg.ClientBase): Promise<boolean> {
   const newType = newTypeOf(source.json);
   try {
     const { rows } = await query<{ cheap: boolean }>(prod, 
@@ -337,11 +301,15 @@ async function typeChangeRewrites(source: HazardSource, from: Table, column: str
   }
 }
 
-async function locking(source: HazardSource, table: Table, { prod, from, column }: Context): Promise<Hazard[]> {
-  const rewritten = rewrites.has(source.kind)
+/** Whether a statement rewrites its table (and so rebuilds its indexes) under an ACCESS EXCLUSIVE lock. */
+async function rewritesTable(source: DraftStatement, { prod, from, column }: Context): Promise<boolean> {
+  return rewrites.has(source.kind)
     || (source.kind === 'pg_alter_table_alter_column_set_type' && (await typeChangeRewrites(source, from, column(source.json.columnName), prod)));
+}
+
+async function locking(source: DraftStatement, table: Table, rewritten: boolean, { prod, from }: Context): Promise<Hazard[]> {
   const building = blocksWrites.has(source.kind);
-  if (!rewritten && !building && !/^ALTER TABLE/i.test(source.sql)) return [];
+  if (!rewritten && !building && !altersTable(source.kind)) return [];
   const { rows } = await query<{ bytes: string }>(prod,
     `SELECT pg_total_relation_size(c.oid) AS bytes FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`,
     [from.schema, from.name]);
@@ -356,8 +324,14 @@ async function locking(source: HazardSource, table: Table, { prod, from, column 
   return bytes >= LARGE_TABLE_BYTES ? [{ kind: 'locking', message: `takes an ACCESS EXCLUSIVE lock on ${object} (${size})`, object, bytes }] : [];
 }
 
+/** What hazards found of a statement: its hazards, and whether it rewrites a table prod has. */
+export interface Measured {
+  hazards: Hazard[];
+  rewritesTable: boolean;
+}
+
 /** Hazards of each planned statement, in plan order. */
-export async function measureHazards(prod: pg.ClientBase, sources: HazardSource[]): Promise<Hazard[][]> {
+export async function measureHazards(prod: pg.ClientBase, sources: DraftStatement[]): Promise<Measured[]> {
   // Measures evaluate dev's expressions (checks, index expressions) on prod's rows: they may read, never write.
   await prod.query('SET default_transaction_read_only = on');
   try {
@@ -367,15 +341,15 @@ export async function measureHazards(prod: pg.ClientBase, sources: HazardSource[
   }
 }
 
-async function measureAll(prod: pg.ClientBase, sources: HazardSource[]): Promise<Hazard[][]> {
+async function measureAll(prod: pg.ClientBase, sources: DraftStatement[]): Promise<Measured[]> {
   const { rows } = await query<{ name: string }>(prod, `SELECT n.nspname || '.' || c.relname AS name FROM pg_class c
     JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p')`);
   const existing = new Set(rows.map((row) => row.name));
   // An object the plan drops and creates again is rebuilt (a view over a retyped column), not lost; a sequence's counter is.
   const created = new Set(sources.filter((source) => source.kind.startsWith('create_')).map((source) => source.object));
-  const rebuilt = (source: HazardSource) => source.kind.startsWith('drop_') && source.kind !== 'drop_sequence' && created.has(source.object);
+  const rebuilt = (source: DraftStatement) => source.kind.startsWith('drop_') && source.kind !== 'drop_sequence' && created.has(source.object);
   const names = new ProdNames();
-  const result: Hazard[][] = [];
+  const result: Measured[] = [];
   for (const source of sources) {
     const statementTable = tableOf(source);
     const table = statementTable ?? { schema: 'public', name: '' };
@@ -384,7 +358,8 @@ async function measureAll(prod: pg.ClientBase, sources: HazardSource[]): Promise
     const measure = measures[source.json?.type ?? source.kind];
     const context = { prod, source, existing, from, column: (name: string) => names.column(table, name) };
     const measured = measure && (onProd || !statementTable) && !rebuilt(source) ? await measure(source.json, table, context) : [];
-    result.push([...measured, ...(onProd ? await locking(source, table, context) : [])]);
+    const rewritten = onProd && (await rewritesTable(source, context));
+    result.push({ hazards: [...measured, ...(onProd ? await locking(source, table, rewritten, context) : [])], rewritesTable: rewritten });
     names.note(source.json);
   }
   return result;

@@ -8,19 +8,19 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { ident, qualified } from '../quote.ts';
-import { LARGE_TABLE_BYTES, ProdNames, type Hazard, type HazardSource } from './hazards.ts';
-import { defaultPrimaryKeyName } from './extras-plan.ts';
-import type { PlannedStatement } from './plan.ts';
+import { ProdNames, tableOf } from './hazards.ts';
+import { defaultPrimaryKeyName } from './diff/extras-plan.ts';
+import { displayName, LARGE_TABLE_BYTES, type DraftStatement, type Hazard, type PlannedStatement, type TableLock } from './model.ts';
 
-/** The strongest table lock a statement takes (on the table it changes), by Postgres' lock names;
- * `none` when it takes none on an existing table (a new table, type or function). */
-export type TableLock = 'ACCESS EXCLUSIVE' | 'SHARE ROW EXCLUSIVE' | 'SHARE' | 'SHARE UPDATE EXCLUSIVE' | 'ACCESS SHARE' | 'none';
+export type { TableLock } from './model.ts'; // as the client imports it
 
 export interface OnlineOptions {
   /** `always`: rewrite whatever the table's size (`--online`); otherwise tables of `onlineThresholdBytes` and more. */
   online?: 'always';
   /** Size on prod (table, indexes and TOAST, partitions included) from which a table's changes are made online; LARGE_TABLE_BYTES when not given. */
   onlineThresholdBytes?: number;
+  /** Tables (dev's names) whose changes are made online whatever their size: a trial plans again with its plan's choices. */
+  onlineTables?: { schema: string; name: string }[];
 }
 
 const NO_TABLE_LOCK = new Set([
@@ -49,7 +49,9 @@ function lockOf(kind: string): TableLock {
 /** A statement as the planner made it, with what hazards saw of it. */
 export interface Planned {
   statement: PlannedStatement;
-  source: HazardSource;
+  source: DraftStatement;
+  /** It rewrites its table on prod (a type change, SET UNLOGGED), which rebuilds the table's indexes anyway. */
+  rewritesTable: boolean;
 }
 
 type TableOnProd = { schema: string; name: string; bytes: number; partitioned: boolean };
@@ -66,14 +68,15 @@ export async function onlineRewrites(prod: pg.ClientBase, planned: Planned[], op
   const prodTables = prodTablesOf(planned);
   const tables = await tablesOnProd(prod, prodTables.filter((table) => !!table));
   const threshold = options.onlineThresholdBytes ?? LARGE_TABLE_BYTES;
+  const chosen = new Set((options.onlineTables ?? []).map(key));
   const context = planContext(planned);
   const placed: Placed[] = [];
   let online = false;
   for (const [index, item] of planned.entries()) {
-    const schemaTable = tableOf(item);
+    const schemaTable = tableOf(item.statement);
     const prodTable = prodTables[index];
     const onProd = prodTable && tables.get(key(prodTable));
-    const big = onProd && (options.online === 'always' || onProd.bytes >= threshold);
+    const big = onProd && (options.online === 'always' || onProd.bytes >= threshold || (!!schemaTable && chosen.has(key(schemaTable))));
     online ||= !!big;
     placed.push(...(big && schemaTable ? rewrite(item, schemaTable, onProd, context) : [{ at: 'inline' as const, statement: item.statement }]));
   }
@@ -81,14 +84,21 @@ export async function onlineRewrites(prod: pg.ClientBase, planned: Planned[], op
   return { statements: [...at('inline'), ...at('after')], online };
 }
 
-const key = (table: { schema: string; name: string }) => `${table.schema}.${table.name}`;
+const key = (table: { schema: string; name: string }) => displayName(table.schema, table.name);
+
+/** The tables whose changes a plan makes online: those of its steps outside the main transaction (a
+ * new enum value, the only other such step, has no table). */
+export function onlineTablesOf(statements: PlannedStatement[]): { schema: string; name: string }[] {
+  const tables = statements.filter((statement) => statement.mode !== 'main').flatMap((statement) => tableOf(statement) ?? []);
+  return [...new Map(tables.map((table) => [key(table), table])).values()];
+}
 
 /** The table each statement changes, under the name prod has for it when the statement runs (after the
  * plan's renames before it). */
 function prodTablesOf(planned: Planned[]): ({ schema: string; name: string } | undefined)[] {
   const names = new ProdNames();
   return planned.map((item) => {
-    const table = tableOf(item);
+    const table = tableOf(item.statement);
     const onProd = table && names.table(table);
     names.note(item.source.json);
     return onProd;
@@ -107,29 +117,20 @@ async function tablesOnProd(prod: pg.ClientBase, tables: { schema: string; name:
   return new Map(rows.map((row) => [key(row), { ...row, bytes: Number(row.bytes) }]));
 }
 
-/** The table a statement changes, under dev's name: the differ's target, or for a CHECK that extras
- * plans, the table its key (`constraint schema.table.name`) names. */
-function tableOf({ statement, source }: Planned): { schema: string; name: string } | undefined {
-  if (statement.target?.table) return { schema: statement.target.schema, name: statement.target.table };
-  if (statement.kind !== 'create_constraint' || !source.check || !source.object) return undefined;
-  const dotted = source.object.slice('constraint '.length, -(source.check.name.length + 1));
-  const dot = dotted.indexOf('.');
-  return { schema: dotted.slice(0, dot), name: dotted.slice(dot + 1) };
-}
-
 /** What other statements of the plan do that decides whether one can be made online. */
 function planContext(planned: Planned[]) {
   const rewritten = new Set<string>();
   const referenced = new Set<string>();
   const renamedPrimaryKeys = new Set<string>();
   let unknownReference = false;
-  for (const { statement, source } of planned) {
-    // The measured hazards tell the statements that rewrite their table (a type change, SET UNLOGGED) and name it.
-    for (const hazard of statement.hazards) if (hazard.kind === 'locking' && hazard.message.startsWith('rewrites ')) rewritten.add(hazard.object);
+  for (const { statement, source, rewritesTable } of planned) {
+    const table = tableOf(statement);
+    if (rewritesTable && table) rewritten.add(key(table));
     if (source.json?.type === 'create_reference') referenced.add(key({ schema: source.json.data.schemaTo || 'public', name: source.json.data.tableTo }));
     // A foreign key that extras plans (deferrable, MATCH FULL): its referenced table is in its definition only.
     if (statement.kind === 'create_constraint' && !source.check) unknownReference = true;
-    if (statement.kind === 'rename' && source.object?.startsWith('table ')) renamedPrimaryKeys.add(source.object.slice('table '.length));
+    // Ours rename a table's primary key (and a column's sequence, which has no table).
+    if (statement.kind === 'rename' && table) renamedPrimaryKeys.add(key(table));
   }
   return {
     rewritten: (table: string) => rewritten.has(table),
@@ -180,8 +181,8 @@ function rewrite(item: Planned, table: Table, onProd: TableOnProd, context: Plan
     case 'create_reference':
       if (onProd.partitioned) return keep(`${shown} is partitioned, and Postgres adds no foreign key NOT VALID to a partitioned table`);
       return [notValid('SHARE ROW EXCLUSIVE'), validate(json.data.name)];
-    case 'create_constraint': // a CHECK (tableOf finds a table for CHECKs only)
-      return [notValid('ACCESS EXCLUSIVE'), validate(source.check!.name)];
+    case 'create_constraint': // ours: a CHECK, or what drizzle cannot express (deferrable keys, exclusion constraints), kept as is
+      return source.check ? [notValid('ACCESS EXCLUSIVE'), validate(source.check.name)] : keep(undefined);
     case 'alter_table_alter_column_set_notnull': {
       const check = ident(notNullCheckName(table, statement.target!.column!));
       return [

@@ -3,92 +3,32 @@
 // Stages, as in drizzle-kit: snapshot (introspect.ts) → diff (drizzle's differ, here) → SQL; around
 // drizzle's statements go those for everything its snapshot does not model (extras.ts).
 import type pg from 'pg';
-import { drizzle, type Snapshot } from './drizzle.ts';
+import { drizzle, type Snapshot } from './diff/drizzle.ts';
 import { Connections, withConnections, type Queryable } from '../db.ts';
-import { introspect, type IntrospectOptions } from './introspect.ts';
-import { resolveSchemas, schemasToRead, type SchemaSelection } from './scope.ts';
+import { introspect, type IntrospectOptions } from './read/introspect.ts';
+import { resolveSchemas, schemasToRead, type SchemaSelection } from './read/scope.ts';
 import { PlanInputError } from './errors.ts';
-import { canonicalize, fingerprint, sha256, withoutUnchangedTables } from './snapshot.ts';
-import { measureHazards, type Hazard, type HazardSource } from './hazards.ts';
-import { readExtras, type Extras } from './extras.ts';
-import { drizzleEffects, planExtras } from './extras-plan.ts';
-import { nameCodec, type NameCodec } from './drizzle-names.ts';
-import { loadParser, parseStatements, statementKindError } from './statement-kinds.ts';
+import { canonicalize, fingerprint, sha256, withoutUnchangedTables } from './read/snapshot.ts';
+import { measureHazards } from './hazards.ts';
+import { readExtras, type Extras } from './read/extras.ts';
+import { drizzleEffects, objectTargets, planExtras } from './diff/extras-plan.ts';
+import {
+  DEFAULT_LOCK_BUDGET_MS, DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_STATEMENT_TIMEOUT_MS, displayName, drizzleTarget,
+  type DraftStatement, type ExecutionMode, type Plan, type PlannedStatement, type Unsupported,
+} from './model.ts';
+import { nameCodec, type NameCodec } from './diff/drizzle-names.ts';
+import { isEmptySql, loadParser, parseStatements, statementKindError } from './statement-kinds.ts';
 import { ident, literal, qualified } from '../quote.ts';
-import { onlineRewrites, type OnlineOptions, type TableLock } from './online.ts';
-import { planSerialChanges } from './serial.ts';
-import { dropColumnsFirst, repairIdentityChanges } from './differ-repairs.ts';
-import { convertTypes } from './type-changes.ts';
+import { onlineRewrites, type OnlineOptions } from './online.ts';
+import { planSerialChanges } from './diff/serial.ts';
+import { dropColumnsFirst, repairIdentityChanges } from './diff/differ-repairs.ts';
+import { convertTypes } from './diff/type-changes.ts';
 import { DROP, answerProblem, matchDrop, matchRename, parseRename, type Answers, type Question, type QuestionKind } from './questions.ts';
 
-export type { Hazard, Answers, Question };
+// The model's types as the rest of pgpromote (workflows, client, executor) has always imported them.
+export type { ExecutionMode, Hazard, Plan, PlannedStatement } from './model.ts';
+export type { Answers, Question };
 export { PlanInputError };
-
-/**
- * How a statement runs: in the plan's one `main` transaction, in a transaction of its own
- * (`own-transaction`: a new enum value, a `VALIDATE CONSTRAINT`), or outside any transaction
- * (`no-transaction`: `CREATE INDEX CONCURRENTLY`). Statements not in `main` that come before the plan's
- * first `main` statement run before that transaction, the others after it commits, in plan order.
- */
-export type ExecutionMode = 'main' | 'own-transaction' | 'no-transaction';
-
-/** What a statement changes, so that hazards and online rewrites never read names back out of SQL. */
-export interface StatementTarget {
-  schema: string;
-  table?: string;
-  column?: string;
-  /** The index a statement run outside a transaction builds (`CREATE INDEX CONCURRENTLY`): a failed
-   * build leaves it INVALID, and the executor drops it before the statement runs again. */
-  index?: string;
-}
-
-/** Lock and statement timeouts when the plan's options give none: a DDL waits at most this long in
- * prod's lock queue, so app queries queued behind it wait no longer either. */
-export const DEFAULT_LOCK_TIMEOUT_MS = 2_000;
-export const DEFAULT_STATEMENT_TIMEOUT_MS = 15 * 60_000;
-/** How long lock timeouts may be retried, in all, before the apply gives up. */
-export const DEFAULT_LOCK_BUDGET_MS = 5 * 60_000;
-
-export interface PlannedStatement {
-  sql: string;
-  /** The differ's statement type (`create_table`, `alter_table_add_column`), or ours for what it does
-   * not model (`create_view`, `set_collation`, `grant`, ...). */
-  kind: string;
-  mode: ExecutionMode;
-  /** How long the statement may wait for a lock (ms); a lock timeout is retried within the plan's `lockBudgetMs`. */
-  lockTimeoutMs: number;
-  /** How long the statement may run (ms). */
-  statementTimeoutMs: number;
-  /** Set for the differ's statements; ours name their object in their hazards. */
-  target?: StatementTarget;
-  /** The strongest lock it takes on the table it changes (absent from plans made before locks were shown). */
-  lock?: TableLock;
-  hazards: Hazard[];
-}
-
-/** A difference the plan cannot express: while there is one, the plan must not be applied. */
-export interface Unsupported {
-  kind: string;
-  object: string;
-  reason: string;
-}
-
-export interface Plan {
-  /** The schemas compared (resolved once, for both databases): the trial and the apply read through them. */
-  schemas: string[];
-  fromFingerprint: string;
-  toFingerprint: string;
-  /** Hash of everything an approver reviews; approval and apply are bound to it. */
-  planHash: string;
-  statements: PlannedStatement[];
-  /** How long, in all, statements may wait and retry after lock timeouts before the apply gives up (ms). */
-  lockBudgetMs: number;
-  /** It changes tables big enough to be changed online (or was made with `--online`): prod is then
-   * verified after the main transaction commits, never while it holds their locks. */
-  online?: boolean;
-  questions: Question[];
-  unsupported: Unsupported[];
-}
 
 export interface PlanOptions extends SchemaSelection, OnlineOptions {
   answers?: Answers;
@@ -120,7 +60,8 @@ export type Schema = Awaited<ReturnType<typeof readSchema>>;
 
 /** Hash of everything pgpromote compares: the drift check and the trial's convergence proof rest on it. */
 export function schemaFingerprint({ snapshot, extras }: Schema): string {
-  const { roles: _roles, ...compared } = extras; // roles belong to the server, not to the database
+  // Roles belong to the server, not to the database; raw names are read for statements, keys are compared.
+  const { roles: _roles, names: _names, ...compared } = extras;
   return sha256(fingerprint(snapshot) + JSON.stringify(canonicalize(compared)));
 }
 
@@ -148,16 +89,17 @@ export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, opt
   const namedPrimaryKeys = new Set(Object.values(to.snapshot.tables)
     .filter((table) => Object.keys(table.compositePrimaryKeys ?? {}).length)
     .map((table) => `table ${table.schema || 'public'}.${table.name}`));
-  const extras = planExtras(from.extras, to.extras, drizzleEffects(statementsJson.flat(), namedPrimaryKeys));
+  const targets = objectTargets(schemas, [from, to]);
+  const extras = planExtras(from.extras, to.extras, drizzleEffects(statementsJson.flat(), namedPrimaryKeys), targets);
   const renamedEnums = enumNamesBefore(statementsJson.flat());
   const differ = plan.statements.map(({ sql, kind }, index) => {
     const json = statementsJson[index]![0];
-    return { sql: droppedPrimaryKeySql(kind, json, from.extras) ?? enumValueSql(kind, json, renamedEnums) ?? sql, kind, json };
+    return { sql: droppedPrimaryKeySql(kind, json, from.extras) ?? enumValueSql(kind, json, renamedEnums) ?? sql, kind, target: drizzleTarget(json), json };
   });
   const { statements: drizzled, refusals: castRefusals } = await convertTypes(prod, dropColumnsFirst(repairIdentityChanges(differ, from.snapshot, to.snapshot)));
-  const empty = drizzled.filter(({ sql }) => !sql.replace(/\/\*[\s\S]*?\*\/|--.*$/gm, '').trim());
+  const empty = drizzled.filter(({ sql }) => isEmptySql(sql));
   const drizzledIn = (wanted: ReturnType<typeof phase>) => drizzled.filter(({ kind }) => phase(kind) === wanted);
-  const ordered: HazardSource[] = [
+  const ordered: DraftStatement[] = [
     ...drizzledIn('enum values'),
     ...drizzledIn('first'),
     ...serials.before,
@@ -169,17 +111,18 @@ export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, opt
     ...drizzledIn('last'),
   ];
   await refuseUnsafeStatements(ordered);
-  const hazards = await measureHazards(prod, ordered);
+  const measured = await measureHazards(prod, ordered);
   const { statements, online } = await onlineRewrites(prod, ordered.map((source, index) => ({
     source,
+    rewritesTable: measured[index]!.rewritesTable,
     statement: {
       sql: source.sql,
       kind: source.kind,
       mode: modeOf(source.kind),
       lockTimeoutMs: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
       statementTimeoutMs: options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
-      ...(source.json ? { target: targetOf(source.json) } : {}),
-      hazards: hazards[index]!,
+      ...(source.target ? { target: source.target } : {}),
+      hazards: measured[index]!.hazards,
     },
   })), options);
   await refuseUnsafeStatements(statements);
@@ -196,26 +139,18 @@ export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, opt
       ...serials.refusals,
       ...castRefusals,
       ...columnRefusals(from.snapshot, to.snapshot, statementsJson.flat()),
-      ...empty.map(({ kind, json }) => ({ kind, object: drizzleObject(json), reason: `drizzle-kit gives no SQL for ${kind}; change it by hand` })),
+      ...empty.map(({ kind, json }) => ({ kind, object: displayName(json.schema || 'public', json.tableName ?? json.name), reason: `drizzle-kit gives no SQL for ${kind}; change it by hand` })),
     ],
   });
 }
 
-const targetOf = (json: any): StatementTarget => {
-  const column = json.columnName ?? json.column?.name;
-  const table = json.tableName ?? json.tableNameTo ?? json.tableFrom;
-  return { schema: json.schema || json.toSchema || json.schemaTo || 'public', ...(table ? { table } : {}), ...(column ? { column } : {}) };
-};
-
-const drizzleObject = (json: any) => `${json.schema || 'public'}.${json.tableName ?? json.name}`;
-
 /** Every statement must parse as exactly one statement of its kind: what quoting missed shows up here. */
-export async function refuseUnsafeStatements(statements: HazardSource[]) {
+export async function refuseUnsafeStatements(statements: DraftStatement[]) {
   await loadParser();
-  for (const { sql, kind, json, object } of statements) {
+  for (const { sql, kind, target, object } of statements) {
     const reason = statementKindError(sql, kind);
     if (!reason) continue;
-    const name = json ? drizzleObject(json) : object || '(a setting)';
+    const name = object || (target ? displayName(target.schema, target.table, target.column ?? target.name) : '(a setting)');
     throw new PlanInputError(`cannot plan ${kind} of ${name} safely: ${reason}. Dev has a name or definition pgpromote cannot plan safely; `
       + `rename the object on dev (or change it on prod by hand), then plan again. The statement: ${sql}`);
   }
@@ -243,14 +178,13 @@ function droppedPrimaryKeySql(kind: string, json: any, prod: Extras): string | u
 /** Each enum that the plan renames or moves, by its new `schema.name`: its name on prod. */
 function enumNamesBefore(statements: any[]): Map<string, { schema: string; name: string }> {
   const before = new Map<string, { schema: string; name: string }>();
-  const key = (schema: string, name: string) => `${schema}.${name}`;
   for (const statement of statements) {
     if (statement.type === 'move_type_enum') {
-      before.set(key(statement.schemaTo, statement.name), { schema: statement.schemaFrom, name: statement.name });
+      before.set(displayName(statement.schemaTo, statement.name), { schema: statement.schemaFrom, name: statement.name });
     } else if (statement.type === 'rename_type_enum') {
       const schema = statement.schema || 'public';
-      const earlier = before.get(key(schema, statement.nameFrom)) ?? { schema, name: statement.nameFrom };
-      before.set(key(schema, statement.nameTo), earlier);
+      const earlier = before.get(displayName(schema, statement.nameFrom)) ?? { schema, name: statement.nameFrom };
+      before.set(displayName(schema, statement.nameTo), earlier);
     }
   }
   return before;
@@ -260,7 +194,7 @@ function enumNamesBefore(statements: any[]): Map<string, { schema: string; name:
  * name the enum has on prod, before the rename runs in the main transaction. */
 function enumValueSql(kind: string, json: any, renamedEnums: ReturnType<typeof enumNamesBefore>): string | undefined {
   if (kind !== 'alter_type_add_value') return undefined;
-  const before = renamedEnums.get(`${json.schema || 'public'}.${json.name}`);
+  const before = renamedEnums.get(displayName(json.schema || 'public', json.name));
   return before && `ALTER TYPE ${qualified(before.schema, before.name)} ADD VALUE ${literal(json.value)}${json.before ? ` BEFORE ${literal(json.before)}` : ''}`;
 }
 
@@ -289,19 +223,20 @@ function drizzleView(snapshot: Snapshot, sides: Extras[]): Snapshot {
  * out) and a column order other than prod's with new columns at the end (Postgres appends them). */
 function columnRefusals(from: Snapshot, to: Snapshot, statements: any[]): Unsupported[] {
   const tableFrom = new Map(statements.filter((statement) => statement.type === 'rename_table')
-    .map((statement) => [`${statement.toSchema || 'public'}.${statement.tableNameTo}`, `${statement.fromSchema || 'public'}.${statement.tableNameFrom}`]));
+    .map((statement) => [displayName(statement.toSchema || 'public', statement.tableNameTo), displayName(statement.fromSchema || 'public', statement.tableNameFrom)]));
   const columnTo = new Map(statements.filter((statement) => statement.type === 'alter_table_rename_column')
-    .map((statement) => [`${statement.schema || 'public'}.${statement.tableName}.${statement.oldColumnName}`, statement.newColumnName as string]));
+    .map((statement) => [displayName(statement.schema || 'public', statement.tableName, statement.oldColumnName), statement.newColumnName as string]));
   const refusals: Unsupported[] = [];
   for (const [key, table] of Object.entries(to.tables)) {
     const before = from.tables[tableFrom.get(key) ?? key];
     if (!before) continue;
     const devColumns = Object.values<any>(table.columns);
-    const kept = Object.values<any>(before.columns).map((column) => ({ ...column, name: columnTo.get(`${key}.${column.name}`) ?? column.name }))
+    const kept = Object.values<any>(before.columns).map((column) => ({ ...column, name: columnTo.get(displayName(key, column.name)) ?? column.name }))
       .filter((column) => table.columns[column.name]);
     for (const old of kept) {
       if (JSON.stringify(old.generated) !== JSON.stringify(table.columns[old.name].generated)) {
-        refusals.push({ kind: 'column', object: `${key}.${old.name}`, reason: `the generated expression of ${key}.${old.name} changes, which drizzle-kit does not plan; drop and re-add the column by hand` });
+        const column = displayName(key, old.name);
+        refusals.push({ kind: 'column', object: column, reason: `the generated expression of ${column} changes, which drizzle-kit does not plan; drop and re-add the column by hand` });
       }
     }
     const keptNames = kept.map((column) => column.name);
@@ -451,7 +386,7 @@ async function runDiffer(from: Snapshot, to: Snapshot, answers: Answers, codec: 
   };
   // Tables, enums, sequences and views can also move between schemas: a rename to the same name elsewhere.
   const movable = <T extends { name: string; schema?: string }>(kind: QuestionKind) => {
-    const resolver = resolve<T>(kind, (item) => `${item.schema || 'public'}.${item.name}`);
+    const resolver = resolve<T>(kind, (item) => displayName(item.schema || 'public', item.name));
     return async (input: { created: T[]; deleted: T[] }) => {
       const { created, deleted, renamed } = resolver(input.created, input.deleted);
       if (kind === 'table') renames.tables.push(...(renamed as unknown as Renames['tables']));
@@ -463,8 +398,7 @@ async function runDiffer(from: Snapshot, to: Snapshot, answers: Answers, codec: 
   };
   const perTable = <T extends { name: string }>(kind: QuestionKind) => {
     return async (input: { tableName: string; schema: string; created: T[]; deleted: T[] }) => {
-      const table = `${input.schema || 'public'}.${input.tableName}`;
-      const resolved = resolve<T>(kind, (item) => `${table}.${item.name}`)(input.created, input.deleted);
+      const resolved = resolve<T>(kind, (item) => displayName(input.schema || 'public', input.tableName, item.name))(input.created, input.deleted);
       if (kind === 'column') {
         renames.columns.push(...resolved.renamed.map(({ from, to }) => ({ table: { name: input.tableName, schema: input.schema }, from: from.name, to: to.name })));
       }
@@ -495,7 +429,7 @@ async function runDiffer(from: Snapshot, to: Snapshot, answers: Answers, codec: 
 
 /** Prod's snapshot with the renamed tables and columns under their new names, references included. */
 function renamed(snapshot: Snapshot, renames: Renames): Snapshot {
-  const key = (table: TableName) => `${table.schema || 'public'}.${table.name}`;
+  const key = (table: TableName) => displayName(table.schema || 'public', table.name);
   const sameTable = (a: TableName, b: TableName) => a.name === b.name && (a.schema || 'public') === (b.schema || 'public');
   const tables: Record<string, any> = { ...snapshot.tables };
   for (const { from, to } of renames.tables) {

@@ -111,9 +111,12 @@ export function loadParser(): Promise<void> {
   return loaded;
 }
 
+/** Whether an SQL text holds comments and white space only (drizzle-kit writes a comment for what it cannot do). */
+export const isEmptySql = (sql: string) => !sql.replace(/\/\*[\s\S]*?\*\/|--.*$/gm, '').trim();
+
 /** The statements of an SQL text as the parser sees them: node type and their own text. Needs loadParser(). */
 export function parseStatements(sql: string): { node: string; sql: string }[] {
-  if (!sql.replace(/\/\*[\s\S]*?\*\/|--.*$/gm, '').trim()) return [];
+  if (isEmptySql(sql)) return [];
   const { stmts } = parseSync(sql) as { stmts: { stmt: Record<string, unknown>; stmt_location?: number; stmt_len?: number }[] };
   const bytes = Buffer.from(sql, 'utf8'); // the parser's locations count bytes
   return stmts.map(({ stmt, stmt_location: start = 0, stmt_len: length }) => ({

@@ -3,9 +3,11 @@
 // nothing to do) and by the convergence check's own reading of the catalog, which does not share the
 // planner's model and so does not share its blind spots.
 import type pg from 'pg';
-import { planPromotion, type Hazard, type Plan } from '../schema/plan.ts';
+import { planPromotion } from '../schema/plan.ts';
+import type { Hazard, Plan, PlannedStatement } from '../schema/model.ts';
 import { answersOf } from '../schema/questions.ts';
-import { execute, type StatementResult } from '../production/execute.ts';
+import { onlineTablesOf } from '../schema/online.ts';
+import { execute, stepsOf, type StatementResult } from '../production/execute.ts';
 import { readCatalogObjects } from '../convergence/catalog.ts';
 import { diffCatalogs, proofOf, type CatalogProof } from '../convergence/diff.ts';
 
@@ -41,8 +43,11 @@ export async function trialPlan(
   plan: Plan,
   options: { signal?: AbortSignal } = {},
 ): Promise<TrialReport> {
-  // Everything is read through the schemas the plan compared.
-  const planOptions = { schemas: plan.schemas, answers: answersOf(plan.questions) };
+  // Everything is read through the schemas the plan compared, and the same tables are changed online
+  // (the branch's sizes are not prod's): the statements are then the plan's, to carry their hazards.
+  const planOptions = {
+    schemas: plan.schemas, answers: answersOf(plan.questions), onlineThresholdBytes: Number.POSITIVE_INFINITY, onlineTables: onlineTablesOf(plan.statements),
+  };
   // Planning again on the branch proves it holds the schema the plan starts from, and measures its data.
   const measured = await planPromotion(branch, dev, planOptions);
   if (measured.toFingerprint !== plan.toFingerprint) {
@@ -51,7 +56,8 @@ export async function trialPlan(
   if (measured.fromFingerprint !== plan.fromFingerprint) {
     throw new StalePlanError('prod changed after the plan was made (its copy on the branch is not what the plan starts from): start a new promotion');
   }
-  const hazardsOf = new Map(measured.statements.map((statement) => [statement.sql, statement.hazards]));
+  const hazardsOf = hazardsByStatement(plan.statements, measured.statements);
+  const executed = stepsOf(plan).flatMap((step) => step.statements);
   const started = performance.now();
   let catalog: CatalogProof | undefined;
   // After the last step: inside the main transaction, or after the steps that run after it (the branch is disposable).
@@ -67,10 +73,22 @@ export async function trialPlan(
     catalog = await proveCatalogsEqual(client, dev, plan.schemas);
   } } });
   return {
-    statements: results.map((result) => ({ ...result, hazards: hazardsOf.get(result.sql) ?? [] })),
+    statements: results.map((result, index) => ({ ...result, hazards: hazardsOf.get(executed[index]!) ?? [] })),
     totalMs: Math.round(performance.now() - started),
     catalog: catalog!,
   };
+}
+
+/** Each of the plan's statements with the hazards the branch's plan measured for it: matched by kind and
+ * target (the n-th statement of a kind on a target with the n-th), never by SQL, which names dev's objects. */
+function hazardsByStatement(planned: PlannedStatement[], measured: PlannedStatement[]): Map<PlannedStatement, Hazard[]> {
+  const identity = ({ kind, target }: PlannedStatement) => JSON.stringify([kind, target ?? null]);
+  const pending = new Map<string, Hazard[][]>();
+  for (const statement of measured) {
+    const key = identity(statement);
+    (pending.get(key) ?? pending.set(key, []).get(key)!).push(statement.hazards);
+  }
+  return new Map(planned.map((statement) => [statement, pending.get(identity(statement))?.shift() ?? []]));
 }
 
 /** The branch's catalog equals dev's, object by object; or a ConvergenceError that lists what differs. */

@@ -5,10 +5,9 @@
 // the old default and sequence dropped before the differ's statements, the new sequence (owned by the
 // column) and default created after them. serial → bigserial keeps its sequence and only retypes it.
 import type { Snapshot } from './drizzle.ts';
-import type { Refusal } from './extras-plan.ts';
-import type { HazardSource } from './hazards.ts';
-import type { Extras } from './extras.ts';
-import { ident, literal, qualified } from '../quote.ts';
+import { displayName, type DraftStatement, type StatementTarget, type Unsupported } from '../model.ts';
+import type { Extras } from '../read/extras.ts';
+import { ident, literal, qualified } from '../../quote.ts';
 
 const BASE_TYPES: Record<string, string> = { smallserial: 'smallint', serial: 'integer', bigserial: 'bigint' };
 
@@ -16,9 +15,9 @@ export interface SerialChanges {
   /** The snapshots as the differ must see them. */
   from: Snapshot;
   to: Snapshot;
-  before: HazardSource[];
-  after: HazardSource[];
-  refusals: Refusal[];
+  before: DraftStatement[];
+  after: DraftStatement[];
+  refusals: Unsupported[];
 }
 
 export function planSerialChanges(from: Snapshot, to: Snapshot, prod: Extras, dev: Extras): SerialChanges {
@@ -42,22 +41,24 @@ export function planSerialChanges(from: Snapshot, to: Snapshot, prod: Extras, de
       const columnSql = `ALTER TABLE ${qualified(column.schema, column.table)} ALTER COLUMN ${ident(name)}`;
       const json = (type: string) => ({ type, tableName: column.table, schema: devTable.schema, columnName: name });
       const object = `column ${column.schema}.${column.table}.${name}`;
+      const target: StatementTarget = { schema: column.schema, table: column.table, column: name };
+      const sequenceStatement = (sql: string, kind: string, sequence: string): DraftStatement =>
+        ({ sql, kind, target: { schema: column.schema, name: sequence }, object: `sequence ${column.schema}.${sequence}` });
       if (oldSequence && oldSequence === newSequence) {
-        changes.after.push({ sql: `ALTER SEQUENCE ${qualified(column.schema, newSequence)} AS ${BASE_TYPES[devColumn.type]}`, kind: 'alter_sequence', object: `sequence ${column.schema}.${newSequence}` });
+        changes.after.push(sequenceStatement(`ALTER SEQUENCE ${qualified(column.schema, newSequence)} AS ${BASE_TYPES[devColumn.type]}`, 'alter_sequence', newSequence));
         continue;
       }
       if (oldSequence) {
         changes.before.push(
-          { sql: `${columnSql} DROP DEFAULT`, kind: 'alter_table_alter_column_drop_default', object, json: json('alter_table_alter_column_drop_default') },
-          { sql: `DROP SEQUENCE ${qualified(column.schema, oldSequence)}`, kind: 'drop_sequence', object: `sequence ${column.schema}.${oldSequence}` },
+          { sql: `${columnSql} DROP DEFAULT`, kind: 'alter_table_alter_column_drop_default', target, object, json: json('alter_table_alter_column_drop_default') },
+          sequenceStatement(`DROP SEQUENCE ${qualified(column.schema, oldSequence)}`, 'drop_sequence', oldSequence),
         );
       }
       if (newSequence) {
         const sequence = qualified(column.schema, newSequence);
         changes.after.push(
-          { sql: `CREATE SEQUENCE ${sequence} AS ${BASE_TYPES[devColumn.type]} OWNED BY ${qualified(column.schema, column.table)}.${ident(name)}`,
-            kind: 'create_sequence', object: `sequence ${column.schema}.${newSequence}` },
-          { sql: `${columnSql} SET DEFAULT nextval(${literal(sequence)}::regclass)`, kind: 'alter_table_alter_column_set_default', object,
+          sequenceStatement(`CREATE SEQUENCE ${sequence} AS ${BASE_TYPES[devColumn.type]} OWNED BY ${qualified(column.schema, column.table)}.${ident(name)}`, 'create_sequence', newSequence),
+          { sql: `${columnSql} SET DEFAULT nextval(${literal(sequence)}::regclass)`, kind: 'alter_table_alter_column_set_default', target, object,
             json: json('alter_table_alter_column_set_default') },
         );
       }
@@ -75,14 +76,14 @@ function sequenceOf(extras: Extras, column: Column): string | null {
 
 /** A serial's sequence that is a standalone sequence on the other side would be dropped and created again,
  * its counter lost; one pgpromote cannot name is not planned at all. */
-function sequenceRefusal(column: Column, prod: Extras, dev: Extras, oldSequence?: string | null, newSequence?: string | null): Refusal | undefined {
-  const where = `${column.schema}.${column.table}.${column.name}`;
+function sequenceRefusal(column: Column, prod: Extras, dev: Extras, oldSequence?: string | null, newSequence?: string | null): Unsupported | undefined {
+  const where = displayName(column.schema, column.table, column.name);
   const object = `column ${where}`;
   if (oldSequence === null || newSequence === null) return { kind: 'column', object, reason: `the sequence of serial column ${where} is not found; change it by hand` };
   const standalone = (extras: Extras, name?: string) => name !== undefined && extras.objects.some((item) => item.key === `sequence ${column.schema}.${name}`);
   const shared = standalone(dev, oldSequence) ? oldSequence : standalone(prod, newSequence) ? newSequence : undefined;
   if (shared === undefined) return undefined;
-  return { kind: 'column', object, reason: `sequence ${column.schema}.${shared} changes between the serial sequence of ${where} and a standalone sequence; `
+  return { kind: 'column', object, reason: `sequence ${displayName(column.schema, shared)} changes between the serial sequence of ${where} and a standalone sequence; `
     + `pgpromote would drop and create it again and lose its counter: change its ownership by hand (ALTER SEQUENCE ... OWNED BY), then plan again` };
 }
 

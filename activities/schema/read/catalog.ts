@@ -3,9 +3,9 @@
 // It reproduces drizzle-kit's spelling of types and defaults so that the differ reads it the same way,
 // and departs from it only where drizzle-kit is wrong; each departure is marked FIX and listed in
 // test/catalog.test.ts.
-import type { Snapshot } from './drizzle.ts';
-import { Connections, rowsAsJson, type Queryable } from '../db.ts';
-import { literal } from '../quote.ts';
+import type { Snapshot } from '../diff/drizzle.ts';
+import { Connections, rowsAsJson, type Queryable } from '../../db.ts';
+import { literal } from '../../quote.ts';
 
 /** Our own bookkeeping lives here, never compared or planned. */
 export const INTERNAL_SCHEMA = '_pgpromote';

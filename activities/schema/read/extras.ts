@@ -3,8 +3,8 @@
 // constraints drizzle cannot express, per-table and per-column settings, comments and grants, and
 // objects we can only compare (operators, collations, ...). Names are raw in keys and quoted in
 // `target`, the SQL that names the object.
-import { Connections, rowsAsJson, type Queryable } from '../db.ts';
-import { ident } from '../quote.ts';
+import { Connections, rowsAsJson, type Queryable } from '../../db.ts';
+import { ident } from '../../quote.ts';
 
 export type ObjectKind =
   | 'extension' | 'function' | 'domain' | 'composite' | 'view' | 'matview' | 'index' | 'trigger'
@@ -45,8 +45,13 @@ export interface SpecialTable { key: string; snapshotKey: string; reason: string
 /** The name Postgres chose for a table's primary key or a column's sequence (raw). */
 export interface ImplicitName { kind: 'primary key' | 'sequence'; owner: string; name: string }
 
+/** An object's raw names: its schema, the table it belongs to (a trigger's, an index's), its own name. */
+export interface ObjectName { schema: string; table?: string; name: string }
+
 export interface Extras {
   objects: CatalogObject[];
+  /** Each object's raw names by its key: not compared (its key and definition are), read for the statements planned for it. */
+  names: Record<string, ObjectName>;
   /** `[dependent key, referenced key, column-level]` */
   dependencies: [string, string, boolean][];
   settings: Setting[];
@@ -202,13 +207,32 @@ aliases as (
     where o.classid = 'pg_type'::regclass
 )`;
 
-// Objects and their dependencies in one query, which computes OBJECTS once (it is most of the extras' time).
-// Columns and `details` (flat objects) in key order, so that the fingerprint's canonical copy (snapshot.ts) copies nothing.
+// Each object's raw names (schema; table, for what lives on one; its own name), so that the statements
+// planned for it carry them as structured data: keys join names with dots, which names may hold too.
+const OBJECT_NAMES = `
+select n.nspname as schema, r.relname as "table", x.name from (
+  select c.relnamespace as nsp, null::oid as rel, c.relname as name from pg_class c where o.classid = 'pg_class'::regclass and c.oid = o.objid and c.relkind not in ('i', 'I')
+  union all select null, i.indrelid, ic.relname from pg_index i join pg_class ic on ic.oid = i.indexrelid where o.classid = 'pg_class'::regclass and i.indexrelid = o.objid
+  union all select p.pronamespace, null, p.proname from pg_proc p where o.classid = 'pg_proc'::regclass and p.oid = o.objid
+  union all select t.typnamespace, null, t.typname from pg_type t where o.classid = 'pg_type'::regclass and t.oid = o.objid
+  union all select e.extnamespace, null, e.extname from pg_extension e where o.classid = 'pg_extension'::regclass and e.oid = o.objid
+  union all select s.stxnamespace, null, s.stxname from pg_statistic_ext s where o.classid = 'pg_statistic_ext'::regclass and s.oid = o.objid
+  union all select null, tg.tgrelid, tg.tgname from pg_trigger tg where o.classid = 'pg_trigger'::regclass and tg.oid = o.objid
+  union all select null, co.conrelid, co.conname from pg_constraint co where o.classid = 'pg_constraint'::regclass and co.oid = o.objid
+  union all select null, po.polrelid, po.polname from pg_policy po where o.classid = 'pg_policy'::regclass and po.oid = o.objid
+  union all select null, ru.ev_class, ru.rulename from pg_rewrite ru where o.classid = 'pg_rewrite'::regclass and ru.oid = o.objid
+) x left join pg_class r on r.oid = x.rel join pg_namespace n on n.oid = coalesce(x.nsp, r.relnamespace)`;
+
+// Objects, their raw names and their dependencies in one query, which computes OBJECTS once (it is most of
+// the extras' time). Columns and `details` (flat objects) in key order, so that the fingerprint's canonical
+// copy (snapshot.ts) copies nothing; the names are kept apart from the objects, which fingerprints hash.
 const OBJECTS_AND_DEPENDENCIES = `${OBJECTS}
 select
   (select coalesce(json_agg(o order by o.key), '[]') from (select definition,
       (select coalesce(json_object_agg(name, value order by name collate "C"), '{}') from jsonb_each(details) e(name, value)) as details, key, kind, target
     from objects) o) as objects,
+  (select coalesce(json_object_agg(o.key, json_strip_nulls(json_build_object('schema', names.schema, 'table', names.table, 'name', names.name))), '{}')
+    from objects o join lateral (${OBJECT_NAMES}) names on true) as names,
   (select coalesce(json_agg(json_build_array(dependent, referenced, column_level) order by dependent, referenced), '[]') from (
     select distinct d.key as dependent, r.key as referenced, bool_or(pd.refobjsubid > 0) as column_level
     from pg_depend pd join aliases d on d.classid = pd.classid and d.objid = pd.objid
@@ -393,8 +417,8 @@ export async function readExtras(client: Queryable, schemas: string[]): Promise<
   // Each row's columns in key order, so that the fingerprint's canonical copy (snapshot.ts) need not copy it.
   const rows = <T>(sql: string, columns: string[], params: unknown[] = [schemas]) =>
     rowsAsJson<T>(db, `select ${[...columns].sort().map((column) => ident(column)).join(', ')} from (${sql}) r`, params);
-  const [{ objects, dependencies }, settings, comments, grants, specialTables, implicitNames, clonedConstraints, roles] = await Promise.all([
-    db.query(OBJECTS_AND_DEPENDENCIES, [schemas]).then(({ rows: [row] }) => row as { objects: CatalogObject[]; dependencies: [string, string, boolean][] }),
+  const [{ objects, names, dependencies }, settings, comments, grants, specialTables, implicitNames, clonedConstraints, roles] = await Promise.all([
+    db.query(OBJECTS_AND_DEPENDENCIES, [schemas]).then(({ rows: [row] }) => row as { objects: CatalogObject[]; names: Record<string, ObjectName>; dependencies: [string, string, boolean][] }),
     rows<Setting>(SETTING_ROWS, ['kind', 'key', 'object', 'table', 'target', 'value']),
     rows<Comment>(COMMENT_ROWS, ['target', 'object', 'parent', 'text']),
     rows<Grant>(GRANT_ROWS, ['target', 'object', 'parent', 'column', 'grantee', 'actual', 'initial']),
@@ -413,6 +437,7 @@ export async function readExtras(client: Queryable, schemas: string[]): Promise<
   }
   return {
     objects,
+    names,
     dependencies,
     settings,
     comments,

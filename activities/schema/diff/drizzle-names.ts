@@ -6,7 +6,7 @@
 // helper, and the differ's statements are decoded for the rest of the planner. Expressions (defaults,
 // generated columns, index expressions) are Postgres' own deparsed SQL and pass through unchanged.
 import type { Snapshot } from './drizzle.ts';
-import { ident, literal } from '../quote.ts';
+import { ident, literal } from '../../quote.ts';
 
 const PLAIN = /^[A-Za-z0-9_]*$/;
 

@@ -4,12 +4,11 @@
 // identity that forbids one. And it adds a table's new columns before it drops the old ones, so a new
 // primary key column meets the old primary key.
 import type { Snapshot } from './drizzle.ts';
-import { ident, qualified } from '../quote.ts';
+import { ident, qualified } from '../../quote.ts';
+import { displayName, drizzleTarget, type DrizzleStatement } from '../model.ts';
 
-export interface DrizzleStatement { sql: string; kind: string; json: any }
-
-const tableKey = (json: any) => `${json.schema || 'public'}.${json.tableName}`;
-const columnKey = (json: any) => `${tableKey(json)}.${json.columnName}`;
+const tableKey = (json: any) => displayName(json.schema || 'public', json.tableName);
+const columnKey = (json: any) => displayName(tableKey(json), json.columnName);
 
 /** drizzle's statements with the NOT NULL changes it dropped put back, and identities dropped first. */
 export function repairIdentityChanges(statements: DrizzleStatement[], from: Snapshot, to: Snapshot): DrizzleStatement[] {
@@ -24,10 +23,10 @@ export function repairIdentityChanges(statements: DrizzleStatement[], from: Snap
     if (!devTable || !prodTable) continue;
     for (const column of Object.values<any>(devTable.columns)) {
       const old = prodTable.columns[previous.column(key, column.name)];
-      if (!old || old.notNull === column.notNull || planned.has(`${key}.${column.name}`)) continue;
+      if (!old || old.notNull === column.notNull || planned.has(displayName(key, column.name))) continue;
       const json = { type: `alter_table_alter_column_${column.notNull ? 'set' : 'drop'}_notnull`, tableName: devTable.name, schema: devTable.schema, columnName: column.name };
       const sql = `ALTER TABLE ${qualified(devTable.schema || 'public', devTable.name)} ALTER COLUMN ${ident(column.name)} ${column.notNull ? 'SET' : 'DROP'} NOT NULL;`;
-      (column.notNull ? setNotNull : dropNotNull).push({ sql, kind: json.type, json });
+      (column.notNull ? setNotNull : dropNotNull).push({ sql, kind: json.type, target: drizzleTarget(json), json });
     }
   }
   const repaired: DrizzleStatement[] = [];
@@ -68,12 +67,12 @@ function previousNames(statements: DrizzleStatement[]) {
   const tables = new Map<string, string>();
   const columns = new Map<string, string>();
   for (const { json } of statements) {
-    if (json.type === 'rename_table') tables.set(`${json.toSchema || 'public'}.${json.tableNameTo}`, `${json.fromSchema || 'public'}.${json.tableNameFrom}`);
-    if (json.type === 'alter_table_set_schema') tables.set(`${json.schemaTo || 'public'}.${json.tableName}`, `${json.schemaFrom || 'public'}.${json.tableName}`);
-    if (json.type === 'alter_table_rename_column') columns.set(`${tableKey(json)}.${json.newColumnName}`, json.oldColumnName);
+    if (json.type === 'rename_table') tables.set(displayName(json.toSchema || 'public', json.tableNameTo), displayName(json.fromSchema || 'public', json.tableNameFrom));
+    if (json.type === 'alter_table_set_schema') tables.set(displayName(json.schemaTo || 'public', json.tableName), displayName(json.schemaFrom || 'public', json.tableName));
+    if (json.type === 'alter_table_rename_column') columns.set(displayName(tableKey(json), json.newColumnName), json.oldColumnName);
   }
   return {
     table: (key: string) => tables.get(key) ?? key,
-    column: (table: string, name: string) => columns.get(`${table}.${name}`) ?? name,
+    column: (table: string, name: string) => columns.get(displayName(table, name)) ?? name,
   };
 }

@@ -3,11 +3,10 @@
 // integer) the change gets `USING column::type`, and hazards measure the rows that do not convert; where
 // no cast exists at all (bigint → timestamp) only a human knows what the conversion means: refused.
 import type pg from 'pg';
-import { ident } from '../quote.ts';
-import { newTypeOf } from './hazards.ts';
-import { convertsWithUsing } from './statement-kinds.ts';
-import type { Refusal } from './extras-plan.ts';
-import type { DrizzleStatement } from './differ-repairs.ts';
+import { ident } from '../../quote.ts';
+import { newTypeOf } from '../hazards.ts';
+import { convertsWithUsing } from '../statement-kinds.ts';
+import { displayName, type DrizzleStatement, type Unsupported } from '../model.ts';
 
 
 const SERIAL = /^(small|big)?serial$/;
@@ -26,8 +25,8 @@ from types s, types t
 where s.oid = to_regtype($1) and t.oid = to_regtype($2) and s.is_array = t.is_array`;
 
 /** The differ's type changes with USING where Postgres needs it, and refusals where no cast exists. */
-export async function convertTypes<T extends DrizzleStatement>(prod: pg.ClientBase, statements: T[]): Promise<{ statements: T[]; refusals: Refusal[] }> {
-  const refusals: Refusal[] = [];
+export async function convertTypes<T extends DrizzleStatement>(prod: pg.ClientBase, statements: T[]): Promise<{ statements: T[]; refusals: Unsupported[] }> {
+  const refusals: Unsupported[] = [];
   const converted: T[] = [];
   for (const statement of statements) {
     const { json } = statement;
@@ -36,7 +35,7 @@ export async function convertTypes<T extends DrizzleStatement>(prod: pg.ClientBa
       continue;
     }
     const [oldType, newType] = [json.oldDataType.name, newTypeOf(json)];
-    const column = `${json.schema || 'public'}.${json.tableName}.${json.columnName}`;
+    const column = displayName(json.schema || 'public', json.tableName, json.columnName);
     if ([oldType, newType].some((type) => SERIAL.test(type))) {
       // serial.ts plans these for columns kept under their names; a renamed one reaches the differ as is.
       converted.push(statement);

@@ -1,7 +1,7 @@
 // A schema snapshot in drizzle-kit's format (version 7), made canonical so that the same database
 // always gives the same bytes: the fingerprint of a schema is the hash of those bytes.
 import { createHash } from 'node:crypto';
-import type { Snapshot } from './drizzle.ts';
+import type { Snapshot } from '../diff/drizzle.ts';
 
 export type { Snapshot };
 

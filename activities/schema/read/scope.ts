@@ -2,9 +2,9 @@
 // is created, one only prod has is dropped), never the system ones, those an extension owns, or
 // pgpromote's own. Resolved once per plan; the plan records the list, and its trial and apply read
 // through exactly that list.
-import type { Queryable } from '../db.ts';
+import type { Queryable } from '../../db.ts';
 import { INTERNAL_SCHEMA } from './catalog.ts';
-import { PlanInputError } from './errors.ts';
+import { PlanInputError } from '../errors.ts';
 
 export interface SchemaSelection {
   /** Only these schemas (`--schema`); every user schema when absent. An empty list compares nothing. */

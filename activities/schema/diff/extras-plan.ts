@@ -3,23 +3,48 @@
 // extensions and functions tables may use. `after` runs last: objects built on tables (views,
 // triggers, ...), settings, comments and grants under dev's names, then the removed functions, types
 // and extensions. An object replaced or dropped takes with it, and recreates, what depends on it.
-import type { CatalogObject, Extras, Grant, Setting } from './extras.ts';
-import { ident, literal, qualified } from '../quote.ts';
+import type { CatalogObject, Extras, Grant, Setting } from '../read/extras.ts';
+import type { Snapshot } from './drizzle.ts';
+import { displayName, type DraftStatement, type StatementTarget, type Unsupported } from '../model.ts';
+import { ident, literal, qualified } from '../../quote.ts';
 
-export interface ExtraStatement {
-  sql: string;
-  kind: string;
-  /** The object concerned, by key (`table public.t`), for hazards. */
-  object: string;
-  /** A new check constraint's name and expression, for hazards to count the rows that violate it. */
-  check?: { name: string; expression: string };
+/** One of ours: it names its object by key. */
+type ExtraStatement = DraftStatement & { object: string };
+
+/** Raw names by object key (`column public.t.c` → schema, table, column), for both databases. */
+export type ObjectTargets = Map<string, StatementTarget>;
+
+const tableKey = (schema: string, table: string) => `table ${schema}.${table}`;
+const columnKey = (schema: string, table: string, column: string) => `column ${schema}.${table}.${column}`;
+
+/** The targets of every object either database has, by key: tables, columns, indexes and constraints
+ * from drizzle's snapshots, the rest from the extras' raw names. A key stands for its raw names only
+ * through this map: keys join names with dots, which names may hold too. */
+export function objectTargets(schemas: string[], sides: { snapshot: Snapshot; extras: Extras }[]): ObjectTargets {
+  const targets: ObjectTargets = new Map(schemas.map((schema) => [`schema ${schema}`, { schema }]));
+  for (const { snapshot, extras } of sides) {
+    for (const table of Object.values<any>(snapshot.tables)) {
+      const [schema, name] = [table.schema || 'public', table.name as string];
+      targets.set(tableKey(schema, name), { schema, table: name });
+      for (const column of Object.keys(table.columns)) targets.set(columnKey(schema, name, column), { schema, table: name, column });
+      for (const index of Object.keys(table.indexes ?? {})) targets.set(`index ${schema}.${index}`, { schema, table: name, name: index });
+      for (const constraints of [table.compositePrimaryKeys, table.uniqueConstraints, table.foreignKeys, table.checkConstraints]) {
+        for (const constraint of Object.keys(constraints ?? {})) targets.set(`constraint ${schema}.${name}.${constraint}`, { schema, table: name, name: constraint });
+      }
+    }
+    for (const object of extras.objects) {
+      const names = extras.names[object.key];
+      if (!names) continue;
+      targets.set(object.key, object.kind === 'table' ? { schema: names.schema, table: names.name } : names);
+    }
+    for (const implicit of extras.implicitNames) {
+      const owner = targets.get(implicit.owner);
+      if (implicit.kind === 'sequence' && owner) targets.set(`sequence ${owner.schema}.${implicit.name}`, { schema: owner.schema, name: implicit.name });
+    }
+  }
+  return targets;
 }
 
-export interface Refusal {
-  kind: string;
-  object: string;
-  reason: string;
-}
 
 /** What drizzle's statements do, as far as the extras care. Keys as in extras.ts. */
 export interface DrizzleEffects {
@@ -27,8 +52,10 @@ export interface DrizzleEffects {
   touchedTables: Set<string>;
   /** Objects drizzle creates or recreates: their comments, grants and settings start from scratch. */
   created: Set<string>;
-  /** Renamed or moved tables and columns: dev's key → prod's. */
+  /** Renamed or moved tables: dev's key → prod's. */
   previousName: Map<string, string>;
+  /** Renamed columns: dev's key → the column's name on prod, in dev's table. */
+  previousColumn: Map<string, StatementTarget>;
   /** Tables whose primary key drizzle creates under its own name (composite keys). */
   namedPrimaryKeys: Set<string>;
   /** Tables where drizzle adds a primary key without a name (on one column): Postgres names it. */
@@ -50,8 +77,9 @@ export function drizzleEffects(statements: any[], namedPrimaryKeys: Set<string>)
   const touchedTables = new Set<string>();
   const created = new Set<string>();
   const previousName = new Map<string, string>();
+  const previousColumn = new Map<string, StatementTarget>();
   const unnamedPrimaryKeys = new Set<string>();
-  const dotted = (schema: string | undefined, name: string) => `${schema || 'public'}.${name}`;
+  const dotted = (schema: string | undefined, name: string) => displayName(schema || 'public', name);
   for (const statement of statements) {
     // Renames come first in drizzle's statements: later ones name tables as dev does, prod's dependencies as prod does.
     const touch = (schema: string | undefined, table: string) => {
@@ -68,8 +96,8 @@ export function drizzleEffects(statements: any[], namedPrimaryKeys: Set<string>)
         previousName.set(`table ${dotted(statement.schemaTo, statement.tableName)}`, `table ${dotted(statement.schemaFrom, statement.tableName)}`);
         break;
       case 'alter_table_rename_column': {
-        const table = dotted(statement.schema, statement.tableName);
-        previousName.set(`column ${table}.${statement.newColumnName}`, `column ${table}.${statement.oldColumnName}`);
+        const [schema, table] = [statement.schema || 'public', statement.tableName];
+        previousColumn.set(columnKey(schema, table, statement.newColumnName), { schema, table, column: statement.oldColumnName });
         break;
       }
       case 'create_table':
@@ -91,15 +119,17 @@ export function drizzleEffects(statements: any[], namedPrimaryKeys: Set<string>)
         break;
     }
   }
-  return { touchedTables, created, previousName, namedPrimaryKeys, unnamedPrimaryKeys };
+  return { touchedTables, created, previousName, previousColumn, namedPrimaryKeys, unnamedPrimaryKeys };
 }
 
 /** Prod's key for a dev table or column, through drizzle's renames. */
-function previousKey(key: string, previousName: Map<string, string>): string {
-  const renamed = previousName.get(key) ?? key;
-  const column = /^column (.+)\.([^.]+)$/.exec(renamed);
-  const table = column && previousName.get(`table ${column[1]}`);
-  return table ? `column ${table.slice('table '.length)}.${column[2]}` : renamed;
+function previousKey(key: string, effects: DrizzleEffects, targets: ObjectTargets): string {
+  const table = effects.previousName.get(key);
+  if (table) return table;
+  const column = effects.previousColumn.get(key) ?? targets.get(key);
+  if (!column?.column) return key;
+  const onProd = targets.get(effects.previousName.get(tableKey(column.schema, column.table!)) ?? '') ?? column;
+  return columnKey(onProd.schema, onProd.table!, column.column);
 }
 
 /** Keys ordered so that each comes after what it depends on; ties by name, for determinism. */
@@ -267,20 +297,25 @@ class Output {
   readonly unset: ExtraStatement[] = [];
   readonly before: ExtraStatement[] = [];
   readonly after: ExtraStatement[] = [];
-  readonly refusals: Refusal[] = [];
-  emit(list: ExtraStatement[], kind: string, object: string, sqls: string[], check?: ExtraStatement['check']) {
-    list.push(...sqls.map((sql) => ({ sql, kind, object, ...(check ? { check } : {}) })));
+  readonly refusals: Unsupported[] = [];
+  constructor(readonly targets: ObjectTargets) {}
+  /** Statements on `object`; its target is looked up by its key unless given. */
+  emit(list: ExtraStatement[], kind: string, object: string, sqls: string[], { check, target = this.targets.get(object) }: Pick<DraftStatement, 'check' | 'target'> = {}) {
+    list.push(...sqls.map((sql) => ({ sql, kind, ...(target ? { target } : {}), object, ...(check ? { check } : {}) })));
   }
   create(list: ExtraStatement[], created: CatalogObject) {
     const expression = created.kind === 'constraint' ? /^CHECK \((.*)\)$/s.exec(created.definition)?.[1] : undefined;
-    this.emit(list, `create_${created.kind}`, created.key, createSql(created), expression === undefined ? undefined : { name: created.details.rawName, expression });
+    this.emit(list, `create_${created.kind}`, created.key, createSql(created), expression === undefined ? {} : { check: { name: created.details.rawName, expression } });
   }
 }
 
-export function planExtras(prod: Extras, dev: Extras, effects: DrizzleEffects) {
-  const out = new Output();
+export function planExtras(prod: Extras, dev: Extras, effects: DrizzleEffects, targets: ObjectTargets) {
+  const out = new Output(targets);
   refuseSpecialTables(prod, dev, out);
-  const recreated = (key: string) => effects.created.has(key) || [...effects.created].some((created) => key.startsWith(`column ${created.slice('table '.length)}.`));
+  const recreated = (key: string) => {
+    const column = targets.get(key);
+    return effects.created.has(key) || (column?.column !== undefined && effects.created.has(tableKey(column.schema, column.table!)));
+  };
   const retypedTables = planSettings(prod, dev, recreated, out);
   const creates = planObjects(prod, dev, effects, new Set([...effects.touchedTables, ...retypedTables]), out);
   renameImplicitNames(prod, dev, effects, out);
@@ -377,7 +412,7 @@ function planObjects(prod: Extras, dev: Extras, effects: DrizzleEffects, touched
     for (const { key: dependent } of prodDependencies.usedBy.get(key) ?? []) {
       const kind = prodObjects.get(dependent)?.kind;
       if (kind && kind !== 'table' && !drops.has(dependent)) {
-        out.refusals.push({ kind: 'enum', object: key, reason: `drizzle-kit recreates enum ${key.slice('type '.length)} to remove values, but ${dependent} depends on it; change it by hand` });
+        out.refusals.push({ kind: 'enum', object: key, reason: `drizzle-kit recreates enum ${displayName(out.targets.get(key)?.schema, out.targets.get(key)?.name)} to remove values, but ${dependent} depends on it; change it by hand` });
       }
     }
   }
@@ -410,15 +445,22 @@ function renameImplicitNames(prod: Extras, dev: Extras, effects: DrizzleEffects,
   for (const name of dev.implicitNames) {
     // drizzle-kit drops and adds a primary key it names itself under dev's name: nothing left to rename.
     if (name.kind === 'primary key' && effects.namedPrimaryKeys.has(name.owner)) continue;
-    const owner = previousKey(name.owner, effects.previousName);
-    const [schema, table] = name.owner.replace(/^\w+ /, '').split('.') as [string, string];
+    const owner = previousKey(name.owner, effects, out.targets);
+    const ownerTarget = out.targets.get(name.owner); // every table is an extras object; a column may not be drizzle's
     const isPrimaryKey = name.kind === 'primary key';
-    const current = isPrimaryKey && effects.unnamedPrimaryKeys.has(name.owner) ? defaultPrimaryKeyName(table)
-      : prodNames.get(`${name.kind} ${owner}`)?.name ?? (isPrimaryKey ? defaultPrimaryKeyName(table) : undefined);
+    const defaultName = ownerTarget?.table === undefined ? undefined : defaultPrimaryKeyName(ownerTarget.table);
+    const current = isPrimaryKey && effects.unnamedPrimaryKeys.has(name.owner) ? defaultName
+      : prodNames.get(`${name.kind} ${owner}`)?.name ?? (isPrimaryKey ? defaultName : undefined);
     if (current === undefined || current === name.name) continue;
-    out.emit(out.after, 'rename', name.owner, [name.kind === 'primary key'
+    if (!ownerTarget?.table) {
+      out.refusals.push({ kind: name.kind, object: name.owner, reason: `the ${name.kind} of ${name.owner} is renamed to ${name.name}, which pgpromote cannot plan for a column of a partitioned or inheritance table; rename it by hand` });
+      continue;
+    }
+    const { schema, table } = ownerTarget as Required<StatementTarget>;
+    out.emit(out.after, 'rename', name.owner, [isPrimaryKey
       ? `ALTER TABLE ${qualified(schema, table)} RENAME CONSTRAINT ${ident(current)} TO ${ident(name.name)}`
-      : `ALTER SEQUENCE ${qualified(schema, current)} RENAME TO ${ident(name.name)}`]);
+      : `ALTER SEQUENCE ${qualified(schema, current)} RENAME TO ${ident(name.name)}`],
+    { target: isPrimaryKey ? { schema, table, name: name.name } : { schema, name: name.name } });
   }
 }
 
@@ -432,16 +474,19 @@ export function defaultPrimaryKeyName(table: string): string {
 
 type Fresh = (object: string, parent: string | null) => boolean;
 
+/** A comment's or grant's target: its object's, or else its table's (a primary key is no object of ours). */
+const targetOf = (out: Output, { object, parent }: { object: string; parent: string | null }) => out.targets.get(object) ?? (parent === null ? undefined : out.targets.get(parent));
+
 /** Removed under prod's names first, set under dev's names last. */
 function planComments(prod: Extras, dev: Extras, fresh: Fresh, out: Output) {
   const devComments = byKey(dev.comments, (comment) => comment.target);
   const prodComments = byKey(prod.comments, (comment) => comment.target);
   for (const comment of prod.comments) {
-    if (!devComments.has(comment.target)) out.emit(out.unset, 'comment', comment.object, [`COMMENT ON ${comment.target} IS NULL`]);
+    if (!devComments.has(comment.target)) out.emit(out.unset, 'comment', comment.object, [`COMMENT ON ${comment.target} IS NULL`], { target: targetOf(out, comment) });
   }
   for (const comment of dev.comments) {
     const old = fresh(comment.object, comment.parent) ? undefined : prodComments.get(comment.target)?.text;
-    if (old !== comment.text) out.emit(out.after, 'comment', comment.object, [`COMMENT ON ${comment.target} IS ${literal(comment.text)}`]);
+    if (old !== comment.text) out.emit(out.after, 'comment', comment.object, [`COMMENT ON ${comment.target} IS ${literal(comment.text)}`], { target: targetOf(out, comment) });
   }
 }
 
@@ -467,7 +512,7 @@ function planGrants(prod: Extras, dev: Extras, fresh: Fresh, out: Output) {
   // privileges, from which dev's are then granted.
   for (const grant of prod.grants) {
     if (grant.actual === grant.initial || devGrants.has(grantKey(grant))) continue;
-    out.emit(out.unset, 'revoke', grant.object, [`REVOKE ${on(grant, 'ALL')} FROM ${to(grant)}`, ...grantSql(grant, grant.initial)]);
+    out.emit(out.unset, 'revoke', grant.object, [`REVOKE ${on(grant, 'ALL')} FROM ${to(grant)}`, ...grantSql(grant, grant.initial)], { target: targetOf(out, grant) });
   }
   for (const grant of dev.grants) {
     const old = prodGrants.get(grantKey(grant));
@@ -477,6 +522,7 @@ function planGrants(prod: Extras, dev: Extras, fresh: Fresh, out: Output) {
       out.refusals.push({ kind: 'grant', object: grant.object, reason: `dev grants ${grant.target} to role ${grant.grantee}, which does not exist on prod's server; create the role first` });
       continue;
     }
-    out.emit(out.after, 'grant', grant.object, [...(baseline ? [`REVOKE ${on(grant, 'ALL')} FROM ${to(grant)}`] : []), ...grantSql(grant, grant.actual)]);
+    out.emit(out.after, 'grant', grant.object, [...(baseline ? [`REVOKE ${on(grant, 'ALL')} FROM ${to(grant)}`] : []), ...grantSql(grant, grant.actual)],
+      { target: targetOf(out, grant) });
   }
 }

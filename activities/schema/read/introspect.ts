@@ -1,6 +1,6 @@
 // Live-database introspection into a canonical snapshot.
-import type { Queryable } from '../db.ts';
-import type { Snapshot } from './drizzle.ts';
+import type { Queryable } from '../../db.ts';
+import type { Snapshot } from '../diff/drizzle.ts';
 import { INTERNAL_SCHEMA, readCatalog } from './catalog.ts';
 import { canonicalSnapshot } from './snapshot.ts';
 import { schemasToRead } from './scope.ts';
