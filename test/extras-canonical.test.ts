@@ -48,5 +48,7 @@ test('reads the extras canonical as they are: canonicalize has nothing to copy',
   expect([...kinds].sort()).toEqual(['constraint', 'domain', 'function', 'composite', 'matview', 'rule', 'sequence', 'statistics', 'table', 'trigger', 'view', 'policy'].sort());
   expect(new Set(extras.settings.map((setting) => setting.kind))).toEqual(new Set(['unlogged', 'force-rls', 'reloptions', 'collation', 'storage', 'compression', 'statistics-target', 'replica-identity', 'sequence-owner']));
   for (const part of [extras.comments, extras.grants, extras.specialTables, extras.implicitNames, extras.dependencies]) expect(part.length).toBeGreaterThan(0);
-  for (const [name, part] of Object.entries(extras)) expect(canonicalize(part), name).toBe(part);
+  // Raw names are read for statements, not fingerprinted: their order does not matter.
+  const { names: _names, ...fingerprinted } = extras;
+  for (const [name, part] of Object.entries(fingerprinted)) expect(canonicalize(part), name).toBe(part);
 });
