@@ -15,7 +15,8 @@ import {
 import { WorkflowNotFoundError, type UpdateDefinition } from '@temporalio/common';
 import { NO_SECRET_KEY, seal, redactUrl } from '../activities/secrets.ts';
 import { parseDatabaseUrl } from '../activities/db.ts';
-import type { Answers, TimeoutOptions } from '../activities/schema/plan.ts';
+import type { TimeoutOptions } from '../activities/schema/plan.ts';
+import type { Answers } from '../activities/schema/questions.ts';
 import type { OnlineOptions } from '../activities/schema/online.ts';
 import type { BranchTarget } from '../activities/branches/provider.ts';
 import type { PreviewTarget } from '../activities/preview/provider.ts';

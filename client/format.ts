@@ -1,5 +1,5 @@
 // Plans and promotions as text for people (the CLI and the demo).
-import type { Plan, PlannedStatement } from '../activities/schema/plan.ts';
+import type { Plan, PlannedStatement } from '../activities/schema/model.ts';
 import type { StatementResult } from '../activities/production/execute.ts';
 import type { PromotionState } from '../workflows/messages.ts';
 import type { ListedPromotion, PromotionStatus } from './client.ts';

@@ -1,9 +1,7 @@
 // The CLI's JSON documents. Deploy systems script against them: their fields are a contract (README,
 // "JSON output"), built here from a promotion's state whatever answered (a worker, the result, or the
 // recorded state), so that every path prints the same shape.
-import type { Hazard } from '../activities/schema/hazards.ts';
-import type { ExecutionMode, Plan } from '../activities/schema/plan.ts';
-import type { TableLock } from '../activities/schema/online.ts';
+import type { Hazard, ExecutionMode, Plan, TableLock } from '../activities/schema/model.ts';
 import { trialDurations } from './format.ts';
 import type { PromotionStatus } from './client.ts';
 

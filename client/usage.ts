@@ -1,7 +1,7 @@
 // What the command line gets wrong, kept apart from the Temporal client so that the CLI can load it at
 // start-up for nothing (`pgpromote --help` loads no Temporal, drizzle-kit or Postgres module).
 import { readFileSync } from 'node:fs';
-import type { Answers } from '../activities/schema/plan.ts';
+import type { Answers } from '../activities/schema/questions.ts';
 
 /** Something the user asked for cannot be done as asked; the message says what to do. */
 export class UsageError extends Error {

@@ -4,7 +4,8 @@
 // declared kinds, and run nothing else: a canary table `users` keeps its rows.
 import { describe, expect, test } from 'vitest';
 import { ident, literal, qualified } from '../activities/quote.ts';
-import { PlanInputError, refuseUnsafeStatements, type PlanOptions } from '../activities/schema/plan.ts';
+import { refuseUnsafeStatements, type PlanOptions } from '../activities/schema/plan.ts';
+import { PlanInputError } from '../activities/schema/errors.ts';
 import { loadParser, statementKindError } from '../activities/schema/statement-kinds.ts';
 import { plan, withAppliedCopy, withClient, withDatabases } from './schema-corpus/databases.ts';
 

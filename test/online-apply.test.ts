@@ -8,7 +8,7 @@ import { sql } from './support.ts';
 import { applyFixtures, firstAttempt, ledger } from './apply-support.ts';
 import { connect } from '../activities/db.ts';
 import { ident, qualified } from '../activities/quote.ts';
-import type { Plan, PlannedStatement } from '../activities/schema/plan.ts';
+import type { Plan, PlannedStatement } from '../activities/schema/model.ts';
 import { LockBudgetSpentError, StatementInterruptedError } from '../activities/production/execute.ts';
 
 const { pair, apply, dropAll } = applyFixtures();

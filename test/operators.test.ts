@@ -1,8 +1,7 @@
 // What operators see of a promotion, with a real worker, the real Temporal dev server and real
 // Postgres: search attributes in the server's visibility store, `list`, `status` with no worker
 // answering, the CLI's JSON documents, and the Temporal UI's details.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
@@ -15,7 +14,8 @@ import { activityDeps, DEFAULTS } from '../worker/config.ts';
 import { DATA_LOSS, OUTCOME, PROD, RECORD_BOUNDS, STAGE, code, details, recordOf } from '../workflows/visibility.ts';
 import { prodIdentity } from '../activities/prod-identity.ts';
 import type { PromotionState } from '../workflows/messages.ts';
-import type { Plan, PlannedStatement, Question } from '../activities/schema/plan.ts';
+import type { Plan, PlannedStatement } from '../activities/schema/model.ts';
+import type { Question } from '../activities/schema/questions.ts';
 
 /** Visibility is eventually consistent: asks again until `found` holds, for up to 30 s. */
 async function eventually<T>(ask: () => Promise<T>, found: (value: T) => boolean): Promise<T> {

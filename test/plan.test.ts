@@ -1,6 +1,7 @@
 // The planner's questions, answers and renames, its input errors, ordering and determinism.
 import { describe, expect, test } from 'vitest';
-import { diffSnapshots, PlanInputError, type PlanOptions } from '../activities/schema/plan.ts';
+import { diffSnapshots, type PlanOptions } from '../activities/schema/plan.ts';
+import { PlanInputError } from '../activities/schema/errors.ts';
 import { introspect } from '../activities/schema/read/introspect.ts';
 import { withoutUnchangedTables } from '../activities/schema/read/snapshot.ts';
 import { plan, planBetween, schemaDump, withAppliedCopy, withClient, withDatabases } from './schema-corpus/databases.ts';

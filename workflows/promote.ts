@@ -15,7 +15,7 @@ import {
 } from '@temporalio/workflow';
 import type { Duration, SignalDefinition, UpdateDefinition } from '@temporalio/common';
 import type { Activities } from '../activities/index.ts';
-import type { Plan } from '../activities/schema/plan.ts';
+import type { Plan } from '../activities/schema/model.ts';
 import type { ApplyResult } from '../activities/production/apply.ts';
 import { backupBranchName, revertedBranchName, trialBranchName } from '../activities/branches/provider.ts';
 import { answersOf, openQuestions, type Answers } from '../activities/schema/questions.ts';

@@ -4,7 +4,8 @@
 // change, on every accepted decision and at the end. Deterministic (the workflow imports it).
 import { defineSearchAttributeKey, SearchAttributeType, TypedSearchAttributes, type SearchAttributeUpdatePair } from '@temporalio/common';
 import { setCurrentDetails, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
-import type { Plan, Question } from '../activities/schema/plan.ts';
+import type { Plan } from '../activities/schema/model.ts';
+import type { Question } from '../activities/schema/questions.ts';
 import type { PromotionState, Stage } from './messages.ts';
 import { cancelRefusal, rejectionRefusal, revertRefusal } from './rules.ts';
 

@@ -5,7 +5,7 @@
 // Each statement runs with its own lock and statement timeouts; a lock timeout is retried with backoff
 // until the plan's lock budget is spent, so that app queries never queue long behind a waiting DDL.
 import type pg from 'pg';
-import type { Plan, PlannedStatement } from '../schema/plan.ts';
+import type { Plan, PlannedStatement } from '../schema/model.ts';
 import { qualified } from '../quote.ts';
 
 export interface ExecutionLimits {

@@ -5,7 +5,7 @@
 // first locks the row and checks that its attempt is still the latest and not given up.
 import type pg from 'pg';
 import { INTERNAL_SCHEMA } from '../schema/read/introspect.ts';
-import type { Plan } from '../schema/plan.ts';
+import type { Plan } from '../schema/model.ts';
 import { stepsOf } from './execute.ts';
 import { SupersededError, type AttemptIdentity } from './session.ts';
 

@@ -1,7 +1,8 @@
 // The plan: the ordered SQL that takes prod's schema to dev's, with the questions a human must
 // answer (rename or drop + create?), the hazards of each statement, and what cannot be planned.
-// Stages, as in drizzle-kit: snapshot (introspect.ts) → diff (drizzle's differ, here) → SQL; around
-// drizzle's statements go those for everything its snapshot does not model (extras.ts).
+// Stages, as in drizzle-kit: read (read/: the snapshot and the extras drizzle does not model) → diff
+// (diff/: drizzle's differ, its repairs, and the extras' statements) → measure (hazards, online
+// rewrites) → the plan (model.ts).
 import type pg from 'pg';
 import { drizzle, type Snapshot } from './diff/drizzle.ts';
 import { Connections, withConnections, type Queryable } from '../db.ts';
@@ -24,11 +25,6 @@ import { planSerialChanges } from './diff/serial.ts';
 import { dropColumnsFirst, repairIdentityChanges } from './diff/differ-repairs.ts';
 import { convertTypes } from './diff/type-changes.ts';
 import { DROP, answerProblem, matchDrop, matchRename, parseRename, type Answers, type Question, type QuestionKind } from './questions.ts';
-
-// The model's types as the rest of pgpromote (workflows, client, executor) has always imported them.
-export type { ExecutionMode, Hazard, Plan, PlannedStatement } from './model.ts';
-export type { Answers, Question };
-export { PlanInputError };
 
 export interface PlanOptions extends SchemaSelection, OnlineOptions {
   answers?: Answers;

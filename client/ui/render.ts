@@ -2,7 +2,7 @@
 // escaping: dev's names (tables, columns, questions) are untrusted input.
 import { html, raw } from 'hono/html';
 import type { ListedPromotion, PromotionStatus } from '../client.ts';
-import type { Hazard } from '../../activities/schema/plan.ts';
+import type { Hazard } from '../../activities/schema/model.ts';
 import { describeExecution, describeProgress, formatMs, trialDurations } from '../format.ts';
 import { hasDataLoss, STAGES } from '../../workflows/visibility.ts';
 import { CSRF_FIELD } from './security.ts';

@@ -8,7 +8,7 @@ import { setCookie } from 'hono/cookie';
 import { serve } from '@hono/node-server';
 import { RefusedError, type PromotionClient } from '../client.ts';
 import { UsageError } from '../usage.ts';
-import type { Answers } from '../../activities/schema/plan.ts';
+import type { Answers } from '../../activities/schema/questions.ts';
 import { guard, personOfToken, secureCookies, SESSION_COOKIE, type IdentitySettings, type UiEnv } from './security.ts';
 import { listPage, messagePage, promotionPage, versionOf } from './render.ts';
 import { STAGES } from '../../workflows/visibility.ts';

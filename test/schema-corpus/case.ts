@@ -1,6 +1,8 @@
 // One corpus case: prod loads `before` (with any rows), dev loads `after`; the plan from prod to dev
 // must, applied to a copy of prod, give exactly dev's schema, or refuse for the expected reason.
-import type { Answers, Plan, PlanOptions } from '../../activities/schema/plan.ts';
+import type { PlanOptions } from '../../activities/schema/plan.ts';
+import type { Answers } from '../../activities/schema/questions.ts';
+import type { Plan } from '../../activities/schema/model.ts';
 
 export interface CorpusCase {
   name: string;

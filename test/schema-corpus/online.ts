@@ -2,7 +2,7 @@
 // each converges as the other cases do, and its statements run as the rewrite says; where Postgres
 // cannot make a change online, the blocking statement stays, with why in its locking hazard.
 import { expect } from 'vitest';
-import type { Plan } from '../../activities/schema/plan.ts';
+import type { Plan } from '../../activities/schema/model.ts';
 import type { CorpusCase } from './case.ts';
 
 const always = { online: 'always' } as const;
