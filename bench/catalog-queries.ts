@@ -1,8 +1,8 @@
 // Postgres's side of reading a schema: each catalog query `readSchema` issues, timed by the server alone.
 //   npx tsx bench/catalog-queries.ts [--tables 1000] [--repeat 5] [--dump file.json] [--corpus]
 // prod holds `tables` tables of bench/schema.ts's generator. Each query, with the parameters readSchema gave
-// it, runs `repeat` times under EXPLAIN (ANALYZE, BUFFERS): the minimum of planning + execution time is
-// reported (the least disturbed by the machine's load), with its shared buffers. `--dump` writes readSchema's
+// it, runs `repeat` times under EXPLAIN (ANALYZE, BUFFERS), each time in a new connection as the command's: the
+// minimum of planning + execution time is reported (the least disturbed by the machine's load), with its shared buffers. `--dump` writes readSchema's
 // JSON of the bench databases (and, with `--corpus`, of both sides of every test/schema-corpus case), to
 // compare byte for byte before and after a change of the queries.
 import { writeFileSync } from 'node:fs';
@@ -47,23 +47,23 @@ function recording(client: pg.Client, queries: { sql: string; params: unknown[] 
 
 interface Cost { label: string; ms: number; buffers: number }
 
+/** Each query in a connection of its own, as the command runs it: a backend that opens a table for the first time
+ * (pg_get_expr, pg_get_constraintdef of its columns) builds its relcache entry, which a second run would find. */
 async function costs(url: string, repeat: number): Promise<Cost[]> {
-  return withClient(url, async (client) => {
-    const queries: { sql: string; params: unknown[] }[] = [];
-    await readSchema(recording(client, queries));
-    const measured: Cost[] = [];
-    for (const { sql, params } of queries) {
-      let best = { ms: Infinity, buffers: 0 };
-      for (let round = 0; round < repeat; round++) {
-        const { rows } = await client.query(`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${sql}`, params);
-        const [{ Plan: plan, 'Planning Time': planning, 'Execution Time': execution }] = rows[0]['QUERY PLAN'];
-        const ms = planning + execution;
-        if (ms < best.ms) best = { ms, buffers: plan['Shared Hit Blocks'] + plan['Shared Read Blocks'] };
-      }
-      measured.push({ label: label(sql), ...best });
+  const queries: { sql: string; params: unknown[] }[] = [];
+  await withClient(url, (client) => readSchema(recording(client, queries)));
+  const measured: Cost[] = [];
+  for (const { sql, params } of queries) {
+    let best = { ms: Infinity, buffers: 0 };
+    for (let round = 0; round < repeat; round++) {
+      const { rows } = await withClient(url, (client) => client.query(`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${sql}`, params));
+      const [{ Plan: plan, 'Planning Time': planning, 'Execution Time': execution }] = rows[0]['QUERY PLAN'];
+      const ms = planning + execution;
+      if (ms < best.ms) best = { ms, buffers: plan['Shared Hit Blocks'] + plan['Shared Read Blocks'] };
     }
-    return measured;
-  });
+    measured.push({ label: label(sql), ...best });
+  }
+  return measured;
 }
 
 /** readSchema's JSON of a database of `scripts`, created on `server` and dropped afterwards. */
