@@ -275,7 +275,8 @@ const QUERIES = {
     WHERE c.oid IN (${RELATIONS_IN_SCHEMAS})
     ORDER BY c.relkind <> 'r', n.nspname COLLATE "C", c.relname COLLATE "C"`,
   // described_array: information_schema's data_type is ARRAY, which drives drizzle-kit's array handling (it does not
-  // describe materialized views); element_*: the type itself, or an array's element type.
+  // describe materialized views); element_*: the type itself, or an array's element type. Tables are filtered by schema
+  // before their columns are joined to types and defaults (a semi-join after them did it for the system catalogs' too).
   columns: `SELECT a.attrelid AS relid, a.attname AS name, a.attnotnull AS not_null, a.attndims AS dimensions,
       format_type(a.atttypid, a.atttypmod) AS formatted,
       c.relkind <> 'm' AND coalesce(bt.typelem, t.typelem) <> 0 AND coalesce(bt.typlen, t.typlen) = -1 AS described_array,
@@ -290,13 +291,17 @@ const QUERIES = {
         'increment', owned.seqincrement::text, 'minValue', owned.seqmin::text, 'maxValue', owned.seqmax::text,
         'cache', owned.seqcache::text, 'cycle', owned.seqcycle) END AS sequence
     FROM pg_attribute a
-      JOIN pg_class c ON c.oid = a.attrelid
+      JOIN pg_class c ON c.oid = a.attrelid AND c.relkind IN ('r', 'v', 'm')
+      JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = ANY ($1)
       JOIN pg_type t ON t.oid = a.atttypid JOIN pg_namespace tn ON tn.oid = t.typnamespace
       LEFT JOIN pg_type bt ON t.typtype = 'd' AND bt.oid = t.typbasetype
       LEFT JOIN pg_type et ON t.typelem <> 0 AND t.typlen = -1 AND et.oid = t.typelem LEFT JOIN pg_namespace en ON en.oid = et.typnamespace
-      LEFT JOIN (SELECT adrelid, adnum, pg_get_expr(adbin, adrelid) AS expression FROM pg_attrdef) ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+      -- A default cannot name a column: deparsed without its table, which pg_get_expr would open (its relcache entry is
+      -- built once per connection: ~0.1 ms a table). A generated column's expression names columns.
+      LEFT JOIN LATERAL (SELECT pg_get_expr(ad.adbin, CASE WHEN a.attgenerated = '' THEN 0 ELSE ad.adrelid END) AS expression
+        FROM pg_attrdef ad WHERE ad.adrelid = a.attrelid AND ad.adnum = a.attnum) ad ON true
       LEFT JOIN (${OWNED_SEQUENCES}) owned ON owned.relid = a.attrelid AND owned.attnum = a.attnum
-    WHERE a.attrelid IN (${RELATIONS_IN_SCHEMAS}) AND a.attnum > 0 AND NOT a.attisdropped
+    WHERE a.attnum > 0 AND NOT a.attisdropped
     ORDER BY a.attrelid, a.attnum`,
   // FIX: key columns in constraint order (drizzle-kit: catalog order) and NULLS NOT DISTINCT (drizzle-kit: always false).
   constraints: `SELECT con.conrelid AS relid, con.conname AS name, con.contype AS type,
