@@ -316,10 +316,11 @@ const QUERIES = {
     WHERE con.conrelid IN (${TABLES_IN_SCHEMAS}) AND con.contype IN ('p', 'u', 'f', 'c')
     ORDER BY con.conname COLLATE "C"`,
   // Indexes that are not a constraint's own (FIX: drizzle-kit also drops unique indexes a foreign key references),
-  // one row per key column (INCLUDE columns have no place in the format).
+  // one row per key column (INCLUDE columns have no place in the format); a key that is a column is named by it, only
+  // expressions are deparsed.
   indexes: `SELECT i.indrelid AS relid, ic.relname AS name, i.indisunique AS unique, am.amname AS method,
       ic.reloptions::text[] AS options, pg_get_expr(i.indpred, i.indrelid) AS predicate,
-      a.attname AS column, pg_get_indexdef(i.indexrelid, k.position, false) AS expression,
+      a.attname AS column, CASE WHEN k.attnum = 0 THEN pg_get_indexdef(i.indexrelid, k.position, false) END AS expression,
       i.indoption[k.position - 1] & 1 = 1 AS descending, i.indoption[k.position - 1] & 2 = 2 AS nulls_first,
       opc.opcname AS opclass, opc.opcdefault AS default_opclass
     FROM pg_index i
