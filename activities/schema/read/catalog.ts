@@ -275,7 +275,8 @@ const QUERIES = {
     WHERE c.oid IN (${RELATIONS_IN_SCHEMAS})
     ORDER BY c.relkind <> 'r', n.nspname COLLATE "C", c.relname COLLATE "C"`,
   // described_array: information_schema's data_type is ARRAY, which drives drizzle-kit's array handling (it does not
-  // describe materialized views); element_*: the type itself, or an array's element type.
+  // describe materialized views); element_*: the type itself, or an array's element type. Tables are filtered by schema
+  // before their columns are joined to types and defaults (a semi-join after them did it for the system catalogs' too).
   columns: `SELECT a.attrelid AS relid, a.attname AS name, a.attnotnull AS not_null, a.attndims AS dimensions,
       format_type(a.atttypid, a.atttypmod) AS formatted,
       c.relkind <> 'm' AND coalesce(bt.typelem, t.typelem) <> 0 AND coalesce(bt.typlen, t.typlen) = -1 AS described_array,
@@ -290,13 +291,17 @@ const QUERIES = {
         'increment', owned.seqincrement::text, 'minValue', owned.seqmin::text, 'maxValue', owned.seqmax::text,
         'cache', owned.seqcache::text, 'cycle', owned.seqcycle) END AS sequence
     FROM pg_attribute a
-      JOIN pg_class c ON c.oid = a.attrelid
+      JOIN pg_class c ON c.oid = a.attrelid AND c.relkind IN ('r', 'v', 'm')
+      JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = ANY ($1)
       JOIN pg_type t ON t.oid = a.atttypid JOIN pg_namespace tn ON tn.oid = t.typnamespace
       LEFT JOIN pg_type bt ON t.typtype = 'd' AND bt.oid = t.typbasetype
       LEFT JOIN pg_type et ON t.typelem <> 0 AND t.typlen = -1 AND et.oid = t.typelem LEFT JOIN pg_namespace en ON en.oid = et.typnamespace
-      LEFT JOIN (SELECT adrelid, adnum, pg_get_expr(adbin, adrelid) AS expression FROM pg_attrdef) ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+      -- A default cannot name a column: deparsed without its table, which pg_get_expr would open (its relcache entry is
+      -- built once per connection: ~0.1 ms a table). A generated column's expression names columns.
+      LEFT JOIN LATERAL (SELECT pg_get_expr(ad.adbin, CASE WHEN a.attgenerated = '' THEN 0 ELSE ad.adrelid END) AS expression
+        FROM pg_attrdef ad WHERE ad.adrelid = a.attrelid AND ad.adnum = a.attnum) ad ON true
       LEFT JOIN (${OWNED_SEQUENCES}) owned ON owned.relid = a.attrelid AND owned.attnum = a.attnum
-    WHERE a.attrelid IN (${RELATIONS_IN_SCHEMAS}) AND a.attnum > 0 AND NOT a.attisdropped
+    WHERE a.attnum > 0 AND NOT a.attisdropped
     ORDER BY a.attrelid, a.attnum`,
   // FIX: key columns in constraint order (drizzle-kit: catalog order) and NULLS NOT DISTINCT (drizzle-kit: always false).
   constraints: `SELECT con.conrelid AS relid, con.conname AS name, con.contype AS type,
@@ -311,10 +316,11 @@ const QUERIES = {
     WHERE con.conrelid IN (${TABLES_IN_SCHEMAS}) AND con.contype IN ('p', 'u', 'f', 'c')
     ORDER BY con.conname COLLATE "C"`,
   // Indexes that are not a constraint's own (FIX: drizzle-kit also drops unique indexes a foreign key references),
-  // one row per key column (INCLUDE columns have no place in the format).
+  // one row per key column (INCLUDE columns have no place in the format); a key that is a column is named by it, only
+  // expressions are deparsed.
   indexes: `SELECT i.indrelid AS relid, ic.relname AS name, i.indisunique AS unique, am.amname AS method,
       ic.reloptions::text[] AS options, pg_get_expr(i.indpred, i.indrelid) AS predicate,
-      a.attname AS column, pg_get_indexdef(i.indexrelid, k.position, false) AS expression,
+      a.attname AS column, CASE WHEN k.attnum = 0 THEN pg_get_indexdef(i.indexrelid, k.position, false) END AS expression,
       i.indoption[k.position - 1] & 1 = 1 AS descending, i.indoption[k.position - 1] & 2 = 2 AS nulls_first,
       opc.opcname AS opclass, opc.opcdefault AS default_opclass
     FROM pg_index i
