@@ -9,7 +9,7 @@ import { applyFixtures, firstAttempt, ledger } from './apply-support.ts';
 import { connect } from '../activities/db.ts';
 import { ident, qualified } from '../activities/quote.ts';
 import type { Plan, PlannedStatement } from '../activities/schema/model.ts';
-import { LockBudgetSpentError, StatementInterruptedError } from '../activities/production/execute.ts';
+import { execute, LockBudgetSpentError, StatementInterruptedError } from '../activities/production/execute.ts';
 
 const { pair, apply, dropAll } = applyFixtures();
 const clients: pg.Client[] = [];
@@ -167,7 +167,9 @@ describe('lock-queue safety', () => {
 
 describe('exactly once across statements run outside a transaction', () => {
   it('an apply killed while building the second index resumes without rebuilding the first', async () => {
-    const { prod, plan } = await concurrentIndexes();
+    const { prod, plan: short } = await concurrentIndexes();
+    // It waits for its lock until it is killed: with a short lock timeout it could be between retries then.
+    const plan = { ...short, statements: short.statements.map((statement) => ({ ...statement, lockTimeoutMs: 120_000 })) };
     const blocker = await holdForIndexBuilds(prod.url, 'app:maintenance');
     const identity = firstAttempt();
     const killed = apply(prod.url, plan, identity).catch((error) => error);
@@ -183,6 +185,22 @@ describe('exactly once across statements run outside a transaction', () => {
     expect(await indexOid(prod.name, 'a_v')).toEqual(first);
     expect((await indexOid(prod.name, 'b_v')).valid).toBe(true);
     expect((await ledger(prod.name)).map((row) => [row.attempt, row.state])).toEqual([[2, 'applied']]);
+  });
+
+  it('a session ended between two statements (as while it pauses to retry a lock): the attempt stops as interrupted, to be tried again', async () => {
+    const { prod, plan } = await concurrentIndexes();
+    const client = await session(prod.url, 'pgpromote:apply:test');
+    const { rows: [{ pid }] } = await client.query('SELECT pg_backend_pid() AS pid');
+    const ended = new Promise((resolve) => client.once('end', resolve));
+    // After the first build commits, the session is ended from outside, and its end is seen before the next statement.
+    const afterCommit = async () => {
+      await sql(`SELECT pg_terminate_backend(${pid})`);
+      await ended;
+    };
+    const failure = await execute(client, plan, { hooks: { afterCommit } }).catch((error) => error);
+    expect(failure).toBeInstanceOf(StatementInterruptedError); // retried by Temporal, unlike a StatementError
+    expect(failure.message).toMatch(/the session to the database ended/);
+    expect((await indexOid(prod.name, 'a_v')).valid).toBe(true);
   });
 
   it('a second build that fails leaves an invalid index, dropped before the retry that builds it', async () => {

@@ -112,18 +112,32 @@ export async function execute(client: pg.ClientBase, plan: Plan, options: Execut
   const finishInMain = finishesInMain(plan, steps);
   const budget = new LockBudget(plan, options.signal);
   const results: StatementResult[] = [];
-  for (const step of steps.slice(from)) {
-    const finish = step === last && finishInMain ? hooks.finish : undefined;
-    const run = step.transaction
-      ? () => runInTransaction(client, plan, step, { beforeStep: hooks.beforeStep, end: finish ?? (hooks.afterStep && ((c) => hooks.afterStep!(c, step))) })
-      : () => runAlone(client, plan, step, hooks);
-    const { value, retries } = await budget.retrying(client, step, steps, run);
-    results.push(...value.map((result) => ({ ...result, lockRetries: retries })));
-    if (!finish) await hooks.afterCommit?.(client, step);
+  try {
+    for (const step of steps.slice(from)) {
+      const finish = step === last && finishInMain ? hooks.finish : undefined;
+      const run = step.transaction
+        ? () => runInTransaction(client, plan, step, { beforeStep: hooks.beforeStep, end: finish ?? (hooks.afterStep && ((c) => hooks.afterStep!(c, step))) })
+        : () => runAlone(client, plan, step, hooks);
+      const { value, retries } = await budget.retrying(client, step, steps, run);
+      results.push(...value.map((result) => ({ ...result, lockRetries: retries })));
+      if (!finish) await hooks.afterCommit?.(client, step);
+    }
+    if (hooks.finish && !finishInMain) await inTransaction(client, hooks.beforeStep, hooks.finish);
+  } catch (error) {
+    throw sessionLost(error) ?? error;
   }
-  if (hooks.finish && !finishInMain) await inTransaction(client, hooks.beforeStep, hooks.finish);
   const position = (result: StatementResult) => plan.statements.findIndex((statement) => statement.sql === result.sql);
   return results.sort((a, b) => position(a) - position(b));
+}
+
+/**
+ * The session ended between statements (say, terminated while it paused to retry a lock): pg then
+ * throws plain errors with no SQLSTATE for whatever runs next. Like a statement whose session ended,
+ * it is an interruption that another attempt may well get past, not a failure of the plan.
+ */
+function sessionLost(error: unknown): StatementInterruptedError | undefined {
+  if (!(error instanceof Error) || error.constructor !== Error) return undefined; // ours and pg's DatabaseError are subclasses
+  return new StatementInterruptedError(`the session to the database ended: ${error.message}`);
 }
 
 type Ran = Omit<StatementResult, 'lockRetries'>;
