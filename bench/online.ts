@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { startLocalPostgres, type LocalPostgres } from '../scripts/postgres.ts';
 import { connect, withClient } from '../activities/db.ts';
 import { planUrls, readSchema, schemaFingerprint, type PlanOptions } from '../activities/schema/plan.ts';
-import { type Plan } from '../activities/schema/model.ts';
+import type { Plan } from '../activities/schema/model.ts';
 import { applyToProduction } from '../activities/production/apply.ts';
 import { DEFAULT_LIMITS } from '../activities/production/execute.ts';
 import { readCatalogObjects } from '../activities/convergence/catalog.ts';

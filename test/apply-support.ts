@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { databasePairs, sql } from './support.ts';
 import { withClient } from '../activities/db.ts';
 import { planUrls, type PlanOptions } from '../activities/schema/plan.ts';
-import { type Plan } from '../activities/schema/model.ts';
+import type { Plan } from '../activities/schema/model.ts';
 import { applyToProduction } from '../activities/production/apply.ts';
 import { DEFAULT_LIMITS } from '../activities/production/execute.ts';
 import type { AttemptIdentity } from '../activities/production/session.ts';

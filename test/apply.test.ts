@@ -6,7 +6,7 @@ import { columnsOf, sql } from './support.ts';
 import { applyFixtures, firstAttempt, ledger } from './apply-support.ts';
 import { withClient } from '../activities/db.ts';
 import { planUrls } from '../activities/schema/plan.ts';
-import { type Plan } from '../activities/schema/model.ts';
+import type { Plan } from '../activities/schema/model.ts';
 import { settleAbandonedApply } from '../activities/production/apply.ts';
 import { DEFAULT_LIMITS, stepsOf } from '../activities/production/execute.ts';
 import { openSession } from '../activities/production/session.ts';

@@ -6,7 +6,7 @@ import { createLocalBranchProvider } from '../activities/branches/local.ts';
 import { BRANCH_PREFIX, trialBranchName, type BranchKind, type BranchMeta } from '../activities/branches/provider.ts';
 import { localPostgresMissing, startLocalPostgres } from '../scripts/postgres.ts';
 import { planUrls } from '../activities/schema/plan.ts';
-import { type Plan } from '../activities/schema/model.ts';
+import type { Plan } from '../activities/schema/model.ts';
 import { trialPlan } from '../activities/trial/trial.ts';
 import { readCatalogObjects } from '../activities/convergence/catalog.ts';
 import { proofOf } from '../activities/convergence/diff.ts';

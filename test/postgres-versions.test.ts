@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withClient } from '../activities/db.ts';
 import { planUrls, type PlanOptions } from '../activities/schema/plan.ts';
-import { type Plan } from '../activities/schema/model.ts';
+import type { Plan } from '../activities/schema/model.ts';
 import { applyPlan } from './schema-corpus/databases.ts';
 import { localPostgresMissing, startLocalPostgres, type LocalPostgres, type PostgresMajor } from '../scripts/postgres.ts';
 

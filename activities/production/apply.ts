@@ -4,7 +4,7 @@
 // fenced: an attempt that Temporal gave up can never run another step.
 import type pg from 'pg';
 import { readSchema, schemaFingerprint } from '../schema/plan.ts';
-import { type Plan } from '../schema/model.ts';
+import type { Plan } from '../schema/model.ts';
 import { dropFailedBuild, execute, finishesInMain, stepsOf, type ExecutionLimits, type StatementResult } from './execute.ts';
 import { abandon, claim, ensureLedger, guard, recordApplied, recordFingerprint, recordProgress, type LedgerEntry } from './ledger.ts';
 import { abortOnSignal, openSession, FENCE, type AttemptIdentity } from './session.ts';

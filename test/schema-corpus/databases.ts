@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { planUrls, type PlanOptions } from '../../activities/schema/plan.ts';
-import { type Plan } from '../../activities/schema/model.ts';
+import type { Plan } from '../../activities/schema/model.ts';
 import { withClient as withUrl } from '../../activities/db.ts';
 import { execute } from '../../activities/production/execute.ts';
 import { createDatabase, databaseUrl, dropDatabase, sql } from '../support.ts';
