@@ -46,6 +46,16 @@ export function parseDatabaseUrl(url: string): URL {
   return parsed;
 }
 
+/** The host a connection URL names, lower-cased, as libpq reads it: a `host` parameter first
+ * (`postgres:///app?host=/var/run/postgresql`), localhost when there is none. */
+export function databaseHost(url: string): string {
+  const parsed = parseDatabaseUrl(url);
+  return (parsed.searchParams.get('host') || parsed.hostname || 'localhost').toLowerCase();
+}
+
+/** Whether the server runs on this machine (loopback or a Unix socket), and so shares our CPUs. */
+export const onThisMachine = (url: string) => /^(localhost|127(\.\d+){3}|\[::1\]|\/.*)$/.test(databaseHost(url));
+
 /** `applicationName` shows in pg_stat_activity: who holds a session, e.g. which attempt of a promotion. */
 export async function connect(url: string, applicationName = 'pgpromote'): Promise<pg.Client> {
   parseDatabaseUrl(url);

@@ -1,7 +1,7 @@
 // Which prod a promotion changes, as a stable, password-free string: promotions of the same prod
 // queue behind each other (workflows/prod-lock.ts), whoever started them and however they wrote the URL.
 import { createHash } from 'node:crypto';
-import { parseDatabaseUrl } from './db.ts';
+import { databaseHost, parseDatabaseUrl } from './db.ts';
 import type { BranchTarget } from './branches/provider.ts';
 
 const DEFAULT_PORT = '5432';
@@ -16,8 +16,8 @@ export function prodIdentity(prodUrl: string, target: BranchTarget): string {
   const encode = (part: string) => noQuote(encodeURIComponent(part));
   if (target.provider === 'neon') return `neon:${encode(target.projectId)}/${encode(target.branchId)}`;
   const url = parseDatabaseUrl(prodUrl);
-  // libpq also takes host and port as parameters (`postgres:///app?host=/var/run/postgresql`).
-  const host = (url.searchParams.get('host') || url.hostname || 'localhost').toLowerCase();
+  const host = databaseHost(prodUrl);
+  // libpq also takes the port as a parameter, as it takes the host.
   const port = url.searchParams.get('port') || url.port || DEFAULT_PORT;
   return `postgres://${noQuote(host)}:${noQuote(port)}/${encode(decodeURIComponent(url.pathname.slice(1)))}`;
 }
