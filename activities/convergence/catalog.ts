@@ -6,7 +6,7 @@
 // grantors, tablespaces, sequence values and whether a materialized view is populated; and the objects
 // that belong to an extension, which the extension and its version stand for.
 import type pg from 'pg';
-import { INTERNAL_SCHEMA } from '../schema/read/introspect.ts';
+import { INTERNAL_SCHEMA } from '../schema/read/catalog.ts';
 
 /** `kind name` (names quoted where SQL needs it: `column public.users.email`) → that object's properties. */
 export type CatalogObjects = Record<string, Record<string, unknown>>;

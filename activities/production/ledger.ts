@@ -4,7 +4,7 @@
 // attempts too: each attempt claims the row with its number, and a transaction that changes prod
 // first locks the row and checks that its attempt is still the latest and not given up.
 import type pg from 'pg';
-import { INTERNAL_SCHEMA } from '../schema/read/introspect.ts';
+import { INTERNAL_SCHEMA } from '../schema/read/catalog.ts';
 import type { Plan } from '../schema/model.ts';
 import { stepsOf } from './execute.ts';
 import { SupersededError, type AttemptIdentity } from './session.ts';

@@ -50,8 +50,9 @@ export type TimeoutOptions = Pick<PlanOptions, 'lockTimeoutMs' | 'statementTimeo
 export async function readSchema(client: Queryable, options: IntrospectOptions = {}) {
   const schemas = await schemasToRead(client, options.schemas);
   const db = Connections.of(client); // one queue for both readers: a client runs one query at a time
-  // The catalog's queries are queued first: its snapshot is built while Postgres still answers the extras'.
-  const [snapshot, extras] = await Promise.all([readCatalog(db, { schemas }).then(canonicalSnapshot), readExtras(db, schemas)]);
+  // The catalog's queries are queued first: its snapshot is built and hashed while Postgres still answers the extras'.
+  const read = readCatalog(db, { schemas }).then(canonicalSnapshot).then((snapshot) => (fingerprint(snapshot), snapshot));
+  const [snapshot, extras] = await Promise.all([read, readExtras(db, schemas)]);
   return { snapshot, extras };
 }
 

@@ -1,11 +1,9 @@
 // Live-database introspection into a canonical snapshot.
 import type { Queryable } from '../../db.ts';
 import type { Snapshot } from '../diff/drizzle.ts';
-import { INTERNAL_SCHEMA, readCatalog } from './catalog.ts';
+import { readCatalog } from './catalog.ts';
 import { canonicalSnapshot } from './snapshot.ts';
 import { schemasToRead } from './scope.ts';
-
-export { INTERNAL_SCHEMA };
 
 export interface IntrospectOptions {
   /** Schemas to compare, as resolved for a plan (`Plan.schemas`); the database's own user schemas when absent. */

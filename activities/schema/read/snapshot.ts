@@ -3,8 +3,6 @@
 import { createHash } from 'node:crypto';
 import type { Snapshot } from '../diff/drizzle.ts';
 
-export type { Snapshot };
-
 /** Sorts object keys recursively, except a table's `columns`, whose order is the table's column order.
  * Returns what is canonical already as is, without copying: introspected snapshots are, and hashing
  * them is on every plan's path. */
@@ -51,10 +49,18 @@ export function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
+/** Fingerprints already taken, by snapshot (see canonicalSnapshot: snapshots are not changed in place). */
+const fingerprints = new WeakMap<Snapshot, string>();
+
 /** Hash of the canonical snapshot, ignoring drizzle's migration bookkeeping (ids, rename meta). */
 export function fingerprint(snapshot: Snapshot): string {
-  const { id: _id, prevId: _prevId, _meta, ...schema } = snapshot; // keeps the order of the keys
-  return sha256(JSON.stringify(introspected.has(snapshot) ? schema : canonicalize(schema)));
+  let hash = fingerprints.get(snapshot);
+  if (hash === undefined) {
+    const { id: _id, prevId: _prevId, _meta, ...schema } = snapshot; // keeps the order of the keys
+    hash = sha256(JSON.stringify(introspected.has(snapshot) ? schema : canonicalize(schema)));
+    fingerprints.set(snapshot, hash);
+  }
+  return hash;
 }
 
 // What drizzle-kit's differ reads across tables: when one of these differs, any table may matter
