@@ -155,6 +155,12 @@ describe.concurrent('statements', () => {
     });
   });
 
+  test('its sessions run without JIT, which would compile the catalog queries for longer than they run', async () => {
+    await withDatabases('select 1', 'select 1', async (prod) => {
+      expect(await withUrl(databaseUrl(prod), async (client) => (await client.query('SHOW jit')).rows[0].jit)).toBe('off');
+    });
+  });
+
   test('a server on this machine (loopback or a socket) shares our cores; another does not', () => {
     const local = ['postgres://u:p@127.0.0.1:5432/db', 'postgres://localhost/db', 'postgres://[::1]:5432/db', 'postgres:///db?host=/var/run/postgresql'];
     const remote = ['postgres://db.example.com/db', 'postgres://10.0.0.5/db', 'postgres://u@localhost.example.com/db', 'postgres:///db?host=db.internal'];
