@@ -149,6 +149,27 @@ describe('lock-queue safety', () => {
     expect((await ledger(prod.name)).map((row) => row.state)).toEqual(['started']);
   });
 
+  it('names the session whose lock conflicts with the waiting statement, not an older one whose lock does not', async () => {
+    // The online plan's VALIDATE (SHARE UPDATE EXCLUSIVE), applied to a prod that has the constraint NOT VALID.
+    const dev = 'CREATE TABLE t (id int CONSTRAINT positive CHECK (id > 0));';
+    const online = (await pair('CREATE TABLE t (id int);', dev, { online: 'always', lockTimeoutMs: 200 })).plan.statements;
+    const validate = online.find(({ sql }) => sql.includes('VALIDATE CONSTRAINT'))!;
+    expect([validate.mode, validate.lock]).toEqual(['own-transaction', 'SHARE UPDATE EXCLUSIVE']);
+    const { prod, plan } = await pair('CREATE TABLE t (id int); ALTER TABLE t ADD CONSTRAINT positive CHECK (id > 0) NOT VALID;', dev, { lockBudgetMs: 1_500 });
+    // A writer (ROW EXCLUSIVE: VALIDATE does not wait for it), older than the session that blocks (say, a
+    // maintenance job: SHARE UPDATE EXCLUSIVE, which a writer does not wait for either).
+    const writer = await session(prod.url, 'app:writer');
+    await writer.query('BEGIN');
+    await writer.query('INSERT INTO t VALUES (1)');
+    const maintenance = await session(prod.url, 'app:maintenance');
+    await maintenance.query('BEGIN');
+    await maintenance.query('LOCK TABLE t IN SHARE UPDATE EXCLUSIVE MODE');
+    const failure = await apply(prod.url, { ...plan, statements: [validate] }).catch((error) => error);
+    expect(failure).toBeInstanceOf(LockBudgetSpentError);
+    expect(failure.message).toContain(`blocked by session ${(maintenance as pg.Client & { processID: number }).processID} (application_name "app:maintenance"`);
+    await Promise.all([writer.query('ROLLBACK'), maintenance.query('ROLLBACK')]);
+  });
+
   it('a budget spent after a statement outside the transaction: that one stays applied and recorded, the waiting one leaves nothing', async () => {
     const { prod, plan } = await concurrentIndexes();
     const shortBudget = { ...plan, lockBudgetMs: 1_500 };

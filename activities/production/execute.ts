@@ -5,7 +5,7 @@
 // Each statement runs with its own lock and statement timeouts; a lock timeout is retried with backoff
 // until the plan's lock budget is spent, so that app queries never queue long behind a waiting DDL.
 import type pg from 'pg';
-import type { Plan, PlannedStatement } from '../schema/model.ts';
+import type { Plan, PlannedStatement, TableLock } from '../schema/model.ts';
 import { qualified } from '../quote.ts';
 
 export interface ExecutionLimits {
@@ -46,7 +46,12 @@ export class LockBudgetSpentError extends Error {
 }
 
 /** One lock timeout, retried within the budget. */
-class LockTimeoutError extends Error {}
+class LockTimeoutError extends Error {
+  /** `statement`: the planned statement that waited, when it was one (not the drop of a failed build). */
+  constructor(where: string, readonly statement?: PlannedStatement) {
+    super(where);
+  }
+}
 
 // No SQLSTATE: the connection broke. 08: connection exceptions; 57P0x: the session was ended (by an
 // administrator, a newer attempt, a restart); 25P03: idle in transaction too long.
@@ -197,7 +202,7 @@ async function run(client: pg.ClientBase, plan: Plan, statement: PlannedStatemen
   } catch (error) {
     const { code, message } = error as { code?: string; message: string };
     const where = `statement ${plan.statements.indexOf(statement) + 1} of ${plan.statements.length}`;
-    if (code === LOCK_NOT_AVAILABLE) throw new LockTimeoutError(where);
+    if (code === LOCK_NOT_AVAILABLE) throw new LockTimeoutError(where, statement);
     const Failure = interrupted(code) ? StatementInterruptedError : StatementError;
     throw new Failure(`${where} failed: ${message}\n  ${statement.sql.trim()}`);
   }
@@ -238,7 +243,7 @@ class LockBudget {
         this.spentMs += performance.now() - started;
         const pauseMs = Math.min(BACKOFF_MS.max, BACKOFF_MS.first * 2 ** retries) * (0.5 + Math.random() / 2);
         if (this.spentMs + pauseMs > this.plan.lockBudgetMs) {
-          throw new LockBudgetSpentError(await budgetSpentMessage(client, this.plan, step, steps, error.message, retries + 1));
+          throw new LockBudgetSpentError(await budgetSpentMessage(client, this.plan, step, steps, error, retries + 1));
         }
         await pause(pauseMs, this.signal);
         this.spentMs += pauseMs;
@@ -262,9 +267,10 @@ function pause(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-async function budgetSpentMessage(client: pg.ClientBase, plan: Plan, step: Step, steps: Step[], where: string, tries: number) {
-  const statement = step.statements[0]!;
-  const blocker = await blockingSession(client, plan, step);
+async function budgetSpentMessage(client: pg.ClientBase, plan: Plan, step: Step, steps: Step[], timedOut: LockTimeoutError, tries: number) {
+  const statement = timedOut.statement ?? step.statements[0]!;
+  const where = timedOut.message;
+  const blocker = await blockingSession(client, plan, step, timedOut.statement);
   const finished = steps.slice(0, step.number).reduce((count, done) => count + done.statements.length, 0);
   const kept = finished ? ` The ${finished} statement(s) that ran before it stay applied and recorded: a new promotion plans the rest from there.` : '';
   return `${where} could not get its locks within the plan's lock budget of ${seconds(plan.lockBudgetMs)} (${tries} tries, each waiting at most ${statement.lockTimeoutMs} ms, so that app queries never queued longer behind it)`
@@ -274,18 +280,33 @@ async function budgetSpentMessage(client: pg.ClientBase, plan: Plan, step: Step,
 
 const seconds = (ms: number) => `${Math.round(ms / 100) / 10} s`;
 
-/** The session that most likely kept the step's locks: the oldest transaction holding locks on the
- * tables the step changes, or else on any table of the plan's schemas. */
-async function blockingSession(client: pg.ClientBase, plan: Plan, step: Step): Promise<string | undefined> {
-  const tables = step.statements.flatMap(({ target }) => (target?.table ? [qualified(target.schema, target.table)] : []));
+/** Lock modes (pg_locks.mode) that conflict with each lock a statement takes on its table (Postgres's table of
+ * conflicting lock modes). */
+const CONFLICTING: Record<Exclude<TableLock, 'none'>, string[]> = {
+  'ACCESS SHARE': ['AccessExclusiveLock'],
+  'SHARE UPDATE EXCLUSIVE': ['ShareUpdateExclusiveLock', 'ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock'],
+  SHARE: ['RowExclusiveLock', 'ShareUpdateExclusiveLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock'],
+  'SHARE ROW EXCLUSIVE': ['RowExclusiveLock', 'ShareUpdateExclusiveLock', 'ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock'],
+  'ACCESS EXCLUSIVE': ['AccessShareLock', 'RowShareLock', 'RowExclusiveLock', 'ShareUpdateExclusiveLock', 'ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock'],
+};
+
+/** The session that most likely kept the locks: the oldest transaction holding a lock on the table of the
+ * statement that waited (else of the step), or else on any table of the plan's schemas. A statement in a
+ * transaction waits only for locks that conflict with its own; one run outside (CONCURRENTLY) also waits for
+ * older transactions to end, whatever they hold. */
+async function blockingSession(client: pg.ClientBase, plan: Plan, step: Step, waited?: PlannedStatement): Promise<string | undefined> {
+  const tables = (waited ? [waited] : step.statements).flatMap(({ target }) => (target?.table ? [qualified(target.schema, target.table)] : []));
+  const lock = waited && waited.mode !== 'no-transaction' ? waited.lock : undefined;
+  const conflicting = lock && lock !== 'none' ? CONFLICTING[lock] : null;
   const { rows } = await client.query<{ pid: number; application_name: string; state: string; seconds: number }>(
     `SELECT a.pid, a.application_name, a.state, round(extract(epoch FROM now() - coalesce(a.xact_start, a.query_start)))::int AS seconds
        FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE l.granted AND l.pid <> pg_backend_pid() AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
         AND (l.relation IN (SELECT to_regclass(name) FROM unnest($1::text[]) name) OR n.nspname = ANY($2::text[]))
+        AND ($3::text[] IS NULL OR l.mode = ANY($3::text[]))
       ORDER BY l.relation IN (SELECT to_regclass(name) FROM unnest($1::text[]) name) DESC, a.xact_start NULLS LAST
       LIMIT 1`,
-    [tables, plan.schemas],
+    [tables, plan.schemas, conflicting],
   ).catch(() => ({ rows: [] }));
   const found = rows[0];
   if (!found) return undefined;
