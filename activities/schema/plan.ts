@@ -7,11 +7,10 @@ import type pg from 'pg';
 import { drizzle, type Snapshot } from './diff/drizzle.ts';
 import { availableParallelism } from 'node:os';
 import { Connections, onThisMachine, withConnections, type Queryable } from '../db.ts';
-import type { IntrospectOptions } from './read/introspect.ts';
-import { readCatalog } from './read/catalog.ts';
+import { readSnapshot, type IntrospectOptions } from './read/introspect.ts';
 import { resolveSchemas, schemasToRead, type SchemaSelection } from './read/scope.ts';
 import { PlanInputError } from './errors.ts';
-import { canonicalSnapshot, canonicalize, fingerprint, sha256, withoutUnchangedTables } from './read/snapshot.ts';
+import { canonicalize, fingerprint, sha256, withoutUnchangedTables } from './read/snapshot.ts';
 import { measureHazards } from './hazards.ts';
 import { readExtras, type Extras } from './read/extras.ts';
 import { drizzleEffects, objectTargets, planExtras } from './diff/extras-plan.ts';
@@ -51,8 +50,7 @@ export async function readSchema(client: Queryable, options: IntrospectOptions =
   const schemas = await schemasToRead(client, options.schemas);
   const db = Connections.of(client); // one queue for both readers: a client runs one query at a time
   // The catalog's queries are queued first: its snapshot is built and hashed while Postgres still answers the extras'.
-  const read = readCatalog(db, { schemas }).then(canonicalSnapshot).then((snapshot) => (fingerprint(snapshot), snapshot));
-  const [snapshot, extras] = await Promise.all([read, readExtras(db, schemas)]);
+  const [snapshot, extras] = await Promise.all([readSnapshot(db, schemas), readExtras(db, schemas)]);
   return { snapshot, extras };
 }
 
