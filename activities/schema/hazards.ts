@@ -8,7 +8,6 @@ import { ident, qualified } from '../quote.ts';
 import { convertsWithUsing, loadParser, STATEMENT_NODES } from './statement-kinds.ts';
 import { displayName, LARGE_TABLE_BYTES, type DraftStatement, type Hazard } from './model.ts';
 
-
 type Table = { schema: string; name: string };
 const sqlName = (table: Table) => qualified(table.schema, table.name);
 const display = (table: Table, column?: string) => displayName(table.schema, table.name, column);

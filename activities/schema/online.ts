@@ -12,7 +12,6 @@ import { ProdNames, tableOf } from './hazards.ts';
 import { defaultPrimaryKeyName } from './diff/extras-plan.ts';
 import { displayName, LARGE_TABLE_BYTES, type DraftStatement, type Hazard, type PlannedStatement, type TableLock } from './model.ts';
 
-
 export interface OnlineOptions {
   /** `always`: rewrite whatever the table's size (`--online`); otherwise tables of `onlineThresholdBytes` and more. */
   online?: 'always';

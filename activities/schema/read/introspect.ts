@@ -2,7 +2,7 @@
 import type { Queryable } from '../../db.ts';
 import type { Snapshot } from '../diff/drizzle.ts';
 import { readCatalog } from './catalog.ts';
-import { canonicalSnapshot, fingerprint } from './snapshot.ts';
+import { canonicalSnapshot } from './snapshot.ts';
 import { schemasToRead } from './scope.ts';
 
 export interface IntrospectOptions {
@@ -17,7 +17,5 @@ export async function introspect(client: Queryable, options: IntrospectOptions =
 /** The canonical snapshot of `schemas` (resolved already), hashed as soon as it is read. Its queries are issued
  * before this returns: issued ahead of other reads, it is built and hashed while Postgres answers them. */
 export async function readSnapshot(client: Queryable, schemas: string[]): Promise<Snapshot> {
-  const snapshot = canonicalSnapshot(await readCatalog(client, { schemas }));
-  fingerprint(snapshot); // remembered: schemaFingerprint finds it
-  return snapshot;
+  return canonicalSnapshot(await readCatalog(client, { schemas }));
 }

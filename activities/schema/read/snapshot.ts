@@ -35,32 +35,30 @@ export function canonicalize<T>(value: T, keepOrder = false): T {
   return copy as T;
 }
 
-/** Snapshots as introspect made them: canonical already, so fingerprinting them walks them no more. */
-const introspected = new WeakSet<Snapshot>();
-
-/** `snapshot` made canonical, remembered as such: no stage of a plan changes a snapshot in place. */
-export function canonicalSnapshot(snapshot: Snapshot): Snapshot {
-  const canonical = canonicalize(snapshot);
-  introspected.add(canonical);
-  return canonical;
-}
-
 export function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-/** Fingerprints already taken, by snapshot (see canonicalSnapshot: snapshots are not changed in place). */
+/** Hash of a canonical snapshot, ignoring drizzle's migration bookkeeping (ids, rename meta). */
+function hashOf(canonical: Snapshot): string {
+  const { id: _id, prevId: _prevId, _meta, ...schema } = canonical; // keeps the order of the keys
+  return sha256(JSON.stringify(schema));
+}
+
+/** Snapshots as read, with their fingerprints: hashed once, as they are made canonical (no stage of a plan
+ * changes a snapshot in place). */
 const fingerprints = new WeakMap<Snapshot, string>();
 
-/** Hash of the canonical snapshot, ignoring drizzle's migration bookkeeping (ids, rename meta). */
+/** `snapshot` made canonical and hashed; `fingerprint` then finds its hash without walking it again. */
+export function canonicalSnapshot(snapshot: Snapshot): Snapshot {
+  const canonical = canonicalize(snapshot);
+  fingerprints.set(canonical, hashOf(canonical));
+  return canonical;
+}
+
+/** Hash of the canonical form of `snapshot`: the same bytes whatever its keys' order. */
 export function fingerprint(snapshot: Snapshot): string {
-  let hash = fingerprints.get(snapshot);
-  if (hash === undefined) {
-    const { id: _id, prevId: _prevId, _meta, ...schema } = snapshot; // keeps the order of the keys
-    hash = sha256(JSON.stringify(introspected.has(snapshot) ? schema : canonicalize(schema)));
-    fingerprints.set(snapshot, hash);
-  }
-  return hash;
+  return fingerprints.get(snapshot) ?? hashOf(canonicalize(snapshot));
 }
 
 // What drizzle-kit's differ reads across tables: when one of these differs, any table may matter
