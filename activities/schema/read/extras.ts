@@ -71,25 +71,29 @@ const NOT_EXTENSION_MEMBER = (catalog: string, oid: string) =>
 // A function is the same function when its name and argument types are: parameter names may change.
 const FUNCTION_KEY = `'function ' || n.nspname || '.' || p.proname || '(' || oidvectortypes(p.proargtypes) || ')'`;
 
-// Rows: classid, objid, kind, key, target, definition, details. `aliases` maps more catalog rows
-// (view rules, row and array types, composite relations) onto an object's key for dependencies.
+// Rows: classid, objid, kind, key, target, definition, details, and the object's raw names (name_schema; name_table,
+// for what lives on a table; name, null for kinds that have none to plan with), so that the statements planned for it
+// carry them as structured data: keys join names with dots, which names may hold too. `aliases` maps more catalog
+// rows (view rules, row and array types, composite relations) onto an object's key for dependencies.
 const OBJECTS = `
 with nsp as (select oid, nspname from pg_namespace where nspname = any($1)),
 rel as (select c.*, n.nspname from pg_class c join nsp n on n.oid = c.relnamespace),
 objects as (
   select 'pg_extension'::regclass as classid, e.oid as objid, 'extension' as kind, 'extension ' || e.extname as key,
     format('%I', e.extname) as target, e.extversion || ' ' || n.nspname as definition,
-    jsonb_build_object('version', e.extversion, 'schema', format('%I', n.nspname)) as details
+    jsonb_build_object('version', e.extversion, 'schema', format('%I', n.nspname)) as details,
+    n.nspname::text as name_schema, null::text as name_table, e.extname::text as name
   from pg_extension e join pg_namespace n on n.oid = e.extnamespace where e.extname <> 'plpgsql'
 union all
   select 'pg_proc'::regclass, p.oid, 'function', ${FUNCTION_KEY},
     format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)), pg_get_functiondef(p.oid),
     jsonb_build_object('result', pg_get_function_result(p.oid), 'procedure', p.prokind = 'p', 'atomic', p.prosqlbody is not null,
-      'arguments', pg_get_function_identity_arguments(p.oid))
+      'arguments', pg_get_function_identity_arguments(p.oid)), n.nspname, null, p.proname
   from pg_proc p join nsp n on n.oid = p.pronamespace
   where p.prokind in ('f', 'p', 'w') and ${NOT_EXTENSION_MEMBER('pg_proc', 'p.oid')}
 union all
-  select 'pg_type'::regclass, t.oid, 'domain', 'type ' || n.nspname || '.' || t.typname, format('%I.%I', n.nspname, t.typname), d::text, d
+  select 'pg_type'::regclass, t.oid, 'domain', 'type ' || n.nspname || '.' || t.typname, format('%I.%I', n.nspname, t.typname), d::text, d,
+    n.nspname, null, t.typname
   from pg_type t join nsp n on n.oid = t.typnamespace
   cross join lateral (select jsonb_build_object(
     'base', format_type(t.typbasetype, t.typtypmod),
@@ -103,7 +107,7 @@ union all
   select 'pg_type'::regclass, t.oid, 'composite', 'type ' || c.nspname || '.' || t.typname, format('%I.%I', c.nspname, t.typname), a.attributes::text,
     jsonb_build_object('attributes', a.attributes, 'used', exists (
       select from pg_attribute u join pg_class uc on uc.oid = u.attrelid
-      where u.atttypid = t.oid and uc.relkind in ('r', 'p', 'f', 'v', 'm') and not u.attisdropped))
+      where u.atttypid = t.oid and uc.relkind in ('r', 'p', 'f', 'v', 'm') and not u.attisdropped)), c.nspname, null, t.typname
   from pg_type t join rel c on c.oid = t.typrelid and c.relkind = 'c'
   cross join lateral (select coalesce(jsonb_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod))
       || case when a.attcollation <> at.typcollation then (select format(' COLLATE %I.%I', cn.nspname, co.collname) from pg_collation co
@@ -111,14 +115,17 @@ union all
     from pg_attribute a join pg_type at on at.oid = a.atttypid where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped) a
   where ${NOT_EXTENSION_MEMBER('pg_type', 't.oid')}
 union all
-  select 'pg_type'::regclass, t.oid, 'enum', 'type ' || n.nspname || '.' || t.typname, format('%I.%I', n.nspname, t.typname), '', '{}'
+  select 'pg_type'::regclass, t.oid, 'enum', 'type ' || n.nspname || '.' || t.typname, format('%I.%I', n.nspname, t.typname), '', '{}',
+    n.nspname, null, t.typname
   from pg_type t join nsp n on n.oid = t.typnamespace where t.typtype = 'e'
 union all
-  select 'pg_class'::regclass, c.oid, 'table', 'table ' || c.nspname || '.' || c.relname, format('%I.%I', c.nspname, c.relname), '', '{}'
+  select 'pg_class'::regclass, c.oid, 'table', 'table ' || c.nspname || '.' || c.relname, format('%I.%I', c.nspname, c.relname), '', '{}',
+    c.nspname, null, c.relname
   from rel c where c.relkind in ('r', 'p')
 union all
   -- Sequences other than serial and identity ones, which drizzle plans with their column.
-  select 'pg_class'::regclass, c.oid, 'sequence', 'sequence ' || c.nspname || '.' || c.relname, format('%I.%I', c.nspname, c.relname), d::text, d
+  select 'pg_class'::regclass, c.oid, 'sequence', 'sequence ' || c.nspname || '.' || c.relname, format('%I.%I', c.nspname, c.relname), d::text, d,
+    c.nspname, null, c.relname
   from rel c join pg_sequence s on s.seqrelid = c.oid
   cross join lateral (select jsonb_build_object('type', format_type(s.seqtypid, null), 'start', s.seqstart::text, 'increment', s.seqincrement::text,
     'min', s.seqmin::text, 'max', s.seqmax::text, 'cache', s.seqcache::text, 'cycle', s.seqcycle) as d) options
@@ -131,16 +138,18 @@ union all
     case c.relkind when 'v' then 'view ' else 'matview ' end || c.nspname || '.' || c.relname, format('%I.%I', c.nspname, c.relname),
     pg_get_viewdef(c.oid) || coalesce(c.reloptions::text, '') || c.relispopulated::text || coalesce(am.amname, ''),
     jsonb_build_object('query', rtrim(pg_get_viewdef(c.oid), ';'), 'options', array_to_string(c.reloptions, ', '),
-      'populated', c.relispopulated, 'using', case when c.relkind = 'm' and am.amname <> 'heap' then format('%I', am.amname) end)
+      'populated', c.relispopulated, 'using', case when c.relkind = 'm' and am.amname <> 'heap' then format('%I', am.amname) end),
+    c.nspname, null, c.relname
   from rel c left join pg_am am on am.oid = c.relam where c.relkind in ('v', 'm') and ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}
 union all
   select 'pg_class'::regclass, i.indexrelid, 'index', 'index ' || c.nspname || '.' || ic.relname, format('%I.%I', c.nspname, ic.relname),
-    pg_get_indexdef(i.indexrelid), '{}'
+    pg_get_indexdef(i.indexrelid), '{}', c.nspname, c.relname, ic.relname
   from pg_index i join pg_class ic on ic.oid = i.indexrelid join rel c on c.oid = i.indrelid and c.relkind = 'm'
 union all
   select 'pg_trigger'::regclass, tg.oid, 'trigger', 'trigger ' || c.nspname || '.' || c.relname || '.' || tg.tgname,
     format('%I ON %I.%I', tg.tgname, c.nspname, c.relname), pg_get_triggerdef(tg.oid) || ' ' || tg.tgenabled::text,
-    jsonb_build_object('create', pg_get_triggerdef(tg.oid), 'enabled', tg.tgenabled, 'table', format('%I.%I', c.nspname, c.relname), 'name', format('%I', tg.tgname))
+    jsonb_build_object('create', pg_get_triggerdef(tg.oid), 'enabled', tg.tgenabled, 'table', format('%I.%I', c.nspname, c.relname), 'name', format('%I', tg.tgname)),
+    c.nspname, c.relname, tg.tgname
   from pg_trigger tg join rel c on c.oid = tg.tgrelid where not tg.tgisinternal and tg.tgparentid = 0
 union all
   select 'pg_constraint'::regclass, co.oid, 'constraint', 'constraint ' || c.nspname || '.' || c.relname || '.' || co.conname,
@@ -148,7 +157,8 @@ union all
     jsonb_build_object('table', format('%I.%I', c.nspname, c.relname), 'name', format('%I', co.conname),
       'snapshotTable', c.nspname || '.' || c.relname, 'rawName', co.conname,
       -- What drizzle-kit cannot express (its check constraints lose changes and NO INHERIT): planned here.
-      'outsideDrizzle', co.contype in ('x', 'c') or co.condeferrable or not co.convalidated or (co.contype = 'f' and co.confmatchtype <> 's'))
+      'outsideDrizzle', co.contype in ('x', 'c') or co.condeferrable or not co.convalidated or (co.contype = 'f' and co.confmatchtype <> 's')),
+    c.nspname, c.relname, co.conname
   from pg_constraint co join rel c on c.oid = co.conrelid
   where co.conparentid = 0 and co.contype in ('c', 'f', 'u', 'x')
 union all
@@ -161,36 +171,41 @@ union all
        from unnest(po.polroles) r))
       || coalesce(' USING (' || pg_get_expr(po.polqual, po.polrelid) || ')', '')
       || coalesce(' WITH CHECK (' || pg_get_expr(po.polwithcheck, po.polrelid) || ')', ''),
-    jsonb_build_object('roles', (select coalesce(jsonb_agg(rolname), '[]') from pg_roles where oid = any(po.polroles)))
+    jsonb_build_object('roles', (select coalesce(jsonb_agg(rolname), '[]') from pg_roles where oid = any(po.polroles))),
+    c.nspname, c.relname, po.polname
   from pg_policy po join rel c on c.oid = po.polrelid
 union all
   select 'pg_rewrite'::regclass, r.oid, 'rule', 'rule ' || c.nspname || '.' || c.relname || '.' || r.rulename,
-    format('%I ON %I.%I', r.rulename, c.nspname, c.relname), pg_get_ruledef(r.oid), '{}'
+    format('%I ON %I.%I', r.rulename, c.nspname, c.relname), pg_get_ruledef(r.oid), '{}',
+    c.nspname, c.relname, r.rulename
   from pg_rewrite r join rel c on c.oid = r.ev_class where r.rulename <> '_RETURN'
 union all
   select 'pg_statistic_ext'::regclass, s.oid, 'statistics', 'statistics ' || n.nspname || '.' || s.stxname, format('%I.%I', n.nspname, s.stxname),
-    pg_get_statisticsobjdef(s.oid) || ' ' || s.stxstattarget, jsonb_build_object('create', pg_get_statisticsobjdef(s.oid), 'target', s.stxstattarget)
+    pg_get_statisticsobjdef(s.oid) || ' ' || s.stxstattarget, jsonb_build_object('create', pg_get_statisticsobjdef(s.oid), 'target', s.stxstattarget),
+    n.nspname, null, s.stxname
   from pg_statistic_ext s join nsp n on n.oid = s.stxnamespace
 union all
   -- Kinds we only compare: a difference is reported, never planned.
-  select o.classid, o.objid, 'other', pg_describe_object(o.classid, o.objid, 0), '', o.definition, '{}'
+  select o.classid, o.objid, 'other', pg_describe_object(o.classid, o.objid, 0), '', o.definition, '{}', o.name_schema, null, o.name
   from (
-    select 'pg_proc'::regclass as classid, p.oid as objid, pg_get_function_result(p.oid) as definition from pg_proc p join nsp n on n.oid = p.pronamespace
+    select 'pg_proc'::regclass as classid, p.oid as objid, pg_get_function_result(p.oid) as definition, n.nspname::text as name_schema,
+        p.proname::text as name
+      from pg_proc p join nsp n on n.oid = p.pronamespace
       where p.prokind = 'a' and ${NOT_EXTENSION_MEMBER('pg_proc', 'p.oid')}
     -- The ICU locale column is colliculocale in Postgres 15-16 and colllocale from 17; 14 has neither.
-    union all select 'pg_collation'::regclass, co.oid, concat_ws(' ', co.collprovider, co.collcollate, co.collctype, coalesce(to_jsonb(co) ->> 'colllocale', to_jsonb(co) ->> 'colliculocale'), co.collisdeterministic)
+    union all select 'pg_collation'::regclass, co.oid, concat_ws(' ', co.collprovider, co.collcollate, co.collctype, coalesce(to_jsonb(co) ->> 'colllocale', to_jsonb(co) ->> 'colliculocale'), co.collisdeterministic), null, null
       from pg_collation co join nsp n on n.oid = co.collnamespace where ${NOT_EXTENSION_MEMBER('pg_collation', 'co.oid')}
-    union all select 'pg_operator'::regclass, o.oid, o.oprcode::text from pg_operator o join nsp n on n.oid = o.oprnamespace where ${NOT_EXTENSION_MEMBER('pg_operator', 'o.oid')}
-    union all select 'pg_opclass'::regclass, o.oid, '' from pg_opclass o join nsp n on n.oid = o.opcnamespace where ${NOT_EXTENSION_MEMBER('pg_opclass', 'o.oid')}
-    union all select 'pg_opfamily'::regclass, o.oid, '' from pg_opfamily o join nsp n on n.oid = o.opfnamespace where ${NOT_EXTENSION_MEMBER('pg_opfamily', 'o.oid')}
-    union all select 'pg_ts_config'::regclass, o.oid, '' from pg_ts_config o join nsp n on n.oid = o.cfgnamespace where ${NOT_EXTENSION_MEMBER('pg_ts_config', 'o.oid')}
-    union all select 'pg_ts_dict'::regclass, o.oid, '' from pg_ts_dict o join nsp n on n.oid = o.dictnamespace where ${NOT_EXTENSION_MEMBER('pg_ts_dict', 'o.oid')}
-    union all select 'pg_conversion'::regclass, o.oid, '' from pg_conversion o join nsp n on n.oid = o.connamespace where ${NOT_EXTENSION_MEMBER('pg_conversion', 'o.oid')}
-    union all select 'pg_class'::regclass, c.oid, '' from rel c where c.relkind = 'f' and ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}
-    union all select 'pg_event_trigger'::regclass, o.oid, concat_ws(' ', o.evtevent, o.evtfoid::regproc, o.evtenabled, o.evttags) from pg_event_trigger o
+    union all select 'pg_operator'::regclass, o.oid, o.oprcode::text, null, null from pg_operator o join nsp n on n.oid = o.oprnamespace where ${NOT_EXTENSION_MEMBER('pg_operator', 'o.oid')}
+    union all select 'pg_opclass'::regclass, o.oid, '', null, null from pg_opclass o join nsp n on n.oid = o.opcnamespace where ${NOT_EXTENSION_MEMBER('pg_opclass', 'o.oid')}
+    union all select 'pg_opfamily'::regclass, o.oid, '', null, null from pg_opfamily o join nsp n on n.oid = o.opfnamespace where ${NOT_EXTENSION_MEMBER('pg_opfamily', 'o.oid')}
+    union all select 'pg_ts_config'::regclass, o.oid, '', null, null from pg_ts_config o join nsp n on n.oid = o.cfgnamespace where ${NOT_EXTENSION_MEMBER('pg_ts_config', 'o.oid')}
+    union all select 'pg_ts_dict'::regclass, o.oid, '', null, null from pg_ts_dict o join nsp n on n.oid = o.dictnamespace where ${NOT_EXTENSION_MEMBER('pg_ts_dict', 'o.oid')}
+    union all select 'pg_conversion'::regclass, o.oid, '', null, null from pg_conversion o join nsp n on n.oid = o.connamespace where ${NOT_EXTENSION_MEMBER('pg_conversion', 'o.oid')}
+    union all select 'pg_class'::regclass, c.oid, '', c.nspname, c.relname from rel c where c.relkind = 'f' and ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}
+    union all select 'pg_event_trigger'::regclass, o.oid, concat_ws(' ', o.evtevent, o.evtfoid::regproc, o.evtenabled, o.evttags), null, null from pg_event_trigger o
       where ${NOT_EXTENSION_MEMBER('pg_event_trigger', 'o.oid')}
-    union all select 'pg_publication'::regclass, o.oid, concat_ws(' ', o.puballtables, o.pubinsert, o.pubupdate, o.pubdelete, o.pubtruncate) from pg_publication o
-    union all select 'pg_default_acl'::regclass, o.oid, o.defaclacl::text from pg_default_acl o
+    union all select 'pg_publication'::regclass, o.oid, concat_ws(' ', o.puballtables, o.pubinsert, o.pubupdate, o.pubdelete, o.pubtruncate), null, null from pg_publication o
+    union all select 'pg_default_acl'::regclass, o.oid, o.defaclacl::text, null, null from pg_default_acl o
   ) o
 ),
 aliases as (
@@ -207,22 +222,6 @@ aliases as (
     where o.classid = 'pg_type'::regclass
 )`;
 
-// Each object's raw names (schema; table, for what lives on one; its own name), so that the statements
-// planned for it carry them as structured data: keys join names with dots, which names may hold too.
-const OBJECT_NAMES = `
-select n.nspname as schema, r.relname as "table", x.name from (
-  select c.relnamespace as nsp, null::oid as rel, c.relname as name from pg_class c where o.classid = 'pg_class'::regclass and c.oid = o.objid and c.relkind not in ('i', 'I')
-  union all select null, i.indrelid, ic.relname from pg_index i join pg_class ic on ic.oid = i.indexrelid where o.classid = 'pg_class'::regclass and i.indexrelid = o.objid
-  union all select p.pronamespace, null, p.proname from pg_proc p where o.classid = 'pg_proc'::regclass and p.oid = o.objid
-  union all select t.typnamespace, null, t.typname from pg_type t where o.classid = 'pg_type'::regclass and t.oid = o.objid
-  union all select e.extnamespace, null, e.extname from pg_extension e where o.classid = 'pg_extension'::regclass and e.oid = o.objid
-  union all select s.stxnamespace, null, s.stxname from pg_statistic_ext s where o.classid = 'pg_statistic_ext'::regclass and s.oid = o.objid
-  union all select null, tg.tgrelid, tg.tgname from pg_trigger tg where o.classid = 'pg_trigger'::regclass and tg.oid = o.objid
-  union all select null, co.conrelid, co.conname from pg_constraint co where o.classid = 'pg_constraint'::regclass and co.oid = o.objid
-  union all select null, po.polrelid, po.polname from pg_policy po where o.classid = 'pg_policy'::regclass and po.oid = o.objid
-  union all select null, ru.ev_class, ru.rulename from pg_rewrite ru where o.classid = 'pg_rewrite'::regclass and ru.oid = o.objid
-) x left join pg_class r on r.oid = x.rel join pg_namespace n on n.oid = coalesce(x.nsp, r.relnamespace)`;
-
 // Objects, their raw names and their dependencies in one query, which computes OBJECTS once (it is most of
 // the extras' time). Columns and `details` (flat objects) in key order, so that the fingerprint's canonical
 // copy (snapshot.ts) copies nothing; the names are kept apart from the objects, which fingerprints hash.
@@ -231,8 +230,8 @@ select
   (select coalesce(json_agg(o order by o.key), '[]') from (select definition,
       (select coalesce(json_object_agg(name, value order by name collate "C"), '{}') from jsonb_each(details) e(name, value)) as details, key, kind, target
     from objects) o) as objects,
-  (select coalesce(json_object_agg(o.key, json_strip_nulls(json_build_object('schema', names.schema, 'table', names.table, 'name', names.name))), '{}')
-    from objects o join lateral (${OBJECT_NAMES}) names on true) as names,
+  (select coalesce(json_object_agg(o.key, json_strip_nulls(json_build_object('schema', o.name_schema, 'table', o.name_table, 'name', o.name))), '{}')
+    from objects o where o.name is not null) as names,
   (select coalesce(json_agg(json_build_array(dependent, referenced, column_level) order by dependent, referenced), '[]') from (
     select distinct d.key as dependent, r.key as referenced, bool_or(pd.refobjsubid > 0) as column_level
     from pg_depend pd join aliases d on d.classid = pd.classid and d.objid = pd.objid
