@@ -1,6 +1,7 @@
 // The planner's questions, answers and renames, its input errors, ordering and determinism.
 import { describe, expect, test } from 'vitest';
-import { diffSnapshots, readSchema, type PlanOptions } from '../activities/schema/plan.ts';
+import { diffSnapshots, readSchema, schemaFingerprint, type PlanOptions, type Schema } from '../activities/schema/plan.ts';
+import { BuiltRelations } from '../activities/schema/read/catalog.ts';
 import { onThisMachine, withClient as withUrl, withConnections } from '../activities/db.ts';
 import { databaseUrl } from './support.ts';
 import { PlanInputError } from '../activities/schema/errors.ts';
@@ -152,6 +153,26 @@ describe.concurrent('statements', () => {
       const [overOne, overThree] = await Promise.all([withUrl(url, (client) => readSchema(client)), withConnections(url, 3, (connections) => readSchema(connections))]);
       expect(Object.keys(overOne.extras.objects).length).toBeGreaterThan(20);
       expect(JSON.stringify(overThree)).toBe(JSON.stringify(overOne));
+    });
+  });
+
+  test('tables two databases have alike are built once, shared by both snapshots; fingerprints do not depend on it', async () => {
+    const before = 'create table a(id int primary key, n int); create table b(x int, y int); create table gap(a int, b int, c int); alter table gap drop column b;';
+    const after = 'create table a(id int primary key, n bigint); create table b(x int, y int); create table gap(a int, c int);';
+    await withDatabases(before, after, async (prod, dev) => {
+      const read = (built?: BuiltRelations) => Promise.all([prod, dev].map((database) => withClient(database, (client) => readSchema(client, { built }))));
+      const built = new BuiltRelations();
+      const [[sharedProd, sharedDev], [aloneProd, aloneDev]] = await Promise.all([read(built), read()]);
+      const same = (key: string) => sharedProd!.snapshot.tables[key] === sharedDev!.snapshot.tables[key];
+      // gap's columns sit at other positions (a dropped column's), so its rows differ: built twice, equal all the same.
+      expect(['public.a', 'public.b', 'public.gap'].map(same)).toEqual([false, true, false]);
+      expect(JSON.stringify(sharedProd!.snapshot.tables['public.gap'])).toBe(JSON.stringify(sharedDev!.snapshot.tables['public.gap']));
+      expect([sharedProd, sharedDev].map((schema) => JSON.stringify(schema))).toEqual([aloneProd, aloneDev].map((schema) => JSON.stringify(schema)));
+      expect([sharedProd, sharedDev].map((schema) => schemaFingerprint(schema!))).toEqual([aloneProd, aloneDev].map((schema) => schemaFingerprint(schema!)));
+      // Only table a differs, and a fingerprint says so.
+      const withoutA = (schema: Schema) => ({ ...schema, snapshot: { ...schema.snapshot, tables: { ...schema.snapshot.tables, 'public.a': {} } } }) as Schema;
+      expect(schemaFingerprint(sharedProd!)).not.toBe(schemaFingerprint(sharedDev!));
+      expect(schemaFingerprint(withoutA(sharedProd!))).toBe(schemaFingerprint(withoutA(sharedDev!)));
     });
   });
 

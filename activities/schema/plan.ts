@@ -8,6 +8,7 @@ import { drizzle, type Snapshot } from './diff/drizzle.ts';
 import { availableParallelism } from 'node:os';
 import { Connections, onThisMachine, withConnections, type Queryable } from '../db.ts';
 import { readSnapshot, type IntrospectOptions } from './read/introspect.ts';
+import { BuiltRelations } from './read/catalog.ts';
 import { resolveSchemas, schemasToRead, type SchemaSelection } from './read/scope.ts';
 import { PlanInputError } from './errors.ts';
 import { canonicalize, fingerprint, sha256, withoutUnchangedTables } from './read/snapshot.ts';
@@ -50,14 +51,24 @@ export async function readSchema(client: Queryable, options: IntrospectOptions =
   const schemas = await schemasToRead(client, options.schemas);
   const db = Connections.of(client); // one queue for both readers: a client runs one query at a time
   // The catalog's queries are queued first: its snapshot is built and hashed while Postgres still answers the extras'.
-  const [snapshot, extras] = await Promise.all([readSnapshot(db, schemas), readExtras(db, schemas)]);
-  return { snapshot, extras };
+  const [snapshot, extras] = await Promise.all([readSnapshot(db, schemas, options.built), readExtras(db, schemas)]);
+  const schema = { snapshot, extras };
+  // Hashed as soon as it is read: a plan reads two databases, and the first is hashed while the other still answers.
+  schemaFingerprints.set(schema, hashSchema(schema));
+  return schema;
 }
 
-export type Schema = Awaited<ReturnType<typeof readSchema>>;
+export type Schema = { snapshot: Snapshot; extras: Extras };
+
+/** Schemas as read, with their fingerprints (no stage changes a schema in place). */
+const schemaFingerprints = new WeakMap<Schema, string>();
 
 /** Hash of everything pgpromote compares: the drift check and the trial's convergence proof rest on it. */
-export function schemaFingerprint({ snapshot, extras }: Schema): string {
+export function schemaFingerprint(schema: Schema): string {
+  return schemaFingerprints.get(schema) ?? hashSchema(schema);
+}
+
+function hashSchema({ snapshot, extras }: Schema): string {
   // Roles belong to the server, not to the database; raw names are read for statements, keys are compared.
   const { roles: _roles, names: _names, ...compared } = extras;
   return sha256(fingerprint(snapshot) + JSON.stringify(canonicalize(compared)));
@@ -81,13 +92,13 @@ export function planUrls(prodUrl: string, devUrl: string, options: PlanOptions =
  * connections, withConnections), else through the clients themselves (a trial reads inside its transaction). */
 export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, options: PlanOptions = {}, readers: { prod: Queryable; dev: Queryable } = { prod, dev }): Promise<Plan> {
   const schemas = await resolveSchemas(readers.prod, readers.dev, options);
+  const built = new BuiltRelations();
   const [[from, to]] = await Promise.all([
-    Promise.all([readSchema(readers.prod, { schemas }), readSchema(readers.dev, { schemas })]),
+    Promise.all([readSchema(readers.prod, { schemas, built }), readSchema(readers.dev, { schemas, built })]),
     // drizzle-kit's bundle takes a while to load: load it once the queries are sent, while Postgres answers them.
     new Promise(setImmediate).then(drizzle),
   ]);
-  const both = [from.extras, to.extras];
-  const serials = planSerialChanges(drizzleView(from.snapshot, both), drizzleView(to.snapshot, both), from.extras, to.extras);
+  const serials = planSerialChanges(...drizzleViews([from.snapshot, to.snapshot], [from.extras, to.extras]), from.extras, to.extras);
   const { plan, statementsJson } = await diffSnapshots(...withoutUnchangedTables(serials.from, serials.to), options);
   const namedPrimaryKeys = new Set(Object.values(to.snapshot.tables)
     .filter((table) => Object.keys(table.compositePrimaryKeys ?? {}).length)
@@ -205,21 +216,31 @@ function enumValueSql(kind: string, json: any, renamedEnums: ReturnType<typeof e
  * (their expressions get lost), sequences other than serial and identity ones (drizzle loses their
  * type and ownership), tables in partitioning or inheritance (drizzle skips parents and flattens
  * children) and constraints it cannot express. */
-function drizzleView(snapshot: Snapshot, sides: Extras[]): Snapshot {
+function drizzleViews(snapshots: [Snapshot, Snapshot], sides: Extras[]): [Snapshot, Snapshot] {
   const special = new Set(sides.flatMap((extras) => extras.specialTables.map((table) => table.snapshotKey)));
-  const tables = Object.fromEntries(Object.entries(snapshot.tables).filter(([key]) => !special.has(key)).map(([key, table]) => {
+  // A table both snapshots share (BuiltRelations) gets one view, so that later stages still see it shared.
+  const views = new Map<object, Snapshot['tables'][string]>();
+  const viewOf = (key: string, table: Snapshot['tables'][string]) => {
     const outside = new Set(sides.flatMap((extras) => extras.constraintsOutsideDrizzle[key] ?? []));
-    const keep = (constraints: Record<string, unknown> = {}) => Object.fromEntries(Object.entries(constraints).filter(([name]) => !outside.has(name)));
-    return [key, {
+    const keep = (constraints: Record<string, unknown> = {}) => (Object.keys(constraints).some((name) => outside.has(name))
+      ? Object.fromEntries(Object.entries(constraints).filter(([name]) => !outside.has(name))) : constraints);
+    return {
       ...table,
       policies: {},
       foreignKeys: keep(table.foreignKeys),
       uniqueConstraints: keep(table.uniqueConstraints),
       checkConstraints: keep(table.checkConstraints),
       compositePrimaryKeys: keep(table.compositePrimaryKeys),
-    }];
-  }));
-  return { ...snapshot, tables, sequences: {}, views: {}, policies: {} };
+    };
+  };
+  return snapshots.map((snapshot) => {
+    const tables = Object.fromEntries(Object.entries(snapshot.tables).filter(([key]) => !special.has(key)).map(([key, table]) => {
+      let view = views.get(table);
+      if (!view) views.set(table, (view = viewOf(key, table)));
+      return [key, view];
+    }));
+    return { ...snapshot, tables, sequences: {}, views: {}, policies: {} };
+  }) as [Snapshot, Snapshot];
 }
 
 /** Column changes no statement can make: a generated expression that changes (drizzle-kit leaves it
@@ -232,7 +253,7 @@ function columnRefusals(from: Snapshot, to: Snapshot, statements: any[]): Unsupp
   const refusals: Unsupported[] = [];
   for (const [key, table] of Object.entries(to.tables)) {
     const before = from.tables[tableFrom.get(key) ?? key];
-    if (!before) continue;
+    if (!before || before === table) continue;
     const devColumns = Object.values<any>(table.columns);
     const kept = Object.values<any>(before.columns).map((column) => ({ ...column, name: columnTo.get(displayName(key, column.name)) ?? column.name }))
       .filter((column) => table.columns[column.name]);

@@ -24,8 +24,11 @@ const columnKey = (schema: string, table: string, column: string) => `column ${s
  * through this map: keys join names with dots, which names may hold too. */
 export function objectTargets(schemas: string[], sides: { snapshot: Snapshot; extras: Extras }[]): ObjectTargets {
   const targets: ObjectTargets = new Map(schemas.map((schema) => [`schema ${schema}`, { schema }]));
+  const seen = new Set<object>(); // a table both snapshots share (BuiltRelations) names the same objects
   for (const { snapshot, extras } of sides) {
     for (const table of Object.values<any>(snapshot.tables)) {
+      if (seen.has(table)) continue;
+      seen.add(table);
       const [schema, name] = [table.schema || 'public', table.name as string];
       targets.set(tableKey(schema, name), { schema, table: name });
       for (const column of Object.keys(table.columns)) targets.set(columnKey(schema, name, column), { schema, table: name, column });

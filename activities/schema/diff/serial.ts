@@ -24,7 +24,7 @@ export function planSerialChanges(from: Snapshot, to: Snapshot, prod: Extras, de
   const changes: SerialChanges = { from: { ...from, tables: { ...from.tables } }, to: { ...to, tables: { ...to.tables } }, before: [], after: [], refusals: [] };
   for (const [key, devTable] of Object.entries<any>(to.tables)) {
     const prodTable: any = from.tables[key];
-    if (!prodTable) continue;
+    if (!prodTable || prodTable === devTable) continue;
     for (const [name, devColumn] of Object.entries<any>(devTable.columns)) {
       const prodColumn = prodTable.columns[name];
       if (!prodColumn || prodColumn.type === devColumn.type || !(BASE_TYPES[prodColumn.type] || BASE_TYPES[devColumn.type])) continue;

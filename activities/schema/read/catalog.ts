@@ -14,6 +14,8 @@ export interface CatalogOptions {
   schemas: string[];
   /** Roles are cluster-wide: none unless asked; `true` for all, or an include/exclude list. */
   roles?: boolean | { include?: string[]; exclude?: string[] };
+  /** Shared by the reads of one plan's two databases: see BuiltRelations. */
+  built?: BuiltRelations;
 }
 
 type Row = Record<string, any>;
@@ -24,37 +26,26 @@ export async function readCatalog(client: Queryable, options: CatalogOptions): P
   // runs them one after the other (inside a transaction too), Connections of several spread them.
   const db = Connections.of(client);
   const names = Object.keys(QUERIES) as (keyof typeof QUERIES)[];
-  const [roles, ...results] = await Promise.all([
+  const [roles, results, parts] = await Promise.all([
     options.roles ? rowsAsJson(db, ROLES_QUERY, []) : [],
-    ...names.map((name) => rowsAsJson(db, QUERIES[name], [schemas])),
+    Promise.all(names.map((name) => rowsAsJson(db, QUERIES[name], [schemas]))),
+    Promise.all(RELATION_PARTS.map((part) => rowsByRelation(db, RELATION_QUERIES[part], [schemas]))),
   ]);
   const rows = Object.fromEntries(names.map((name, index) => [name, results[index]!])) as Record<keyof typeof QUERIES, Row[]>;
-
-  const columns = groupBy(rows.columns, 'relid');
-  const constraints = groupBy(rows.constraints, 'relid');
-  const indexes = groupBy(rows.indexes, 'relid');
-  const policies = groupBy(rows.policies, 'relid');
   // drizzle-kit's `internal` is keyed by bare table name: same-named tables of two schemas share an entry.
   const internal = { tables: {} as Record<string, { columns: Record<string, object> }> };
 
   const tables: Record<string, object> = {};
   const views: Record<string, object> = {};
   for (const relation of rows.relations) {
-    const key = `${relation.schema}.${relation.name}`;
-    const own = constraints.get(relation.oid) ?? [];
-    const primaryKey = own.find((constraint) => constraint.type === 'p');
-    const columnsObject: Record<string, object> = {};
-    for (const row of columns.get(relation.oid) ?? []) {
-      const { column, info } = toColumn(row, relation);
-      column.primaryKey = primaryKey?.columns.length === 1 && primaryKey.columns[0] === row.name;
-      columnsObject[row.name] = column;
-      if (info) {
-        const table = (internal.tables[relation.name] ??= { columns: {} });
-        table.columns[row.name] = { ...info, ...table.columns[row.name] };
-      }
+    const texts = parts.map((byRelation) => byRelation.get(relation.relation) ?? '[]');
+    const build = () => buildRelation(relation, ...texts.map((text) => JSON.parse(text) as Row[]) as [Row[], Row[], Row[], Row[]]);
+    const built = options.built ? options.built.get(JSON.stringify(relation) + texts.join('\n'), build) : build();
+    for (const [name, info] of built.internal) {
+      const table = (internal.tables[relation.name] ??= { columns: {} });
+      table.columns[name] = { ...info, ...table.columns[name] };
     }
-    if (relation.kind === 'r') tables[key] = toTable(relation, columnsObject, own, indexes.get(relation.oid) ?? [], policies.get(relation.oid) ?? []);
-    else views[key] = toView(relation, columnsObject);
+    (relation.kind === 'r' ? tables : views)[`${relation.schema}.${relation.name}`] = built.object;
   }
 
   return {
@@ -74,6 +65,43 @@ export async function readCatalog(client: Queryable, options: CatalogOptions): P
     version: '7',
     views,
   };
+}
+
+/** A query's rows by relation (their `relation` column), each relation's as one JSON array in `order`, left as
+ * text: relations whose rows two databases have alike are then parsed and built once (BuiltRelations). */
+async function rowsByRelation(db: Queryable, { sql, order }: { sql: string; order: string }, params: unknown[]): Promise<Map<string, string>> {
+  const { rows } = await db.query(`SELECT q.relation, json_agg(q ORDER BY ${order})::text AS rows FROM (${sql}) q GROUP BY q.relation`, params);
+  return new Map(rows.map((row: Row) => [row.relation, row.rows]));
+}
+
+/** A table or view as drizzle-kit's snapshot holds it, with its columns' entries for drizzle-kit's `internal`. */
+interface BuiltRelation { object: object; internal: [string, object][] }
+
+/** Relations built from their rows, by the text of those rows: a plan reads prod and dev with one, and each
+ * table the two have alike is built once, the same object in both snapshots (which the later stages, hashing
+ * and the differ's pruning, then pass over by identity). */
+export class BuiltRelations {
+  private readonly byRows = new Map<string, BuiltRelation>();
+
+  get(rows: string, build: () => BuiltRelation): BuiltRelation {
+    let built = this.byRows.get(rows);
+    if (!built) this.byRows.set(rows, (built = build()));
+    return built;
+  }
+}
+
+function buildRelation(relation: Row, columnRows: Row[], constraints: Row[], indexes: Row[], policies: Row[]): BuiltRelation {
+  const primaryKey = constraints.find((constraint) => constraint.type === 'p');
+  const columns: Record<string, object> = {};
+  const internal: [string, object][] = [];
+  for (const row of columnRows) {
+    const { column, info } = toColumn(row, relation);
+    column.primaryKey = primaryKey?.columns.length === 1 && primaryKey.columns[0] === row.name;
+    columns[row.name] = column;
+    if (info) internal.push([row.name, info]);
+  }
+  const object = relation.kind === 'r' ? toTable(relation, columns, constraints, indexes, policies) : toView(relation, columns);
+  return { object, internal };
 }
 
 // The objects below are built with their keys in sorted order and without undefined values: canonical as
@@ -253,7 +281,8 @@ function wantsRole(filter: NonNullable<CatalogOptions['roles']>, name: string) {
   return !filter.include || filter.include.includes(name);
 }
 
-// $1 is the list of schemas compared. `relid` links rows to their table or view.
+// $1 is the list of schemas compared. `relation` links rows to their table or view: its name (qualified where the
+// search path needs it), not its oid, so that a table's rows are the same text in two databases that have it alike.
 const RELATIONS_IN_SCHEMAS = `SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
   WHERE c.relkind IN ('r', 'v', 'm') AND n.nspname = ANY ($1)`;
 const TABLES_IN_SCHEMAS = `SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -268,16 +297,33 @@ const NAMES_OF = (keys: string, relid: string) =>
      JOIN pg_attribute a ON a.attrelid = ${relid} AND a.attnum = k.attnum ORDER BY k.position)`;
 
 const QUERIES = {
-  relations: `SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relkind AS kind, c.relrowsecurity AS rls,
+  relations: `SELECT c.oid::regclass::text AS relation, n.nspname AS schema, c.relname AS name, c.relkind AS kind, c.relrowsecurity AS rls,
       CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid, true) END AS definition,
       c.reloptions::text[] AS options, ts.spcname AS tablespace
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_tablespace ts ON ts.oid = c.reltablespace
     WHERE c.oid IN (${RELATIONS_IN_SCHEMAS})
     ORDER BY c.relkind <> 'r', n.nspname COLLATE "C", c.relname COLLATE "C"`,
+  enums: `SELECT n.nspname AS schema, t.typname AS name, json_agg(e.enumlabel ORDER BY e.enumsortorder) AS values
+    FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid JOIN pg_namespace n ON n.oid = t.typnamespace
+    WHERE n.nspname = ANY ($1) GROUP BY n.nspname, t.typname`,
+  // Sequences owned by a column of a compared table belong to that column (serial, identity), as in drizzle-kit.
+  sequences: `SELECT n.nspname AS schema, c.relname AS name, s.seqstart::text AS "startWith", s.seqmin::text AS "minValue",
+      s.seqmax::text AS "maxValue", s.seqincrement::text AS increment, s.seqcycle AS cycle, s.seqcache::text AS cache
+    FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = ANY ($1)
+      AND s.seqrelid NOT IN (SELECT sequence_oid FROM (${OWNED_SEQUENCES}) owned WHERE owned.relid IN (${TABLES_IN_SCHEMAS}))`,
+  // FIX: drizzle-kit lists a schema without tables only if its owner can log in.
+  schemas: `SELECT nspname AS name FROM pg_namespace WHERE nspname = ANY ($1)`,
+};
+
+// Rows that belong to one table or view each, read as one JSON text per relation (see rowsByRelation).
+const RELATION_QUERIES = {
   // described_array: information_schema's data_type is ARRAY, which drives drizzle-kit's array handling (it does not
   // describe materialized views); element_*: the type itself, or an array's element type. Tables are filtered by schema
   // before their columns are joined to types and defaults (a semi-join after them did it for the system catalogs' too).
-  columns: `SELECT a.attrelid AS relid, a.attname AS name, a.attnotnull AS not_null, a.attndims AS dimensions,
+  columns: {
+    order: 'position',
+    sql: `SELECT a.attrelid::regclass::text AS relation, a.attnum AS position, a.attname AS name, a.attnotnull AS not_null, a.attndims AS dimensions,
       format_type(a.atttypid, a.atttypmod) AS formatted,
       c.relkind <> 'm' AND coalesce(bt.typelem, t.typelem) <> 0 AND coalesce(bt.typlen, t.typlen) = -1 AS described_array,
       et.oid IS NOT NULL AS is_array, coalesce(et.typname, t.typname) AS element_name, coalesce(en.nspname, tn.nspname) AS element_schema,
@@ -301,10 +347,12 @@ const QUERIES = {
       LEFT JOIN LATERAL (SELECT pg_get_expr(ad.adbin, CASE WHEN a.attgenerated = '' THEN 0 ELSE ad.adrelid END) AS expression
         FROM pg_attrdef ad WHERE ad.adrelid = a.attrelid AND ad.adnum = a.attnum) ad ON true
       LEFT JOIN (${OWNED_SEQUENCES}) owned ON owned.relid = a.attrelid AND owned.attnum = a.attnum
-    WHERE a.attnum > 0 AND NOT a.attisdropped
-    ORDER BY a.attrelid, a.attnum`,
+    WHERE a.attnum > 0 AND NOT a.attisdropped`,
+  },
   // FIX: key columns in constraint order (drizzle-kit: catalog order) and NULLS NOT DISTINCT (drizzle-kit: always false).
-  constraints: `SELECT con.conrelid AS relid, con.conname AS name, con.contype AS type,
+  constraints: {
+    order: 'name COLLATE "C"',
+    sql: `SELECT con.conrelid::regclass::text AS relation, con.conname AS name, con.contype AS type,
       ${NAMES_OF('con.conkey', 'con.conrelid')} AS columns,
       fn.nspname AS foreign_schema, fc.relname AS foreign_table, ${NAMES_OF('con.confkey', 'con.confrelid')} AS foreign_columns,
       con.confdeltype AS on_delete, con.confupdtype AS on_update,
@@ -313,12 +361,14 @@ const QUERIES = {
     FROM pg_constraint con
       LEFT JOIN pg_class fc ON fc.oid = con.confrelid LEFT JOIN pg_namespace fn ON fn.oid = fc.relnamespace
       LEFT JOIN pg_index i ON con.contype = 'u' AND i.indexrelid = con.conindid
-    WHERE con.conrelid IN (${TABLES_IN_SCHEMAS}) AND con.contype IN ('p', 'u', 'f', 'c')
-    ORDER BY con.conname COLLATE "C"`,
+    WHERE con.conrelid IN (${TABLES_IN_SCHEMAS}) AND con.contype IN ('p', 'u', 'f', 'c')`,
+  },
   // Indexes that are not a constraint's own (FIX: drizzle-kit also drops unique indexes a foreign key references),
   // one row per key column (INCLUDE columns have no place in the format); a key that is a column is named by it, only
   // expressions are deparsed.
-  indexes: `SELECT i.indrelid AS relid, ic.relname AS name, i.indisunique AS unique, am.amname AS method,
+  indexes: {
+    order: 'name COLLATE "C", position',
+    sql: `SELECT i.indrelid::regclass::text AS relation, ic.relname AS name, k.position, i.indisunique AS unique, am.amname AS method,
       ic.reloptions::text[] AS options, pg_get_expr(i.indpred, i.indrelid) AS predicate,
       a.attname AS column, CASE WHEN k.attnum = 0 THEN pg_get_indexdef(i.indexrelid, k.position, false) END AS expression,
       i.indoption[k.position - 1] & 1 = 1 AS descending, i.indoption[k.position - 1] & 2 = 2 AS nulls_first,
@@ -329,27 +379,20 @@ const QUERIES = {
       LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum AND k.attnum <> 0
       JOIN pg_opclass opc ON opc.oid = i.indclass[k.position - 1]
     WHERE i.indrelid IN (${TABLES_IN_SCHEMAS}) AND k.position <= i.indnkeyatts
-      AND NOT EXISTS (SELECT FROM pg_constraint con WHERE con.conindid = i.indexrelid AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x'))
-    ORDER BY ic.relname COLLATE "C", k.position`,
-  enums: `SELECT n.nspname AS schema, t.typname AS name, json_agg(e.enumlabel ORDER BY e.enumsortorder) AS values
-    FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid JOIN pg_namespace n ON n.oid = t.typnamespace
-    WHERE n.nspname = ANY ($1) GROUP BY n.nspname, t.typname`,
-  // Sequences owned by a column of a compared table belong to that column (serial, identity), as in drizzle-kit.
-  sequences: `SELECT n.nspname AS schema, c.relname AS name, s.seqstart::text AS "startWith", s.seqmin::text AS "minValue",
-      s.seqmax::text AS "maxValue", s.seqincrement::text AS increment, s.seqcycle AS cycle, s.seqcache::text AS cache
-    FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE n.nspname = ANY ($1)
-      AND s.seqrelid NOT IN (SELECT sequence_oid FROM (${OWNED_SEQUENCES}) owned WHERE owned.relid IN (${TABLES_IN_SCHEMAS}))`,
-  policies: `SELECT p.polrelid AS relid, p.polname AS name,
+      AND NOT EXISTS (SELECT FROM pg_constraint con WHERE con.conindid = i.indexrelid AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x'))`,
+  },
+  policies: {
+    order: 'name COLLATE "C"',
+    sql: `SELECT p.polrelid::regclass::text AS relation, p.polname AS name,
       CASE WHEN p.polpermissive THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END AS as,
       CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE' WHEN 'd' THEN 'DELETE' ELSE 'ALL' END AS for,
       CASE WHEN p.polroles = '{0}' THEN ARRAY['public']
         ELSE ARRAY(SELECT rolname::text FROM pg_roles WHERE oid = ANY (p.polroles) ORDER BY rolname) END AS to,
       pg_get_expr(p.polqual, p.polrelid) AS using, pg_get_expr(p.polwithcheck, p.polrelid) AS with_check
-    FROM pg_policy p WHERE p.polrelid IN (${TABLES_IN_SCHEMAS}) ORDER BY p.polname COLLATE "C"`,
-  // FIX: drizzle-kit lists a schema without tables only if its owner can log in.
-  schemas: `SELECT nspname AS name FROM pg_namespace WHERE nspname = ANY ($1)`,
+    FROM pg_policy p WHERE p.polrelid IN (${TABLES_IN_SCHEMAS})`,
+  },
 };
+const RELATION_PARTS = ['columns', 'constraints', 'indexes', 'policies'] as const;
 
 // FIX: drizzle-kit reports `createRole` as rolcreatedb when asked for all roles.
 const ROLES_QUERY = `SELECT rolname AS name, rolcreatedb AS "createDb", rolcreaterole AS "createRole", rolinherit AS inherit FROM pg_roles`;

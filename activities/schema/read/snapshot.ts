@@ -39,26 +39,46 @@ export function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-/** Hash of a canonical snapshot, ignoring drizzle's migration bookkeeping (ids, rename meta). */
-function hashOf(canonical: Snapshot): string {
-  const { id: _id, prevId: _prevId, _meta, ...schema } = canonical; // keeps the order of the keys
-  return sha256(JSON.stringify(schema));
+/** Each table's canonical form and hash, by table object (and by its canonical form): a table that two
+ * snapshots share (BuiltRelations) is made canonical and hashed once. */
+const canonicalTables = new WeakMap<object, { table: object; hash: string }>();
+
+function canonicalTable(table: object): { table: object; hash: string } {
+  let entry = canonicalTables.get(table);
+  if (!entry) {
+    const canonical = canonicalize(table);
+    entry = { table: canonical, hash: sha256(JSON.stringify(canonical)) };
+    canonicalTables.set(table, entry).set(canonical, entry);
+  }
+  return entry;
+}
+
+/** Hash of a snapshot, ignoring drizzle's migration bookkeeping (ids, rename meta): its canonical form with
+ * each table replaced by the table's own hash. */
+function hashOf(snapshot: Snapshot): string {
+  const { id: _id, prevId: _prevId, _meta, tables, ...schema } = snapshot;
+  const hashes: Record<string, string> = {};
+  for (const key of Object.keys(tables).sort()) hashes[key] = canonicalTable(tables[key]!).hash;
+  return sha256(JSON.stringify(canonicalize({ ...schema, tables: hashes })));
 }
 
 /** Snapshots as read, with their fingerprints: hashed once, as they are made canonical (no stage of a plan
- * changes a snapshot in place). */
+ * changes a snapshot or a table in place). */
 const fingerprints = new WeakMap<Snapshot, string>();
 
 /** `snapshot` made canonical and hashed; `fingerprint` then finds its hash without walking it again. */
 export function canonicalSnapshot(snapshot: Snapshot): Snapshot {
-  const canonical = canonicalize(snapshot);
+  const tables: Snapshot['tables'] = {};
+  for (const key of Object.keys(snapshot.tables).sort()) tables[key] = canonicalTable(snapshot.tables[key]!).table as Snapshot['tables'][string];
+  const canonical = canonicalize({ ...snapshot, tables: {} });
+  canonical.tables = tables;
   fingerprints.set(canonical, hashOf(canonical));
   return canonical;
 }
 
 /** Hash of the canonical form of `snapshot`: the same bytes whatever its keys' order. */
 export function fingerprint(snapshot: Snapshot): string {
-  return fingerprints.get(snapshot) ?? hashOf(canonicalize(snapshot));
+  return fingerprints.get(snapshot) ?? hashOf(snapshot);
 }
 
 // What drizzle-kit's differ reads across tables: when one of these differs, any table may matter
@@ -72,7 +92,8 @@ const SHARED = ['enums', 'schemas', 'sequences', 'roles', 'policies', 'views'] a
  * differ validates all of it (zod) at every run. */
 export function withoutUnchangedTables(from: Snapshot, to: Snapshot): [Snapshot, Snapshot] {
   if (SHARED.some((part) => JSON.stringify(from[part]) !== JSON.stringify(to[part]))) return [from, to];
-  const unchanged = new Set(Object.keys(from.tables).filter((key) => JSON.stringify(from.tables[key]) === JSON.stringify(to.tables[key])));
+  const unchanged = new Set(Object.keys(from.tables).filter((key) => from.tables[key] === to.tables[key]
+    || JSON.stringify(from.tables[key]) === JSON.stringify(to.tables[key])));
   const changedOnly = (snapshot: Snapshot): Snapshot => {
     const tables = Object.fromEntries(Object.entries(snapshot.tables).filter(([key]) => !unchanged.has(key)));
     const internal = snapshot.internal as { tables?: Record<string, unknown> } | undefined;
