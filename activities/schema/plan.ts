@@ -95,8 +95,9 @@ export async function planPromotion(prod: pg.ClientBase, dev: pg.ClientBase, opt
   const built = new BuiltRelations();
   const [[from, to]] = await Promise.all([
     Promise.all([readSchema(readers.prod, { schemas, built }), readSchema(readers.dev, { schemas, built })]),
-    // drizzle-kit's bundle takes a while to load: load it once the queries are sent, while Postgres answers them.
-    new Promise(setImmediate).then(drizzle),
+    // drizzle-kit's bundle and the SQL parser take a while to load: loaded once the queries are sent, while Postgres
+    // answers them, drizzle-kit first (loadParser).
+    new Promise(setImmediate).then(drizzle).then(loadParser),
   ]);
   const serials = planSerialChanges(...drizzleViews([from.snapshot, to.snapshot], [from.extras, to.extras]), from.extras, to.extras);
   const { plan, statementsJson } = await diffSnapshots(...withoutUnchangedTables(serials.from, serials.to), options);

@@ -1,7 +1,7 @@
 // Defence in depth: every planned statement is read back with Postgres' own parser (libpg-query) and
 // must be exactly one statement of a node type its kind may produce. A name or definition that slipped
 // through quoting would show up as a second statement or a statement of another kind.
-import { loadModule, parseSync } from 'libpg-query';
+import { setFlagsFromString } from 'node:v8';
 
 const SETTINGS = ['unlogged', 'row-security', 'force-rls', 'reloptions', 'replica-identity', 'collation', 'storage', 'compression', 'statistics-target'];
 
@@ -104,10 +104,21 @@ export const STATEMENT_NODES: Readonly<Record<string, readonly string[]>> = {
 };
 
 let loaded: Promise<void> | undefined;
+let parseSync: typeof import('libpg-query').parseSync;
 
-/** Loads the parser (WASM, bundled) once per process. */
+/** Loads the parser (WASM, bundled) once per process; libpg-query starts compiling it as it is imported. */
 export function loadParser(): Promise<void> {
-  loaded ??= loadModule();
+  if (!loaded) {
+    // A plan parses a few statements in milliseconds. Left to tier up, V8 compiles the parser's hot functions again,
+    // optimized, on a background thread, and a command's process waits ~150 ms for that compile at exit. Set as the
+    // parser loads, not on the command line: V8 rejects code caches made under other flags (Node's own, drizzle-kit's),
+    // and a plan loads drizzle-kit first (planPromotion).
+    setFlagsFromString('--wasm-tiering-budget=2000000000');
+    loaded = import('libpg-query').then(async (parser) => {
+      await parser.loadModule();
+      parseSync = parser.parseSync;
+    });
+  }
   return loaded;
 }
 
