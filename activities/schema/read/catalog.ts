@@ -40,7 +40,7 @@ export async function readCatalog(client: Queryable, options: CatalogOptions): P
   for (const relation of rows.relations) {
     const texts = parts.map((byRelation) => byRelation.get(relation.relation) ?? '[]');
     const build = () => buildRelation(relation, ...texts.map((text) => JSON.parse(text) as Row[]) as [Row[], Row[], Row[], Row[]]);
-    const built = options.built ? options.built.get(JSON.stringify(relation) + texts.join('\n'), build) : build();
+    const built = options.built ? options.built.get(relation.relation, [JSON.stringify(relation), ...texts], build) : build();
     for (const [name, info] of built.internal) {
       const table = (internal.tables[relation.name] ??= { columns: {} });
       table.columns[name] = { ...info, ...table.columns[name] };
@@ -81,11 +81,15 @@ interface BuiltRelation { object: object; internal: [string, object][] }
  * table the two have alike is built once, the same object in both snapshots (which the later stages, hashing
  * and the differ's pruning, then pass over by identity). */
 export class BuiltRelations {
-  private readonly byRows = new Map<string, BuiltRelation>();
+  private readonly byRelation = new Map<string, { texts: string[]; built: BuiltRelation }>();
 
-  get(rows: string, build: () => BuiltRelation): BuiltRelation {
-    let built = this.byRows.get(rows);
-    if (!built) this.byRows.set(rows, (built = build()));
+  /** `relation` built from `texts`, its own row's and its rows', or the object built before from the same texts.
+   * Texts are compared one by one (as long as the first side's are kept), not joined into a key to hash. */
+  get(relation: string, texts: string[], build: () => BuiltRelation): BuiltRelation {
+    const known = this.byRelation.get(relation);
+    if (known && texts.every((text, index) => text === known.texts[index])) return known.built;
+    const built = build();
+    if (!known) this.byRelation.set(relation, { texts, built });
     return built;
   }
 }
