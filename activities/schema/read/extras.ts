@@ -81,35 +81,35 @@ rel as (select c.*, n.nspname from pg_class c join nsp n on n.oid = c.relnamespa
 objects as (
   select 'pg_extension'::regclass as classid, e.oid as objid, 'extension' as kind, 'extension ' || e.extname as key,
     format('%I', e.extname) as target, e.extversion || ' ' || n.nspname as definition,
-    jsonb_build_object('version', e.extversion, 'schema', format('%I', n.nspname)) as details,
+    json_build_object('schema', format('%I', n.nspname), 'version', e.extversion) as details,
     n.nspname::text as name_schema, null::text as name_table, e.extname::text as name
   from pg_extension e join pg_namespace n on n.oid = e.extnamespace where e.extname <> 'plpgsql'
 union all
   select 'pg_proc'::regclass, p.oid, 'function', ${FUNCTION_KEY},
     format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)), pg_get_functiondef(p.oid),
-    jsonb_build_object('result', pg_get_function_result(p.oid), 'procedure', p.prokind = 'p', 'atomic', p.prosqlbody is not null,
-      'arguments', pg_get_function_identity_arguments(p.oid)), n.nspname, null, p.proname
+    json_build_object('arguments', pg_get_function_identity_arguments(p.oid), 'atomic', p.prosqlbody is not null,
+      'procedure', p.prokind = 'p', 'result', pg_get_function_result(p.oid)), n.nspname, null, p.proname
   from pg_proc p join nsp n on n.oid = p.pronamespace
   where p.prokind in ('f', 'p', 'w') and ${NOT_EXTENSION_MEMBER('pg_proc', 'p.oid')}
 union all
   select 'pg_type'::regclass, t.oid, 'domain', 'type ' || n.nspname || '.' || t.typname, format('%I.%I', n.nspname, t.typname), d::text, d,
     n.nspname, null, t.typname
   from pg_type t join nsp n on n.oid = t.typnamespace
-  cross join lateral (select jsonb_build_object(
+  cross join lateral (select json_build_object(
     'base', format_type(t.typbasetype, t.typtypmod),
     'collation', (select format('%I.%I', cn.nspname, co.collname) from pg_collation co join pg_namespace cn on cn.oid = co.collnamespace
                   where co.oid = t.typcollation and t.typcollation <> (select b.typcollation from pg_type b where b.oid = t.typbasetype)),
-    'default', t.typdefault, 'notNull', t.typnotnull,
-    'constraints', coalesce((select jsonb_agg(jsonb_build_array(format('%I', c.conname), pg_get_constraintdef(c.oid)) order by c.conname)
-                             from pg_constraint c where c.contypid = t.oid), '[]')) as d) domain
+    'constraints', coalesce((select json_agg(json_build_array(format('%I', c.conname), pg_get_constraintdef(c.oid)) order by c.conname)
+                             from pg_constraint c where c.contypid = t.oid), '[]'),
+    'default', t.typdefault, 'notNull', t.typnotnull) as d) domain
   where t.typtype = 'd' and ${NOT_EXTENSION_MEMBER('pg_type', 't.oid')}
 union all
   select 'pg_type'::regclass, t.oid, 'composite', 'type ' || c.nspname || '.' || t.typname, format('%I.%I', c.nspname, t.typname), a.attributes::text,
-    jsonb_build_object('attributes', a.attributes, 'used', exists (
+    json_build_object('attributes', a.attributes, 'used', exists (
       select from pg_attribute u join pg_class uc on uc.oid = u.attrelid
       where u.atttypid = t.oid and uc.relkind in ('r', 'p', 'f', 'v', 'm') and not u.attisdropped)), c.nspname, null, t.typname
   from pg_type t join rel c on c.oid = t.typrelid and c.relkind = 'c'
-  cross join lateral (select coalesce(jsonb_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod))
+  cross join lateral (select coalesce(json_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod))
       || case when a.attcollation <> at.typcollation then (select format(' COLLATE %I.%I', cn.nspname, co.collname) from pg_collation co
            join pg_namespace cn on cn.oid = co.collnamespace where co.oid = a.attcollation) else '' end order by a.attnum), '[]') as attributes
     from pg_attribute a join pg_type at on at.oid = a.atttypid where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped) a
@@ -127,8 +127,8 @@ union all
   select 'pg_class'::regclass, c.oid, 'sequence', 'sequence ' || c.nspname || '.' || c.relname, format('%I.%I', c.nspname, c.relname), d::text, d,
     c.nspname, null, c.relname
   from rel c join pg_sequence s on s.seqrelid = c.oid
-  cross join lateral (select jsonb_build_object('type', format_type(s.seqtypid, null), 'start', s.seqstart::text, 'increment', s.seqincrement::text,
-    'min', s.seqmin::text, 'max', s.seqmax::text, 'cache', s.seqcache::text, 'cycle', s.seqcycle) as d) options
+  cross join lateral (select json_build_object('cache', s.seqcache::text, 'cycle', s.seqcycle, 'increment', s.seqincrement::text,
+    'max', s.seqmax::text, 'min', s.seqmin::text, 'start', s.seqstart::text, 'type', format_type(s.seqtypid, null)) as d) options
   where not exists (select from pg_depend d where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.deptype = 'i')
     and not exists (select from pg_depend d join pg_attrdef ad on ad.adrelid = d.refobjid and ad.adnum = d.refobjsubid
       where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.deptype = 'a'
@@ -137,8 +137,8 @@ union all
   select 'pg_class'::regclass, c.oid, case c.relkind when 'v' then 'view' else 'matview' end,
     case c.relkind when 'v' then 'view ' else 'matview ' end || c.nspname || '.' || c.relname, format('%I.%I', c.nspname, c.relname),
     pg_get_viewdef(c.oid) || coalesce(c.reloptions::text, '') || c.relispopulated::text || coalesce(am.amname, ''),
-    jsonb_build_object('query', rtrim(pg_get_viewdef(c.oid), ';'), 'options', array_to_string(c.reloptions, ', '),
-      'populated', c.relispopulated, 'using', case when c.relkind = 'm' and am.amname <> 'heap' then format('%I', am.amname) end),
+    json_build_object('options', array_to_string(c.reloptions, ', '), 'populated', c.relispopulated,
+      'query', rtrim(pg_get_viewdef(c.oid), ';'), 'using', case when c.relkind = 'm' and am.amname <> 'heap' then format('%I', am.amname) end),
     c.nspname, null, c.relname
   from rel c left join pg_am am on am.oid = c.relam where c.relkind in ('v', 'm') and ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}
 union all
@@ -148,16 +148,16 @@ union all
 union all
   select 'pg_trigger'::regclass, tg.oid, 'trigger', 'trigger ' || c.nspname || '.' || c.relname || '.' || tg.tgname,
     format('%I ON %I.%I', tg.tgname, c.nspname, c.relname), pg_get_triggerdef(tg.oid) || ' ' || tg.tgenabled::text,
-    jsonb_build_object('create', pg_get_triggerdef(tg.oid), 'enabled', tg.tgenabled, 'table', format('%I.%I', c.nspname, c.relname), 'name', format('%I', tg.tgname)),
+    json_build_object('create', pg_get_triggerdef(tg.oid), 'enabled', tg.tgenabled, 'name', format('%I', tg.tgname), 'table', format('%I.%I', c.nspname, c.relname)),
     c.nspname, c.relname, tg.tgname
   from pg_trigger tg join rel c on c.oid = tg.tgrelid where not tg.tgisinternal and tg.tgparentid = 0
 union all
   select 'pg_constraint'::regclass, co.oid, 'constraint', 'constraint ' || c.nspname || '.' || c.relname || '.' || co.conname,
     format('%I ON %I.%I', co.conname, c.nspname, c.relname), pg_get_constraintdef(co.oid),
-    jsonb_build_object('table', format('%I.%I', c.nspname, c.relname), 'name', format('%I', co.conname),
-      'snapshotTable', c.nspname || '.' || c.relname, 'rawName', co.conname,
+    json_build_object('name', format('%I', co.conname),
       -- What drizzle-kit cannot express (its check constraints lose changes and NO INHERIT): planned here.
-      'outsideDrizzle', co.contype in ('x', 'c') or co.condeferrable or not co.convalidated or (co.contype = 'f' and co.confmatchtype <> 's')),
+      'outsideDrizzle', co.contype in ('x', 'c') or co.condeferrable or not co.convalidated or (co.contype = 'f' and co.confmatchtype <> 's'),
+      'rawName', co.conname, 'snapshotTable', c.nspname || '.' || c.relname, 'table', format('%I.%I', c.nspname, c.relname)),
     c.nspname, c.relname, co.conname
   from pg_constraint co join rel c on c.oid = co.conrelid
   where co.conparentid = 0 and co.contype in ('c', 'f', 'u', 'x')
@@ -171,7 +171,7 @@ union all
        from unnest(po.polroles) r))
       || coalesce(' USING (' || pg_get_expr(po.polqual, po.polrelid) || ')', '')
       || coalesce(' WITH CHECK (' || pg_get_expr(po.polwithcheck, po.polrelid) || ')', ''),
-    jsonb_build_object('roles', (select coalesce(jsonb_agg(rolname), '[]') from pg_roles where oid = any(po.polroles))),
+    json_build_object('roles', (select coalesce(json_agg(rolname), '[]') from pg_roles where oid = any(po.polroles))),
     c.nspname, c.relname, po.polname
   from pg_policy po join rel c on c.oid = po.polrelid
 union all
@@ -181,7 +181,7 @@ union all
   from pg_rewrite r join rel c on c.oid = r.ev_class where r.rulename <> '_RETURN'
 union all
   select 'pg_statistic_ext'::regclass, s.oid, 'statistics', 'statistics ' || n.nspname || '.' || s.stxname, format('%I.%I', n.nspname, s.stxname),
-    pg_get_statisticsobjdef(s.oid) || ' ' || s.stxstattarget, jsonb_build_object('create', pg_get_statisticsobjdef(s.oid), 'target', s.stxstattarget),
+    pg_get_statisticsobjdef(s.oid) || ' ' || s.stxstattarget, json_build_object('create', pg_get_statisticsobjdef(s.oid), 'target', s.stxstattarget),
     n.nspname, null, s.stxname
   from pg_statistic_ext s join nsp n on n.oid = s.stxnamespace
 union all
@@ -223,13 +223,12 @@ aliases as (
 )`;
 
 // Objects, their raw names and their dependencies in one query, which computes OBJECTS once (it is most of
-// the extras' time). Columns and `details` (flat objects) in key order, so that the fingerprint's canonical
-// copy (snapshot.ts) copies nothing; the names are kept apart from the objects, which fingerprints hash.
+// the extras' time). Columns in key order, and `details` json (not jsonb, which reorders keys) built with its keys
+// in order, so that the fingerprint's canonical copy (snapshot.ts) copies nothing; the names are kept apart from
+// the objects, which fingerprints hash.
 const OBJECTS_AND_DEPENDENCIES = `${OBJECTS}
 select
-  (select coalesce(json_agg(o order by o.key), '[]') from (select definition,
-      (select coalesce(json_object_agg(name, value order by name collate "C"), '{}') from jsonb_each(details) e(name, value)) as details, key, kind, target
-    from objects) o) as objects,
+  (select coalesce(json_agg(o order by o.key), '[]') from (select definition, details, key, kind, target from objects) o) as objects,
   (select coalesce(json_object_agg(o.key, json_strip_nulls(json_build_object('schema', o.name_schema, 'table', o.name_table, 'name', o.name))), '{}')
     from objects o where o.name is not null) as names,
   (select coalesce(json_agg(json_build_array(dependent, referenced, column_level) order by dependent, referenced), '[]') from (
