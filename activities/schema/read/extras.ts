@@ -132,7 +132,8 @@ union all
   where not exists (select from pg_depend d where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.deptype = 'i')
     and not exists (select from pg_depend d join pg_attrdef ad on ad.adrelid = d.refobjid and ad.adnum = d.refobjsubid
       where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.deptype = 'a'
-        and pg_get_expr(ad.adbin, ad.adrelid) = format('nextval(%L::regclass)', c.oid::regclass))
+        -- "is true": not a hash key, which the planner computed for every relation
+        and (pg_get_expr(ad.adbin, ad.adrelid) = format('nextval(%L::regclass)', c.oid::regclass)) is true)
 union all
   select 'pg_class'::regclass, c.oid, case c.relkind when 'v' then 'view' else 'matview' end,
     case c.relkind when 'v' then 'view ' else 'matview ' end || c.nspname || '.' || c.relname, format('%I.%I', c.nspname, c.relname),
@@ -244,23 +245,27 @@ const COLLATION_NAME = (oid: string) =>
 // Values as json, not jsonb, which would reorder their keys: in key order, the fingerprint's canonical copy copies nothing.
 const SETTING_ROWS = `
 with nsp as (select oid, nspname from pg_namespace where nspname = any($1)),
-rel as (select c.*, n.nspname, 'table ' || n.nspname || '.' || c.relname as key, format('%I.%I', n.nspname, c.relname) as target
-        from pg_class c join nsp n on n.oid = c.relnamespace),
-col as (select a.*, r.key as table_key, format('%s ALTER COLUMN %I', r.target, a.attname) as target,
-          'column ' || r.nspname || '.' || r.relname || '.' || a.attname as key, t.typcollation, t.typstorage
-        from pg_attribute a join rel r on r.oid = a.attrelid and r.relkind in ('r', 'p') join pg_type t on t.oid = a.atttypid
+rel as (select c.oid, c.relname, c.relkind, c.relpersistence, c.relrowsecurity, c.relforcerowsecurity, c.reloptions, c.relreplident,
+          c.relispartition, n.nspname from pg_class c join nsp n on n.oid = c.relnamespace),
+-- Only the tables and columns that have a setting get their names formatted: a schema has thousands of both. Columns
+-- are joined to their tables, not to rel, whose size the planner cannot see (it looked up each column's type by index).
+tab as (select rel.*, 'table ' || nspname || '.' || relname as key, format('%I.%I', nspname, relname) as target from rel
+        where relkind in ('r', 'p') and (relpersistence = 'u' or relrowsecurity or relforcerowsecurity or reloptions is not null or relreplident <> 'd')),
+col as (select a.attname, a.atttypid, a.atttypmod, a.attcollation, a.attstorage, a.attcompression, a.attstattarget, 'table ' || n.nspname || '.' || c.relname as table_key, format('%I.%I ALTER COLUMN %I', n.nspname, c.relname, a.attname) as target,
+          'column ' || n.nspname || '.' || c.relname || '.' || a.attname as key, t.typcollation, t.typstorage
+        from pg_attribute a join pg_class c on c.oid = a.attrelid and c.relkind in ('r', 'p') join nsp n on n.oid = c.relnamespace
+        join pg_type t on t.oid = a.atttypid
         where a.attnum > 0 and not a.attisdropped and a.attinhcount = 0
-          -- what the branches below select: only those columns get their names formatted
           and (a.attcollation <> t.typcollation or a.attstorage <> t.typstorage or a.attcompression <> '' or a.attstattarget >= 0))
-select 'unlogged' as kind, key, key as object, key as "table", target, to_json(true) as value from rel where relkind in ('r', 'p') and relpersistence = 'u'
+select 'unlogged' as kind, key, key as object, key as "table", target, to_json(true) as value from tab where relpersistence = 'u'
 -- drizzle-kit sees row level security of plain tables only: partitioned tables, partitions and inheritance are ours.
-union all select 'row-security', key, key, key, target, to_json(true) from rel where relkind in ('r', 'p') and relrowsecurity
-  and (relkind = 'p' or relispartition or exists (select from pg_inherits i where i.inhrelid = rel.oid or i.inhparent = rel.oid))
-union all select 'force-rls', key, key, key, target, to_json(true) from rel where relkind in ('r', 'p') and relforcerowsecurity
-union all select 'reloptions', key, key, key, target, to_json(reloptions) from rel where relkind in ('r', 'p') and reloptions is not null
+union all select 'row-security', key, key, key, target, to_json(true) from tab where relrowsecurity
+  and (relkind = 'p' or relispartition or exists (select from pg_inherits i where i.inhrelid = tab.oid or i.inhparent = tab.oid))
+union all select 'force-rls', key, key, key, target, to_json(true) from tab where relforcerowsecurity
+union all select 'reloptions', key, key, key, target, to_json(reloptions) from tab where reloptions is not null
 union all select 'replica-identity', key, key, key, target, to_json(case relreplident when 'f' then 'FULL' when 'n' then 'NOTHING'
-    else (select format('USING INDEX %I', ic.relname) from pg_index i join pg_class ic on ic.oid = i.indexrelid where i.indrelid = rel.oid and i.indisreplident) end)
-  from rel where relkind in ('r', 'p') and relreplident <> 'd'
+    else (select format('USING INDEX %I', ic.relname) from pg_index i join pg_class ic on ic.oid = i.indexrelid where i.indrelid = tab.oid and i.indisreplident) end)
+  from tab where relreplident <> 'd'
 union all select 'collation', key, key, table_key, target,
     json_build_object('collation', ${COLLATION_NAME('attcollation')}, 'type', format_type(atttypid, atttypmod))
   from col where attcollation <> typcollation
@@ -268,7 +273,7 @@ union all select 'storage', key, key, table_key, target, json_build_object('defa
   from col where attstorage <> typstorage
 union all select 'compression', key, key, table_key, target, to_json(case attcompression when 'p' then 'pglz' else 'lz4' end) from col where attcompression <> ''
 union all select 'statistics-target', key, key, table_key, target, to_json(attstattarget) from col where attstattarget >= 0
-union all select 'sequence-owner', 'sequence ' || r.nspname || '.' || r.relname, 'sequence ' || r.nspname || '.' || r.relname, '', r.target,
+union all select 'sequence-owner', 'sequence ' || r.nspname || '.' || r.relname, 'sequence ' || r.nspname || '.' || r.relname, '', format('%I.%I', r.nspname, r.relname),
     to_json(format('%I.%I.%I', tn.nspname, t.relname, a.attname))
   from rel r join pg_depend d on d.classid = 'pg_class'::regclass and d.objid = r.oid and d.deptype = 'a' and d.refclassid = 'pg_class'::regclass
   join pg_class t on t.oid = d.refobjid join pg_namespace tn on tn.oid = t.relnamespace
@@ -342,7 +347,9 @@ acls as (
     null as parent, null as column_name, c.relowner as owner,
     coalesce(c.relacl, acldefault(case c.relkind when 'S' then 's' else 'r' end::"char", c.relowner)) as acl,
     acldefault(case c.relkind when 'S' then 's' else 'r' end::"char", c.relowner) as initial
-  from pg_class c join nsp n on n.oid = c.relnamespace where c.relkind in ('r', 'p', 'v', 'm', 'S', 'f') and ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}
+  -- A relation's default privileges are its owner's alone, which give no row: only relations with their own are formatted.
+  from pg_class c join nsp n on n.oid = c.relnamespace
+  where c.relkind in ('r', 'p', 'v', 'm', 'S', 'f') and c.relacl is not null and ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}
   union all select format('TABLE %I.%I', n.nspname, c.relname), 'column ' || n.nspname || '.' || c.relname || '.' || a.attname,
     case c.relkind when 'v' then 'view' when 'm' then 'matview' else 'table' end || ' ' || n.nspname || '.' || c.relname,
     format('%I', a.attname), c.relowner, a.attacl, null::aclitem[]
