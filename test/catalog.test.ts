@@ -8,6 +8,7 @@ import { drizzle, type Snapshot } from '../activities/schema/diff/drizzle.ts';
 import { INTERNAL_SCHEMA, readCatalog, type CatalogOptions } from '../activities/schema/read/catalog.ts';
 import { introspect } from '../activities/schema/read/introspect.ts';
 import { canonicalize } from '../activities/schema/read/snapshot.ts';
+import { Connections } from '../activities/db.ts';
 import { diffSnapshots, planPromotion } from '../activities/schema/plan.ts';
 import { generateSchema } from '../bench/schema.ts';
 
@@ -124,7 +125,9 @@ async function database(prefix: string, schema: string): Promise<pg.Client> {
 }
 
 async function drizzleSnapshot(client: pg.Client, entities?: unknown): Promise<Snapshot> {
-  const db = { query: async (text: string, params?: unknown[]) => (await client.query(text, params as unknown[])).rows };
+  // drizzle-kit issues its queries all at once: they wait their turn here, not on the busy client (pg deprecates that).
+  const queue = Connections.of(client);
+  const db = { query: async (text: string, params?: unknown[]) => (await queue.query(text, params as unknown[])).rows };
   return canonicalize({ ...(await drizzle().fromDatabase(db, () => true, SCHEMAS, entities)), id: '', prevId: '' });
 }
 
