@@ -37,9 +37,10 @@ export async function readCatalog(client: Queryable, options: CatalogOptions): P
 
   const tables: Record<string, object> = {};
   const views: Record<string, object> = {};
+  const shapes = new Map<string, ColumnShape>();
   for (const relation of rows.relations) {
     const texts = parts.map((byRelation) => byRelation.get(relation.relation) ?? '[]');
-    const build = () => buildRelation(relation, ...texts.map((text) => JSON.parse(text) as Row[]) as [Row[], Row[], Row[], Row[]]);
+    const build = () => buildRelation(relation, shapes, ...texts.map((text) => JSON.parse(text) as Row[]) as [Row[], Row[], Row[], Row[]]);
     const built = options.built ? options.built.get(relation.relation, [JSON.stringify(relation), ...texts], build) : build();
     for (const [name, info] of built.internal) {
       const table = (internal.tables[relation.name] ??= { columns: {} });
@@ -94,14 +95,14 @@ export class BuiltRelations {
   }
 }
 
-function buildRelation(relation: Row, columnRows: Row[], constraints: Row[], indexes: Row[], policies: Row[]): BuiltRelation {
+function buildRelation(relation: Row, shapes: Map<string, ColumnShape>, columnRows: Row[], constraints: Row[], indexes: Row[], policies: Row[]): BuiltRelation {
   const columnNames = new Map(columnRows.map((row) => [row.position as number, row.name as string]));
   for (const constraint of constraints) constraint.columns = constraint.keys?.map((key: number) => columnNames.get(key));
   const primaryKey = constraints.find((constraint) => constraint.type === 'p');
   const columns: Record<string, object> = {};
   const internal: [string, object][] = [];
   for (const row of columnRows) {
-    const { column, info } = toColumn(row, relation);
+    const { column, info } = toColumn(row, relation, shapes);
     column.primaryKey = primaryKey?.columns.length === 1 && primaryKey.columns[0] === row.name;
     columns[row.name] = column;
     if (info) internal.push([row.name, info]);
@@ -185,7 +186,13 @@ function toView(relation: Row, columns: Record<string, object>) {
   };
 }
 
-function toColumn(row: Row, relation: Row) {
+/** What a column's type and default make of it, which many columns share: read once per kind of column. */
+interface ColumnShape { default: unknown; type: string; typeSchema?: string; info?: object }
+
+function columnShape(row: Row, shapes: Map<string, ColumnShape>): ColumnShape {
+  const key = JSON.stringify([row.serial, row.formatted, row.default, row.described_array, row.dimensions, row.is_array, row.element_name, row.element_schema]);
+  let shape = shapes.get(key);
+  if (shape) return shape;
   const dataType: string = row.serial ?? row.formatted;
   const defaultValue = columnDefault(row.default, dataType, row.described_array);
   const isDefaultAnExpression = defaultValue === 'NULL' || /^\(.*\)$/s.test(row.default ?? '')
@@ -195,31 +202,37 @@ function toColumn(row: Row, relation: Row) {
     ...(isDefaultAnExpression ? { isDefaultAnExpression } : {}),
     ...(row.described_array ? { rawType: row.formatted.slice(0, -2) } : {}),
   };
-  const column = {
-    ...(defaultValue === undefined ? {} : { default: defaultValue }),
-    ...(row.generated === null ? {} : { generated: { as: row.generated, type: 'stored' } }),
-    ...(row.identity
-      ? {
-          identity: {
-            cache: row.sequence.cache,
-            cycle: row.sequence.cycle,
-            increment: row.sequence.increment,
-            maxValue: row.sequence.maxValue,
-            minValue: row.sequence.minValue,
-            // FIX: drizzle-kit takes the sequence's regclass text, schema-qualified (and quoted) outside `public`.
-            name: row.sequence.name,
-            schema: relation.schema,
-            startWith: row.sequence.startWith,
-            type: row.identity === 'a' ? 'always' : 'byDefault',
-          },
-        }
-      : {}),
-    name: row.name,
-    notNull: row.not_null,
-    primaryKey: false,
-    ...columnType(row, dataType),
-  };
-  return { column, info: Object.keys(info).length ? info : undefined };
+  shape = { default: defaultValue, ...columnType(row, dataType), info: Object.keys(info).length ? info : undefined };
+  shapes.set(key, shape);
+  return shape;
+}
+
+function toColumn(row: Row, relation: Row, shapes: Map<string, ColumnShape>) {
+  const shape = columnShape(row, shapes);
+  // Keys in sorted order, as above; assigned one by one, not spread from temporary objects (thousands of columns).
+  const column: Record<string, unknown> = {};
+  if (shape.default !== undefined) column.default = shape.default;
+  if (row.generated !== null) column.generated = { as: row.generated, type: 'stored' };
+  if (row.identity) {
+    column.identity = {
+      cache: row.sequence.cache,
+      cycle: row.sequence.cycle,
+      increment: row.sequence.increment,
+      maxValue: row.sequence.maxValue,
+      minValue: row.sequence.minValue,
+      // FIX: drizzle-kit takes the sequence's regclass text, schema-qualified (and quoted) outside `public`.
+      name: row.sequence.name,
+      schema: relation.schema,
+      startWith: row.sequence.startWith,
+      type: row.identity === 'a' ? 'always' : 'byDefault',
+    };
+  }
+  column.name = row.name;
+  column.notNull = row.not_null;
+  column.primaryKey = false;
+  column.type = shape.type;
+  if (shape.typeSchema !== undefined) column.typeSchema = shape.typeSchema;
+  return { column, info: shape.info };
 }
 
 // drizzle-kit's SQL generator prints these type names (and anything starting with them) as they are;

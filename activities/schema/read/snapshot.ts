@@ -12,22 +12,26 @@ export function canonicalize<T>(value: T, keepOrder = false): T {
   if (Array.isArray(value)) {
     let copy: unknown[] | undefined;
     for (let index = 0; index < value.length; index++) {
-      const item = canonicalize(value[index]);
-      if (item !== value[index]) (copy ??= [...value])[index] = item;
+      const original: unknown = value[index];
+      const item = typeof original === 'object' && original !== null ? canonicalize(original) : original;
+      if (item !== original) (copy ??= [...value])[index] = item;
     }
     return (copy ?? value) as T;
   }
   const object = value as Record<string, unknown>;
   const keys = Object.keys(object);
-  let same = true;
-  const children: unknown[] = new Array(keys.length);
+  // The children as made canonical, kept from the first one that changes (or is out of order) on: most objects have none.
+  let children: unknown[] | undefined;
   for (let index = 0; index < keys.length; index++) {
     const key = keys[index]!;
     const child = object[key];
-    children[index] = child === undefined ? undefined : canonicalize(child, key === 'columns' && !Array.isArray(child));
-    if (children[index] === undefined || children[index] !== child || (!keepOrder && index > 0 && keys[index - 1]! > key)) same = false;
+    const canonical = typeof child === 'object' && child !== null ? canonicalize(child, key === 'columns' && !Array.isArray(child)) : child;
+    if (!children && (canonical === undefined || canonical !== child || (!keepOrder && index > 0 && keys[index - 1]! > key))) {
+      children = keys.slice(0, index).map((earlier) => object[earlier]);
+    }
+    if (children) children[index] = canonical;
   }
-  if (same) return value;
+  if (!children) return value;
   const order = keys.map((_, index) => index);
   if (!keepOrder) order.sort((a, b) => (keys[a]! < keys[b]! ? -1 : 1)); // keys are distinct
   const copy: Record<string, unknown> = {};
