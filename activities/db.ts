@@ -56,10 +56,11 @@ export function databaseHost(url: string): string {
 /** Whether the server runs on this machine (loopback or a Unix socket), and so shares our CPUs. */
 export const onThisMachine = (url: string) => /^(localhost|127(\.\d+){3}|\[::1\]|\/.*)$/.test(databaseHost(url));
 
-/** `applicationName` shows in pg_stat_activity: who holds a session, e.g. which attempt of a promotion. */
-export async function connect(url: string, applicationName = 'pgpromote'): Promise<pg.Client> {
+/** `applicationName` shows in pg_stat_activity: who holds a session, e.g. which attempt of a promotion. A client that
+ * pipelines (pg's `pipeline`) sends each query at once, without waiting for the answers to those before it. */
+export async function connect(url: string, applicationName = 'pgpromote', pipeline = false): Promise<pg.Client> {
   parseDatabaseUrl(url);
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000, application_name: applicationName });
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000, application_name: applicationName, pipeline });
   client.on('error', () => {}); // a dropped connection surfaces on the next query instead of crashing the worker
   try {
     await client.connect();
@@ -95,9 +96,15 @@ export async function rowsAsJson<Row = Record<string, any>>(db: Queryable, sql: 
   return rows[0].rows;
 }
 
+/** Queries a client that pipelines holds at once: about as many as a plan's read of one database issues together. */
+const PIPELINE_DEPTH = 16;
+
 /** Clients that take queries as they come: each runs on an idle client, the others wait their turn here
  * (pg deprecates queueing on a busy client). Over one client they run one after the other, as inside a
- * transaction they must; over several, independent reads run at once. */
+ * transaction they must; over several, independent reads run at once. Clients that pipeline take up to
+ * PIPELINE_DEPTH queries each: Postgres then runs them back to back, instead of waiting between two queries
+ * for us to read the answer to the first and send the next (at 1000 tables, each backend of a plan waited
+ * ~170-300 ms so, while our one thread built the other database's tables or loaded drizzle-kit). */
 export class Connections implements Queryable {
   /** `client` as Connections: itself if it is, else its only client. */
   static of(client: Queryable): Connections {
@@ -108,7 +115,9 @@ export class Connections implements Queryable {
   private readonly waiting: (() => void)[] = [];
 
   constructor(clients: Queryable[]) {
-    this.idle = [...clients];
+    const depth = clients.every((client) => (client as Partial<pg.Client>).pipeline) ? PIPELINE_DEPTH : 1;
+    // Interleaved, so that queries taken at once spread over the clients.
+    this.idle = Array.from({ length: depth }, () => clients).flat();
   }
 
   query = (async (...args: unknown[]) => {
@@ -123,10 +132,10 @@ export class Connections implements Queryable {
   }) as Queryable['query'];
 }
 
-/** `count` connections to one database, as Connections for reads outside a transaction, and the first of
- * them alone for what needs one session (a SET, a transaction). */
+/** `count` connections to one database that pipeline, as Connections for reads outside a transaction, and the
+ * first of them alone for what needs one session (a SET, a transaction). */
 export async function withConnections<T>(url: string, count: number, use: (connections: Connections, first: pg.Client) => Promise<T>): Promise<T> {
-  const opened = await Promise.allSettled(Array.from({ length: count }, () => connect(url)));
+  const opened = await Promise.allSettled(Array.from({ length: count }, () => connect(url, 'pgpromote', true)));
   const clients = opened.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
   try {
     const failed = opened.find((result) => result.status === 'rejected');
