@@ -2,7 +2,7 @@
 import { describe, expect, test } from 'vitest';
 import { diffSnapshots, readSchema, schemaFingerprint, type PlanOptions, type Schema } from '../activities/schema/plan.ts';
 import { BuiltRelations } from '../activities/schema/read/catalog.ts';
-import { onThisMachine, withClient as withUrl, withConnections } from '../activities/db.ts';
+import { connect, Connections, onThisMachine, withClient as withUrl, withConnections } from '../activities/db.ts';
 import { databaseUrl } from './support.ts';
 import { PlanInputError } from '../activities/schema/errors.ts';
 import { introspect } from '../activities/schema/read/introspect.ts';
@@ -153,6 +153,35 @@ describe.concurrent('statements', () => {
       const [overOne, overThree] = await Promise.all([withUrl(url, (client) => readSchema(client)), withConnections(url, 3, (connections) => readSchema(connections))]);
       expect(Object.keys(overOne.extras.objects).length).toBeGreaterThan(20);
       expect(JSON.stringify(overThree)).toBe(JSON.stringify(overOne));
+    });
+  });
+
+  test('connections that pipeline take the queries issued together at once; a client that does not, one at a time', async () => {
+    await withDatabases('select 1', 'select 1', async (prod) => {
+      for (const pipeline of [true, false]) {
+        const client = await connect(databaseUrl(prod), 'pgpromote', pipeline);
+        try {
+          let inFlight = 0;
+          let most = 0;
+          const counted = {
+            pipeline: client.pipeline,
+            query: (async (...args: Parameters<typeof client.query>) => {
+              most = Math.max(most, ++inFlight);
+              try {
+                return await (client.query as (...args: unknown[]) => Promise<unknown>)(...args);
+              } finally {
+                inFlight--;
+              }
+            }) as typeof client.query,
+          };
+          const connections = new Connections([counted]);
+          const answers = await Promise.all([1, 2, 3, 4].map((n) => connections.query('SELECT $1::int AS n', [n])));
+          expect(answers.map(({ rows }) => rows[0].n)).toEqual([1, 2, 3, 4]);
+          expect(most).toBe(pipeline ? 4 : 1);
+        } finally {
+          await client.end();
+        }
+      }
     });
   });
 
