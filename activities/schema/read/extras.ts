@@ -345,8 +345,7 @@ acls as (
   select case c.relkind when 'S' then 'SEQUENCE' else 'TABLE' end || format(' %I.%I', n.nspname, c.relname) as target,
     case c.relkind when 'v' then 'view' when 'm' then 'matview' when 'S' then 'sequence' else 'table' end || ' ' || n.nspname || '.' || c.relname as object,
     null as parent, null as column_name, c.relowner as owner,
-    coalesce(c.relacl, acldefault(case c.relkind when 'S' then 's' else 'r' end::"char", c.relowner)) as acl,
-    acldefault(case c.relkind when 'S' then 's' else 'r' end::"char", c.relowner) as initial
+    c.relacl as acl, acldefault(case c.relkind when 'S' then 's' else 'r' end::"char", c.relowner) as initial
   -- A relation's default privileges are its owner's alone, which give no row: only relations with their own are formatted.
   from pg_class c join nsp n on n.oid = c.relnamespace
   where c.relkind in ('r', 'p', 'v', 'm', 'S', 'f') and c.relacl is not null and ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}
