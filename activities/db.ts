@@ -58,7 +58,7 @@ export const onThisMachine = (url: string) => /^(localhost|127(\.\d+){3}|\[::1\]
 
 /** `applicationName` shows in pg_stat_activity: who holds a session, e.g. which attempt of a promotion. A client that
  * pipelines (pg's `pipeline`) sends each query at once, without waiting for the answers to those before it. */
-export async function connect(url: string, applicationName = 'pgpromote', pipeline = false): Promise<pg.Client> {
+export async function connect(url: string, applicationName = 'pgpromote', { pipeline = false } = {}): Promise<pg.Client> {
   parseDatabaseUrl(url);
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000, application_name: applicationName, pipeline });
   client.on('error', () => {}); // a dropped connection surfaces on the next query instead of crashing the worker
@@ -135,7 +135,7 @@ export class Connections implements Queryable {
 /** `count` connections to one database that pipeline, as Connections for reads outside a transaction, and the
  * first of them alone for what needs one session (a SET, a transaction). */
 export async function withConnections<T>(url: string, count: number, use: (connections: Connections, first: pg.Client) => Promise<T>): Promise<T> {
-  const opened = await Promise.allSettled(Array.from({ length: count }, () => connect(url, 'pgpromote', true)));
+  const opened = await Promise.allSettled(Array.from({ length: count }, () => connect(url, undefined, { pipeline: true })));
   const clients = opened.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
   try {
     const failed = opened.find((result) => result.status === 'rejected');

@@ -159,7 +159,7 @@ describe.concurrent('statements', () => {
   test('connections that pipeline take the queries issued together at once; a client that does not, one at a time', async () => {
     await withDatabases('select 1', 'select 1', async (prod) => {
       for (const pipeline of [true, false]) {
-        const client = await connect(databaseUrl(prod), 'pgpromote', pipeline);
+        const client = await connect(databaseUrl(prod), undefined, { pipeline });
         try {
           let inFlight = 0;
           let most = 0;
